@@ -1,0 +1,120 @@
+package backendtest
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+)
+
+// Rand returns a generator seeded with seed (PCG), so that every data set of
+// the suite, and every failure it reports, is reproducible.
+func Rand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+}
+
+// RandVector returns n standard normal values.
+func RandVector(r *rand.Rand, n int) []float64 {
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = r.NormFloat64()
+	}
+	return x
+}
+
+// RandLabels returns n labels drawn uniformly from {−1, +1}.
+func RandLabels(r *rand.Rand, n int) []float64 {
+	y := make([]float64, n)
+	for i := range y {
+		y[i] = 1
+		if r.IntN(2) == 0 {
+			y[i] = -1
+		}
+	}
+	return y
+}
+
+// HostMatrix is a data matrix on the host, dense row-major or CSR, as the
+// arguments of Backend.NewDense and Backend.NewCSR.
+type HostMatrix struct {
+	Rows, Cols int
+	Format     backend.Format
+	Dense      []float64 // row-major values (Format == backend.Dense)
+	Indptr     []int     // CSR row pointers (Format == backend.CSR)
+	Indices    []int     // CSR column indices: unsorted, duplicates allowed
+	Data       []float64 // CSR values
+}
+
+// RandDense returns a rows×cols matrix of standard normal values.
+func RandDense(r *rand.Rand, rows, cols int) *HostMatrix {
+	return &HostMatrix{Rows: rows, Cols: cols, Format: backend.Dense, Dense: RandVector(r, rows*cols)}
+}
+
+// RandCSR returns a rows×cols CSR matrix with about density·cols entries in
+// a typical row, standard normal values, and the awkward structure a backend
+// must handle: about one row in eight empty, about one column in eight never
+// used, column indices in random order, and duplicate indices (sampled with
+// replacement, and one explicit repeat in about one row in four).
+func RandCSR(r *rand.Rand, rows, cols int, density float64) *HostMatrix {
+	m := &HostMatrix{Rows: rows, Cols: cols, Format: backend.CSR, Indptr: make([]int, 1, rows+1)}
+	var usable []int // columns that may hold entries
+	for j := range cols {
+		if cols < 4 || r.IntN(8) != 0 {
+			usable = append(usable, j)
+		}
+	}
+	for range rows {
+		if len(usable) > 0 && r.IntN(8) != 0 {
+			k := int(math.Round(density * float64(cols) * (0.5 + r.Float64())))
+			start := len(m.Indices)
+			for range k {
+				m.Indices = append(m.Indices, usable[r.IntN(len(usable))])
+				m.Data = append(m.Data, r.NormFloat64())
+			}
+			if k > 0 && r.IntN(4) == 0 {
+				m.Indices = append(m.Indices, m.Indices[start+r.IntN(k)])
+				m.Data = append(m.Data, r.NormFloat64())
+			}
+		}
+		m.Indptr = append(m.Indptr, len(m.Indices))
+	}
+	return m
+}
+
+// Upload copies the matrix to b with NewDense or NewCSR.
+func (m *HostMatrix) Upload(b backend.Backend) (backend.Matrix, error) {
+	if m.Format == backend.CSR {
+		return b.NewCSR(m.Rows, m.Cols, m.Indptr, m.Indices, m.Data)
+	}
+	return b.NewDense(m.Rows, m.Cols, m.Dense)
+}
+
+// NNZ returns the number of stored values.
+func (m *HostMatrix) NNZ() int {
+	if m.Format == backend.CSR {
+		return len(m.Data)
+	}
+	return m.Rows * m.Cols
+}
+
+// String describes the matrix, as in "dense 7×3" or "csr 7×3 (nnz 12)".
+func (m *HostMatrix) String() string {
+	if m.Format == backend.CSR {
+		return fmt.Sprintf("csr %d×%d (nnz %d)", m.Rows, m.Cols, len(m.Data))
+	}
+	return fmt.Sprintf("dense %d×%d", m.Rows, m.Cols)
+}
+
+// row calls f(j, a_ij) for every stored entry of row i.
+func (m *HostMatrix) row(i int, f func(j int, a float64)) {
+	if m.Format == backend.CSR {
+		for k := m.Indptr[i]; k < m.Indptr[i+1]; k++ {
+			f(m.Indices[k], m.Data[k])
+		}
+		return
+	}
+	for j, a := range m.Dense[i*m.Cols : (i+1)*m.Cols] {
+		f(j, a)
+	}
+}

@@ -1,0 +1,342 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/backendtest"
+)
+
+var workerCounts = []int{1, 2, 3, 8}
+
+func TestConformance(t *testing.T) {
+	for _, w := range workerCounts {
+		t.Run(fmt.Sprintf("workers=%d", w), func(t *testing.T) {
+			backendtest.Run(t, func(t *testing.T) backend.Backend { return New(Options{Workers: w}) })
+		})
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	b, err := backend.Open("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Name() != "cpu" || b.(*Backend).Workers() < 1 {
+		t.Errorf("Open(cpu): name %q, %d workers", b.Name(), b.(*Backend).Workers())
+	}
+}
+
+func TestClosed(t *testing.T) {
+	b := New(Options{Workers: 2})
+	x, _ := b.NewVector(3)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := b.NewVector(3); err == nil {
+		t.Error("NewVector after Close: no error")
+	}
+	if r := b.Dot(x, x); !math.IsNaN(r) {
+		t.Errorf("Dot after Close = %v, want NaN", r)
+	}
+	if b.Err() == nil {
+		t.Error("Dot after Close recorded no error")
+	}
+}
+
+// opFixture is a problem of every kind of operand on one backend.
+type opFixture struct {
+	b                 *Backend
+	dense, sparse     backend.Matrix
+	rows, cols        int
+	x, y, z           backend.Vector // len n
+	w, v, dst         backend.Vector // len cols
+	r, labels, curv   backend.Vector // len rows
+	rowDst, rowsScale backend.Vector // len rows
+}
+
+// newFixture builds an n-vector problem and rows×cols matrices (CSR of the
+// given density).
+func newFixture(t testing.TB, workers, n, rows, cols int, density float64) *opFixture {
+	r := backendtest.Rand(42)
+	b := New(Options{Workers: workers})
+	f := &opFixture{b: b, rows: rows, cols: cols}
+	var err error
+	if f.dense, err = backendtest.RandDense(r, rows, cols).Upload(b); err != nil {
+		t.Fatal(err)
+	}
+	if f.sparse, err = backendtest.RandCSR(r, rows, cols, density).Upload(b); err != nil {
+		t.Fatal(err)
+	}
+	vec := func(x []float64) backend.Vector {
+		v, err := b.NewVector(len(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Upload(v, x)
+		return v
+	}
+	scale := func(x []float64, s float64) []float64 {
+		for i := range x {
+			x[i] *= s
+		}
+		return x
+	}
+	f.x, f.y, f.z = vec(backendtest.RandVector(r, n)), vec(backendtest.RandVector(r, n)), vec(backendtest.RandVector(r, n))
+	f.w = vec(scale(backendtest.RandVector(r, cols), 1/math.Sqrt(float64(cols))))
+	f.v, f.dst = vec(backendtest.RandVector(r, cols)), vec(backendtest.RandVector(r, cols))
+	f.r, f.labels = vec(backendtest.RandVector(r, rows)), vec(backendtest.RandLabels(r, rows))
+	f.curv, f.rowDst = vec(make([]float64, rows)), vec(make([]float64, rows))
+	f.rowsScale = vec(scale(backendtest.RandVector(r, rows), 0.1))
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// ops lists every operation of the interface on the fixture.
+func (f *opFixture) ops() []struct {
+	name string
+	do   func()
+} {
+	b := f.b
+	host := make([]float64, f.x.Len())
+	type op = struct {
+		name string
+		do   func()
+	}
+	ops := []op{
+		{"Download", func() { b.Download(host, f.y) }},
+		{"Upload", func() { b.Upload(f.z, host) }},
+		{"Copy", func() { b.Copy(f.z, f.x) }},
+		{"Fill", func() { b.Fill(f.z, 0.5) }},
+		{"Scal", func() { b.Scal(1.0000001, f.z) }},
+		{"Axpy", func() { b.Axpy(0.5, f.x, f.z) }},
+		{"Axpby", func() { b.Axpby(0.5, f.x, 0.25, f.z) }},
+		{"MulElem", func() { b.MulElem(f.z, 0.5, f.x, f.y, 0.5) }},
+		{"Dot", func() { b.Dot(f.x, f.y) }},
+		{"Nrm2", func() { b.Nrm2(f.x) }},
+	}
+	for _, m := range []struct {
+		name string
+		a    backend.Matrix
+	}{{"dense", f.dense}, {"csr", f.sparse}} {
+		a := m.a
+		ops = append(ops,
+			op{"MulVec/" + m.name, func() { b.MulVec(f.rowDst, 1, a, f.v, 0.5) }},
+			op{"MulVecTrans/" + m.name, func() { b.MulVecTrans(f.dst, 1, a, f.r, 0.5) }},
+			op{"GramVec/" + m.name, func() { b.GramVec(f.dst, 1, a, f.rowsScale, f.v, 0) }},
+			op{"GramVec/nil-d/" + m.name, func() { b.GramVec(f.dst, 1, a, nil, f.v, 0.5) }},
+			op{"GLMGrad/logistic/" + m.name, func() { b.GLMGrad(f.dst, 1, a, f.w, f.labels, backend.Logistic, 0, f.curv) }},
+			op{"GLMGrad/squared/" + m.name, func() { b.GLMGrad(f.dst, 1, a, f.w, f.r, backend.Squared, 0.5, nil) }},
+			op{"GLMGrad/loss-only/" + m.name, func() { b.GLMGrad(nil, 1, a, f.w, f.labels, backend.Logistic, 0, nil) }},
+		)
+	}
+	return ops
+}
+
+// TestNoAllocs asserts that no operation allocates after warm-up, on sizes
+// that take the serial path and sizes that take the parallel path.
+func TestNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, size := range []struct {
+		name                string
+		n, rows, cols       int
+		density             float64
+		wantSerial, wantPar bool
+	}{
+		{"serial", 1000, 50, 40, 0.3, true, false},
+		{"parallel", 1 << 17, 2000, 300, 0.2, false, true},
+	} {
+		for _, workers := range []int{1, 2, 3} {
+			f := newFixture(t, workers, size.n, size.rows, size.cols, size.density)
+			// The sizes exercise what they are named after.
+			if np := f.b.eng.parts(size.n, partElems, size.n); workers > 1 && (np > 1) != size.wantPar {
+				t.Fatalf("%s: vectors of %d get %d parts with %d workers", size.name, size.n, np, workers)
+			}
+			for _, op := range f.ops() {
+				op.do() // warm up: scratch space is grown here
+				if allocs := testing.AllocsPerRun(20, op.do); allocs != 0 {
+					t.Errorf("%s %s workers=%d: %v allocations per call", op.name, size.name, workers, allocs)
+				}
+			}
+			if err := f.b.Err(); err != nil {
+				t.Errorf("%s workers=%d: %v", size.name, workers, err)
+			}
+			f.b.Close()
+		}
+	}
+}
+
+// TestParallelPaths checks that the shapes of the allocation and determinism
+// tests really are cut into several parts.
+func TestParallelPaths(t *testing.T) {
+	b := New(Options{Workers: 3})
+	defer b.Close()
+	dense := matRef{rows: 2000, cols: 300}
+	if np := b.eng.transParts(&dense, 1); np != 3 {
+		t.Errorf("dense 2000×300: %d parts, want 3", np)
+	}
+	small := matRef{rows: 50, cols: 40}
+	if np := b.eng.transParts(&small, 2); np != 1 {
+		t.Errorf("dense 50×40: %d parts, want 1", np)
+	}
+	wide := matRef{rows: 100, cols: 1 << 20, indptr: make([]int, 101), val: make([]float64, 50000)}
+	if np := b.eng.transParts(&wide, 2); np != 1 {
+		t.Errorf("CSR 100×2^20 with 50000 entries: %d parts, want 1 (accumulators would dominate)", np)
+	}
+}
+
+// TestSplitRowsCSR checks that CSR rows are balanced by stored entries.
+func TestSplitRowsCSR(t *testing.T) {
+	e := newEngine(4)
+	defer e.stop()
+	// 8 rows: one heavy row (index 2) of 1000 entries, others of 10.
+	indptr := []int{0}
+	for i := range 8 {
+		k := 10
+		if i == 2 {
+			k = 1000
+		}
+		indptr = append(indptr, indptr[i]+k)
+	}
+	m := matRef{rows: 8, cols: 10, indptr: indptr, val: make([]float64, indptr[8])}
+	e.splitRows(&m, 4)
+	// The heavy row goes to the part in which it starts; the next parts,
+	// whose share it already covers, are empty.
+	want := []int{0, 3, 3, 3, 8}
+	for k := range want {
+		if e.bounds[k] != want[k] {
+			t.Fatalf("bounds %v, want %v", e.bounds[:5], want)
+		}
+	}
+	for i := range 8 {
+		indptr[i+1] = indptr[i] + 10
+	}
+	m.val = m.val[:80]
+	e.splitRows(&m, 4)
+	want = []int{0, 2, 4, 6, 8}
+	for k := range want {
+		if e.bounds[k] != want[k] {
+			t.Fatalf("uniform rows: bounds %v, want %v", e.bounds[:5], want)
+		}
+	}
+}
+
+// TestDeterminismAcrossWorkers checks that every reduction and fused kernel
+// is bit-identical across repeated calls with the same Workers, and that
+// different Workers agree to the conformance tolerance.
+func TestDeterminismAcrossWorkers(t *testing.T) {
+	const n, rows, cols = 100003, 3001, 257
+	results := map[int]map[string][]float64{}
+	for _, workers := range workerCounts {
+		f := newFixture(t, workers, n, rows, cols, 0.1)
+		res := map[string][]float64{}
+		for rep := range 3 {
+			for name, out := range f.reductions() {
+				if rep == 0 {
+					res[name] = out
+					continue
+				}
+				for i := range out {
+					if math.Float64bits(out[i]) != math.Float64bits(res[name][i]) {
+						t.Fatalf("%s workers=%d: call %d differs at [%d]: %v vs %v", name, workers, rep, i, out[i], res[name][i])
+					}
+				}
+			}
+		}
+		if err := f.b.Err(); err != nil {
+			t.Fatal(err)
+		}
+		results[workers] = res
+		f.b.Close()
+	}
+	for _, workers := range workerCounts[1:] {
+		for name, ref := range results[1] {
+			got := results[workers][name]
+			var d2, r2 float64
+			for i := range ref {
+				d2 += (got[i] - ref[i]) * (got[i] - ref[i])
+				r2 += ref[i] * ref[i]
+			}
+			if math.Sqrt(d2) > 1e-13*math.Sqrt(r2) {
+				t.Errorf("%s: workers=%d differs from workers=1 by %.3g relative", name, workers, math.Sqrt(d2/r2))
+			}
+		}
+	}
+}
+
+// reductions runs every reduction and fused kernel from the same starting
+// point and returns the results (vectors with the returned scalar appended).
+func (f *opFixture) reductions() map[string][]float64 {
+	b := f.b
+	get := func(v backend.Vector) []float64 {
+		x := make([]float64, v.Len())
+		b.Download(x, v)
+		return x
+	}
+	out := map[string][]float64{
+		"Dot":  {b.Dot(f.x, f.y)},
+		"Nrm2": {b.Nrm2(f.x)},
+	}
+	for _, m := range []struct {
+		name string
+		a    backend.Matrix
+	}{{"dense", f.dense}, {"csr", f.sparse}} {
+		b.Fill(f.dst, 1)
+		b.MulVecTrans(f.dst, 1, m.a, f.r, 0.5)
+		out["MulVecTrans/"+m.name] = get(f.dst)
+		b.Fill(f.dst, 1)
+		b.GramVec(f.dst, 1, m.a, f.rowsScale, f.v, 0.5)
+		out["GramVec/"+m.name] = get(f.dst)
+		b.Fill(f.dst, 1)
+		loss := b.GLMGrad(f.dst, 1, m.a, f.w, f.labels, backend.Logistic, 0.5, f.curv)
+		out["GLMGrad/"+m.name] = append(append(get(f.dst), get(f.curv)...), loss)
+		b.Fill(f.rowDst, 1)
+		b.MulVec(f.rowDst, 1, m.a, f.v, 0.5)
+		out["MulVec/"+m.name] = get(f.rowDst)
+	}
+	return out
+}
+
+// TestAbandonedBackendStopsWorkers checks that the worker goroutines of a
+// Backend dropped without Close end once it is collected.
+func TestAbandonedBackendStopsWorkers(t *testing.T) {
+	// Let the goroutines of earlier tests' backends finish first.
+	before := runtime.NumGoroutine()
+	for range 100 {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if n == before {
+			break
+		}
+		before = n
+	}
+	func() {
+		b := New(Options{Workers: 4})
+		x, _ := b.NewVector(1 << 17)
+		b.Fill(x, 1) // takes the parallel path
+		if b.Err() != nil || runtime.NumGoroutine() < before+3 {
+			t.Fatalf("err %v, %d goroutines with a 4-worker backend, %d before", b.Err(), runtime.NumGoroutine(), before)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after dropping the backend, %d before", runtime.NumGoroutine(), before)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,387 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+)
+
+type dense struct {
+	owner      *Backend
+	rows, cols int
+	data       []float64
+	freed      bool
+}
+
+func (m *dense) Dims() (int, int)       { return m.rows, m.cols }
+func (m *dense) Format() backend.Format { return backend.Dense }
+func (m *dense) NNZ() int               { return m.rows * m.cols }
+func (m *dense) Bytes() int64           { return int64(len(m.data)) * 8 }
+
+type csr struct {
+	owner      *Backend
+	rows, cols int
+	indptr     []int
+	indices    []int32
+	data       []float64
+	freed      bool
+}
+
+func (m *csr) Dims() (int, int)       { return m.rows, m.cols }
+func (m *csr) Format() backend.Format { return backend.CSR }
+func (m *csr) NNZ() int               { return len(m.data) }
+func (m *csr) Bytes() int64 {
+	return int64(len(m.data))*8 + int64(len(m.indices))*4 + int64(len(m.indptr))*8
+}
+
+// NewDense copies a row-major matrix.
+func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, error) {
+	if b.closed {
+		return nil, &backend.OpError{Backend: "cpu", Op: "NewDense", Err: backend.ErrClosed}
+	}
+	if rows < 0 || cols < 0 || (cols > 0 && rows > math.MaxInt/cols) || len(data) != rows*cols {
+		return nil, &backend.OpError{Backend: "cpu", Op: "NewDense", Err: backend.ErrShape,
+			Detail: fmt.Sprintf("%d×%d matrix with %d values", rows, cols, len(data))}
+	}
+	m := &dense{owner: b, rows: rows, cols: cols, data: append([]float64(nil), data...)}
+	b.allocated += m.Bytes()
+	return m, nil
+}
+
+// NewCSR copies a CSR matrix after checking its structure.
+func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) (backend.Matrix, error) {
+	if b.closed {
+		return nil, &backend.OpError{Backend: "cpu", Op: "NewCSR", Err: backend.ErrClosed}
+	}
+	bad := func(format string, args ...any) error {
+		return &backend.OpError{Backend: "cpu", Op: "NewCSR", Err: backend.ErrInvalid, Detail: fmt.Sprintf(format, args...)}
+	}
+	if rows < 0 || cols < 0 || cols > math.MaxInt32 {
+		return nil, bad("dimensions %d×%d", rows, cols)
+	}
+	if len(indptr) != rows+1 || indptr[0] != 0 {
+		return nil, bad("indptr has %d entries, want %d starting at 0", len(indptr), rows+1)
+	}
+	for i := range rows {
+		if indptr[i+1] < indptr[i] {
+			return nil, bad("indptr decreases at row %d", i)
+		}
+	}
+	nnz := indptr[rows]
+	if len(indices) != nnz || len(data) != nnz {
+		return nil, bad("indptr ends at %d but there are %d indices and %d values", nnz, len(indices), len(data))
+	}
+	idx := make([]int32, nnz)
+	for k, j := range indices {
+		if j < 0 || j >= cols {
+			return nil, bad("column index %d out of range [0,%d) at position %d", j, cols, k)
+		}
+		idx[k] = int32(j)
+	}
+	m := &csr{owner: b, rows: rows, cols: cols, indptr: append([]int(nil), indptr...), indices: idx,
+		data: append([]float64(nil), data...)}
+	b.allocated += m.Bytes()
+	return m, nil
+}
+
+// FreeMatrix releases a matrix.
+func (b *Backend) FreeMatrix(a backend.Matrix) {
+	switch t := a.(type) {
+	case *dense:
+		if t != nil && t.owner == b && !t.freed {
+			b.allocated -= t.Bytes()
+			t.freed, t.data = true, nil
+		}
+	case *csr:
+		if t != nil && t.owner == b && !t.freed {
+			b.allocated -= t.Bytes()
+			t.freed, t.data, t.indices, t.indptr = true, nil, nil, nil
+		}
+	}
+}
+
+// mat resolves a matrix operand into its storage, recording an error for
+// nil, foreign or freed ones.
+func (b *Backend) mat(op string, a backend.Matrix) (matRef, bool) {
+	if b.err != nil {
+		return matRef{}, false
+	}
+	var owner *Backend
+	var freed bool
+	var r matRef
+	switch t := a.(type) {
+	case *dense:
+		if t == nil {
+			break
+		}
+		owner, freed = t.owner, t.freed
+		r = matRef{rows: t.rows, cols: t.cols, val: t.data}
+	case *csr:
+		if t == nil {
+			break
+		}
+		owner, freed = t.owner, t.freed
+		r = matRef{rows: t.rows, cols: t.cols, val: t.data, indptr: t.indptr, indices: t.indices}
+	case nil:
+	default:
+		b.fail(op, backend.ErrForeign, "matrix %T", a)
+		return matRef{}, false
+	}
+	switch {
+	case owner == nil:
+		b.fail(op, backend.ErrInvalid, "nil matrix")
+	case owner != b:
+		b.fail(op, backend.ErrForeign, "matrix")
+	case freed:
+		b.fail(op, backend.ErrFreed, "matrix")
+	default:
+		return r, true
+	}
+	return matRef{}, false
+}
+
+// matvecArgs resolves and checks the operands of a product dst = op(A)·x.
+func (b *Backend) matvecArgs(op string, dst backend.Vector, a backend.Matrix, x backend.Vector, trans bool) (*vec, matRef, *vec) {
+	if !b.ok(op) {
+		return nil, matRef{}, nil
+	}
+	m, okm := b.mat(op, a)
+	d, xv := b.v(op, dst), b.v(op, x)
+	if d == nil || xv == nil || !okm {
+		return nil, matRef{}, nil
+	}
+	r, c := m.rows, m.cols
+	if trans {
+		r, c = c, r
+	}
+	if len(xv.data) != c || len(d.data) != r {
+		b.fail(op, backend.ErrShape, "dst %d, matrix %d×%d, x %d", len(d.data), r, c, len(xv.data))
+		return nil, matRef{}, nil
+	}
+	if d == xv {
+		b.fail(op, backend.ErrAlias, "dst is x")
+		return nil, matRef{}, nil
+	}
+	return d, m, xv
+}
+
+// MulVec sets dst ← α·A·x + β·dst, dst_i = α·(a_iᵀx) + β·dst_i; with β = 0,
+// dst_i = α·(a_iᵀx). Dense rows go through gonum's gemv kernel, four rows at
+// a time; CSR rows one by one. Rows are independent, so the parts need no
+// reduction.
+func (b *Backend) MulVec(dst backend.Vector, alpha float64, a backend.Matrix, x backend.Vector, beta float64) {
+	d, m, xv := b.matvecArgs("MulVec", dst, a, x, false)
+	if d == nil {
+		return
+	}
+	e := b.eng
+	e.args.m, e.args.dst, e.args.x, e.args.alpha, e.args.beta = m, d.data, xv.data, alpha, beta
+	np := e.parts(matWork(&m), partWork, m.rows)
+	e.splitRows(&m, np)
+	e.run(e.fMulVec, np)
+	e.reset()
+}
+
+func (e *engine) mulVecPart(k int) {
+	lo, hi := e.span(k)
+	a := &e.args
+	m, x, dst := &a.m, a.x, a.dst
+	alpha, beta := a.alpha, a.beta
+	if c := m.cols; m.indptr == nil && c > 0 && alpha != 0 {
+		gemvN(hi-lo, c, alpha, m.val[lo*c:hi*c], x, beta, dst[lo:hi])
+		return
+	}
+	for i := lo; i < hi; {
+		end := m.blockEnd(i, hi)
+		z := e.zbuf[k][:end-i]
+		m.dots(i, x, z)
+		d := dst[i:end]
+		finish(d, alpha, z, beta)
+		i = end
+	}
+}
+
+// MulVecTrans sets dst ← α·Aᵀ·x + β·dst, with Aᵀx = Σ_i x_i·a_i accumulated
+// per part (dense: gonum's gemv kernel, four rows at a time; CSR: row by
+// row) and the parts' accumulators summed in part order.
+func (b *Backend) MulVecTrans(dst backend.Vector, alpha float64, a backend.Matrix, x backend.Vector, beta float64) {
+	d, m, xv := b.matvecArgs("MulVecTrans", dst, a, x, true)
+	if d == nil {
+		return
+	}
+	e := b.eng
+	e.args.m, e.args.dst, e.args.x, e.args.alpha, e.args.beta = m, d.data, xv.data, alpha, beta
+	e.transPass(e.fMulVecT, e.transParts(&m, 1))
+	e.reset()
+}
+
+func (e *engine) mulVecTPart(k int) {
+	lo, hi := e.span(k)
+	m, x := &e.args.m, e.args.x
+	acc := e.acc[k][:m.cols]
+	clear(acc)
+	m.axpys(lo, x[lo:hi], acc)
+}
+
+// GramVec sets dst ← α·Xᵀ(d ⊙ (X·v)) + β·dst in one pass over the rows of
+// X (d == nil means d_i = 1): s_i = d_i·(x_iᵀv) and at once acc += s_i·x_i
+// while x_i is in cache — row by row for CSR, and for dense matrices by
+// blocks B of rows (about 128 KB, see blockRows): s_B = d_B ⊙ (X_B·v), then
+// acc += X_Bᵀ·s_B. Per-part accumulators are summed in part order.
+func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d, v backend.Vector, beta float64) {
+	const op = "GramVec"
+	if !b.ok(op) {
+		return
+	}
+	m, okm := b.mat(op, x)
+	dv, vv := b.v(op, dst), b.v(op, v)
+	wv, okw := b.optV(op, d)
+	if dv == nil || vv == nil || !okw || !okm {
+		return
+	}
+	if len(dv.data) != m.cols || len(vv.data) != m.cols || (wv != nil && len(wv.data) != m.rows) {
+		dl := -1
+		if wv != nil {
+			dl = len(wv.data)
+		}
+		b.fail(op, backend.ErrShape, "X %d×%d, dst %d, v %d, d %d", m.rows, m.cols, len(dv.data), len(vv.data), dl)
+		return
+	}
+	if dv == vv || dv == wv {
+		b.fail(op, backend.ErrAlias, "dst is an operand")
+		return
+	}
+	e := b.eng
+	e.args.m, e.args.dst, e.args.x, e.args.alpha, e.args.beta = m, dv.data, vv.data, alpha, beta
+	if wv != nil {
+		e.args.wts = wv.data
+	}
+	e.transPass(e.fGram, e.transParts(&m, 2))
+	e.reset()
+}
+
+func (e *engine) gramPart(k int) {
+	lo, hi := e.span(k)
+	a := &e.args
+	m, v, wts := &a.m, a.x, a.wts
+	acc := e.acc[k][:m.cols]
+	clear(acc)
+	for i := lo; i < hi; {
+		end := m.blockEnd(i, hi)
+		z := e.zbuf[k][:end-i]
+		m.dots(i, v, z)
+		if wts != nil {
+			for t, d := range wts[i:end] {
+				z[t] *= d
+			}
+		}
+		m.axpys(i, z, acc)
+		i = end
+	}
+}
+
+// GLMGrad computes, in one pass over the rows of X, z_i = x_iᵀw and at once
+// the loss ℓ(z_i, y_i), curv_i ← ℓ″(z_i, y_i) and acc += ℓ′(z_i, y_i)·x_i
+// (for dense matrices by blocks of rows, as GramVec); then dst ← α·acc +
+// β·dst. It returns Σ_i ℓ(z_i, y_i): the rows' losses summed in row order
+// within a part, the parts' sums in part order. The formulas of ℓ are those
+// of backend.Loss.
+func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv backend.Vector) float64 {
+	const op = "GLMGrad"
+	if !b.ok(op) {
+		return nan
+	}
+	m, okm := b.mat(op, x)
+	wv, yv := b.v(op, w), b.v(op, y)
+	dv, okd := b.optV(op, dst)
+	cv, okc := b.optV(op, curv)
+	if wv == nil || yv == nil || !okd || !okc || !okm {
+		return nan
+	}
+	if loss != backend.Squared && loss != backend.Logistic {
+		b.fail(op, backend.ErrInvalid, "unknown loss %v", loss)
+		return nan
+	}
+	if len(wv.data) != m.cols || len(yv.data) != m.rows || (dv != nil && len(dv.data) != m.cols) || (cv != nil && len(cv.data) != m.rows) {
+		dl, cl := -1, -1
+		if dv != nil {
+			dl = len(dv.data)
+		}
+		if cv != nil {
+			cl = len(cv.data)
+		}
+		b.fail(op, backend.ErrShape, "X %d×%d, w %d, y %d, dst %d, curv %d", m.rows, m.cols, len(wv.data), len(yv.data), dl, cl)
+		return nan
+	}
+	if dv != nil && (dv == wv || dv == yv || dv == cv) || cv != nil && (cv == wv || cv == yv) {
+		b.fail(op, backend.ErrAlias, "an output is an input or the other output")
+		return nan
+	}
+	e := b.eng
+	e.args.m, e.args.x, e.args.y, e.args.loss = m, wv.data, yv.data, loss
+	e.args.alpha, e.args.beta = alpha, beta
+	if cv != nil {
+		e.args.curv = cv.data
+	}
+	var np int
+	if dv != nil {
+		e.args.dst, e.args.grad = dv.data, true
+		np = e.transParts(&m, 2)
+		e.transPass(e.fGLM, np)
+	} else {
+		np = e.parts(matWork(&m), partWork, m.rows)
+		e.splitRows(&m, np)
+		e.run(e.fGLM, np)
+	}
+	e.reset()
+	return e.sumPartials(np)
+}
+
+func (e *engine) glmPart(k int) {
+	lo, hi := e.span(k)
+	a := &e.args
+	m, w, y, curv, loss := &a.m, a.x, a.y, a.curv, a.loss
+	var acc []float64
+	if a.grad {
+		acc = e.acc[k][:m.cols]
+		clear(acc)
+	}
+	var total float64
+	for i := lo; i < hi; {
+		end := m.blockEnd(i, hi)
+		z := e.zbuf[k][:end-i]
+		m.dots(i, w, z)
+		for t, zt := range z {
+			l, g, h := glm(loss, zt, y[i+t])
+			total += l
+			if curv != nil {
+				curv[i+t] = h
+			}
+			z[t] = g
+		}
+		if acc != nil {
+			m.axpys(i, z, acc)
+		}
+		i = end
+	}
+	e.partial[k] = total
+}
+
+// glm returns ℓ(z,y), ℓ′(z,y) and ℓ″(z,y) for the loss.
+func glm(loss backend.Loss, z, y float64) (l, g, h float64) {
+	if loss == backend.Squared {
+		r := z - y
+		return 0.5 * r * r, r, 1
+	}
+	// Logistic: s = −y·z, ℓ = log(1+e^s) = max(s,0) + log1p(e^{−|s|}),
+	// ℓ′ = −y·σ(s), ℓ″ = σ(s)σ(−s) = e^{−|s|}/(1+e^{−|s|})².
+	s := -y * z
+	e := math.Exp(-math.Abs(s))
+	l = math.Max(s, 0) + math.Log1p(e)
+	sig := e / (1 + e) // σ(s) = σ(−|s|) for s < 0
+	if s >= 0 {
+		sig = 1 / (1 + e) // σ(s) = σ(|s|) for s ≥ 0
+	}
+	return l, -y * sig, e / ((1 + e) * (1 + e))
+}
