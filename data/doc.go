@@ -1,0 +1,68 @@
+// Package data loads bilevel problem data on the host and generates seeded
+// synthetic problems. It is host-side only: it returns float64 slices and
+// matrices (dense row-major or CSR) that the problems package uploads to a
+// backend, and it imports nothing from this module.
+//
+// # Files
+//
+// Problem files are NumPy .npz archives (numpy.savez or savez_compressed),
+// with the fields of shared/spec/problems.md:
+//
+//	ridge, logreg:  X_train (n×d), y_train (n), X_val (m×d), y_val (m), lambda (d, or 1 for one shared weight)
+//	quadratic:      A (m1×d), b (m1), C (m2×h), D (m2×d), e (m2), theta (h)
+//
+// Any bool, int, uint or float dtype (at most 64 bits, either byte order) is
+// converted to float64; C and Fortran memory order are both accepted. Object,
+// string, complex, record and datetime arrays are rejected. A 0-d array is read
+// as a vector of length 1 (so lambda may be a scalar). A matrix may instead be
+// stored in CSR form as four arrays, as scipy.sparse.csr_matrix holds it:
+//
+//	X_train_data (nnz values), X_train_indices (nnz column indices),
+//	X_train_indptr (rows+1 row pointers), X_train_shape ((rows, cols))
+//
+// Validation (Supervised.Validate, Quadratic.Validate, run by every loader):
+// shapes agree, there is at least one row and one column, every value is
+// finite. Labels: ridge (RealLabels) accepts any finite value; logreg
+// (BinaryLabels) needs every label in {−1, +1}; a file whose labels (y_train
+// and y_val together) are all in {0, 1} is mapped 0 → −1 on loading, and any
+// other set, including a mix such as {−1, 0, 1}, is an error.
+//
+// Every error is an *Error naming the file and the array and saying what is
+// wrong (a missing array, with the names present; a wrong number of
+// dimensions; a shape mismatch such as "X_val has 7 columns, X_train has 5";
+// the first NaN/Inf and its index; a label outside the rule; an unsupported
+// dtype; a truncated or corrupt file). Its Kind (ErrFormat, ErrMissing,
+// ErrDType, ErrShape, ErrNonFinite, ErrLabels, ErrOption) works with
+// errors.Is. No input file makes a loader panic.
+//
+// # Synthetic data
+//
+// A source string "synth:key=value,…" (ParseSynth, Load) selects generated
+// data instead of a file. Keys and defaults:
+//
+//	ridge, logreg (SynthRidge, SynthLogreg):
+//	  n=1000      training rows
+//	  m=n/4       validation rows (at least 1; m=0 also means n/4)
+//	  d=100       features
+//	  kappa=100   condition knob ≥ 1: feature scales s_j, s_j² log-spaced over [1/kappa, 1]
+//	  noise=0.1   ridge: noise-to-signal ratio of y; logreg: label-flip probability (≤ 0.5)
+//	  lambda=log(1e-2/kappa)  the hyperparameter of every feature
+//	  seed=0
+//	quadratic (SynthQuadratic, Ehrhardt & Roberts §4.1):
+//	  m1=1000, m2=1000, d=10, h=10, sigma=0.01, seed=0
+//	  numpy=false  true: reproduce numpy's np.random.seed(seed) stream exactly
+//
+// For example "synth:n=20000,d=2000,kappa=1e3,seed=0". Sizes accept integral
+// float notation (n=2e4). Unknown or repeated keys, keys of another problem,
+// malformed numbers and out-of-range values (n<1, d<1, kappa<1, noise<0,
+// sigma≤0, NaN or Inf) are errors naming the key.
+//
+// Generators are deterministic: the same options give bit-identical data for
+// any GOMAXPROCS. SynthRidge and SynthLogreg draw rows in blocks of 256, each
+// block from its own math/rand/v2 PCG stream derived from the seed, and fill
+// the blocks in parallel. The arithmetic avoids fused multiply-adds, so other
+// architectures give the same bits unless their math.Pow, Exp or Log round
+// differently in the last place. In NumPy mode the uniform and normal draws
+// are numpy's exactly; b and e, being matrix-vector products, agree with
+// numpy's to rounding (its BLAS may sum in another order).
+package data
