@@ -1,0 +1,141 @@
+// Package bilevel is the problem contract shared by the problem zoo (package
+// problems) and the estimators (package hypergrad): the matrix-free oracles of
+// a bilevel problem
+//
+//	min_λ f(λ) = E(w*(λ), λ),   w*(λ) = argmin_w g(w, λ),
+//
+// on backend vectors, and the constants the step sizes and error bounds need.
+//
+// Notation (shared/spec/problems.md): w ∈ R^d is the inner variable, λ ∈ R^h
+// the hyperparameters, A := ∇²_ww g (d×d, symmetric positive definite) and
+// B := ∇²_wλ g (d×h). By the implicit function theorem
+//
+//	∇f(λ) = ∇_λE − Bᵀq,   A q = ∇_wE,   everything at (w*(λ), λ).
+//
+// The package is a leaf: it depends only on package backend.
+package bilevel
+
+import (
+	"fmt"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+)
+
+// Problem gives matrix-free access to a bilevel problem at its current
+// hyperparameters λ. All vectors live on Backend(); w, v and dst have length
+// InnerDim() unless stated otherwise. Oracles may be called with dst equal to
+// no other argument. A Problem is not safe for concurrent use.
+type Problem interface {
+	// Backend returns the backend that holds the problem's data.
+	Backend() backend.Backend
+	// InnerDim returns d, the length of w.
+	InnerDim() int
+	// HyperDim returns h, the length of λ.
+	HyperDim() int
+	// Hyper copies the current λ into dst (len h).
+	Hyper(dst []float64)
+	// SetHyper moves the problem to λ (len h, finite). Constants and any
+	// linearization refer to the new λ afterwards.
+	SetHyper(lambda []float64) error
+
+	// InnerValue returns g(w, λ).
+	InnerValue(w backend.Vector) (float64, error)
+	// InnerGrad sets dst ← ∇_w g(w, λ).
+	InnerGrad(dst, w backend.Vector) error
+	// Linearize fixes the point w at which HessVec and CrossVec evaluate
+	// their derivatives, until the next Linearize or SetHyper. The problem
+	// keeps what it needs (a copy of w, curvature weights); w may change
+	// afterwards.
+	Linearize(w backend.Vector) error
+	// HessVec sets dst ← A(w, λ)·v at the linearization point w.
+	HessVec(dst, v backend.Vector) error
+	// CrossVec sets dst ← B(w, λ)ᵀ·v at the linearization point w (len dst = h).
+	CrossVec(dst, v backend.Vector) error
+
+	// OuterValue returns E(w, λ).
+	OuterValue(w backend.Vector) (float64, error)
+	// OuterGrad sets dst ← ∇_w E(w, λ).
+	OuterGrad(dst, w backend.Vector) error
+	// OuterHyperGrad sets dst ← ∇_λ E(w, λ) (len dst = h; zero when E does
+	// not depend on λ directly).
+	OuterHyperGrad(dst, w backend.Vector) error
+
+	// Constants returns the constants of the problem at the current λ.
+	Constants() (Constants, error)
+}
+
+// Kind says how much a constant can be trusted.
+type Kind int
+
+const (
+	// Unknown means no value is available; Value is 0.
+	Unknown Kind = iota
+	// Estimate is a numerical estimate (power iteration, Lanczos) that is
+	// not guaranteed to bound the true value.
+	Estimate
+	// Bound is a proven bound on the true value, valid for every w (a lower
+	// bound for μ, an upper bound for the others).
+	Bound
+	// Exact is the true value computed to machine precision (a dense
+	// eigendecomposition, or a closed form).
+	Exact
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Unknown:
+		return "unknown"
+	case Estimate:
+		return "estimate"
+	case Bound:
+		return "bound"
+	case Exact:
+		return "exact"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Constant is a problem constant with its provenance.
+type Constant struct {
+	Value float64
+	Kind  Kind
+}
+
+// Constants of a problem at fixed λ, in the notation of Ehrhardt & Roberts
+// (2024) and shared/research/papers.md §3.1:
+//
+//	μI ⪯ A(w, λ) ⪯ LI for every w (strong convexity and smoothness of g),
+//	‖∇_wE(w) − ∇_wE(w')‖ ≤ L_f‖w − w'‖,
+//	‖A(w) − A(w')‖ ≤ L_A‖w − w'‖,  ‖B(w) − B(w')‖ ≤ L_B‖w − w'‖.
+//
+// The gradient-descent step α = 2/(L+μ) contracts the inner iteration with
+// q = (κ−1)/(κ+1), κ = L/μ (Grazzi et al. 2020, §2.1).
+type Constants struct {
+	Mu Constant // μ
+	L  Constant // L
+	Lf Constant // L_f
+	LA Constant // L_A
+	LB Constant // L_B
+}
+
+// Kappa returns the condition number L/μ.
+func (c Constants) Kappa() float64 { return c.L.Value / c.Mu.Value }
+
+// Reference is an exact (machine-precision) solution of a problem at its
+// current λ, used to measure the error of estimators.
+type Reference struct {
+	// Hypergradient is ∇f(λ) (len h).
+	Hypergradient []float64
+	// W is w*(λ) and V is q = A⁻¹∇_wE(w*) (len d).
+	W, V []float64
+	// InnerGradNorm is ‖∇_w g(W, λ)‖ reached by the reference solve.
+	InnerGradNorm float64
+	// Method says how the reference was computed.
+	Method string
+}
+
+// Referencer is implemented by problems that can compute an exact reference
+// hypergradient (a closed form or a direct dense solve).
+type Referencer interface {
+	Reference() (*Reference, error)
+}

@@ -1,0 +1,26 @@
+// Package problems is the problem zoo of shared/spec/problems.md: each family
+// implements the matrix-free oracles of bilevel.Problem on a backend and an
+// exact reference hypergradient (a closed form or a direct dense solve with
+// gonum at machine precision).
+//
+// Families (formulas exactly as the spec; n training rows, m validation rows):
+//
+//	ridge:     g(w,λ) = 1/(2n)‖X w − y‖² + ½Σ_j e^{λ_j} w_j²,   E(w) = 1/(2m)‖X_val w − y_val‖²
+//	logreg:    g(w,λ) = 1/n Σ_i log(1+exp(−y_i x_iᵀw)) + ½Σ_j e^{λ_j} w_j²,
+//	           E(w) = 1/m Σ_i log(1+exp(−y_i x_iᵀw)) over the validation rows
+//	quadratic: g(w,θ) = ‖Cθ + Dw − e‖²,   E(w) = ‖Aw − b‖²
+//
+// Ridge and logreg take one hyperparameter per feature (len λ = d) or one
+// shared weight (len λ = 1, where B = e^λ·w is d×1 and the hypergradient is
+// the sum of the per-feature one).
+//
+// Problems upload their data once at construction; oracles then run on the
+// backend and allocate nothing. They keep a reference to the host data for the
+// exact reference and the dense constants: do not modify it afterwards. Close
+// frees the device memory.
+//
+// Constants: where a dense eigendecomposition is cheap (d ≤ DenseLimit and
+// rows·d² ≤ 4·10⁹) μ, L and L_f are exact; otherwise they are Lanczos
+// estimates (package spectral) widened by the Ritz residual, or the spec's
+// proven bounds where those exist. Each Constant says which (bilevel.Kind).
+package problems

@@ -1,0 +1,240 @@
+package problems
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/bilevel"
+	"github.com/hypergrad-go/hypergrad/data"
+)
+
+// ErrNotLinearized is returned by HessVec and CrossVec before any Linearize.
+var ErrNotLinearized = errors.New("problems: HessVec or CrossVec called before Linearize")
+
+// glm is the shared implementation of ridge and logreg:
+//
+//	g(w,λ) = 1/n Σ_i ℓ(x_iᵀw, y_i) + ½ Σ_j e^{λ_j} w_j²,   E(w) = 1/m Σ_i ℓ(x_iᵀw, y_i) (validation rows),
+//	∇_w g = Xᵀℓ'(Xw, y)/n + e^λ ⊙ w,
+//	A v   = Xᵀ(ℓ''(Xw, y) ⊙ Xv)/n + e^λ ⊙ v,
+//	Bᵀv   = e^λ ⊙ w ⊙ v   (per-feature λ),   Σ_j e^λ w_j v_j   (shared λ),
+//
+// with ℓ the squared loss ½(z−y)² (ridge) or the logistic loss (logreg).
+type glm struct {
+	b     backend.Backend
+	loss  backend.Loss
+	host  *data.Supervised
+	n, m  int
+	d, h  int
+	xTr   backend.Matrix
+	xVal  backend.Matrix
+	yTr   backend.Vector
+	yVal  backend.Vector
+	lam   []float64 // λ (len h)
+	elamH []float64 // e^λ broadcast to len d, on the host
+	elam  backend.Vector
+	wLin  backend.Vector // linearization point
+	curv  backend.Vector // ℓ''(X wLin, y) (logistic only)
+	tmp   backend.Vector // len d scratch
+	one   []float64      // len 1 host scratch for a shared λ
+	lin   bool
+	// constants cache at the current λ
+	consts *bilevel.Constants
+}
+
+func newGLM(b backend.Backend, s *data.Supervised, loss backend.Loss) (*glm, error) {
+	if b == nil {
+		return nil, errors.New("problems: nil backend")
+	}
+	if s == nil || s.XTrain == nil || s.XVal == nil {
+		return nil, errors.New("problems: missing data")
+	}
+	p := &glm{b: b, loss: loss, host: s, n: s.XTrain.Rows, m: s.XVal.Rows, d: s.XTrain.Cols, h: len(s.Lambda)}
+	var err error
+	cleanup := func() { p.Close() }
+	if p.xTr, err = uploadMatrix(b, s.XTrain); err != nil {
+		cleanup()
+		return nil, err
+	}
+	if p.xVal, err = uploadMatrix(b, s.XVal); err != nil {
+		cleanup()
+		return nil, err
+	}
+	for _, v := range []struct {
+		dst  *backend.Vector
+		n    int
+		init []float64
+	}{{&p.yTr, p.n, s.YTrain}, {&p.yVal, p.m, s.YVal}, {&p.elam, p.d, nil}, {&p.wLin, p.d, nil}, {&p.tmp, p.d, nil}} {
+		if *v.dst, err = b.NewVector(v.n); err != nil {
+			cleanup()
+			return nil, err
+		}
+		if v.init != nil {
+			b.Upload(*v.dst, v.init)
+		}
+	}
+	if loss == backend.Logistic {
+		if p.curv, err = b.NewVector(p.n); err != nil {
+			cleanup()
+			return nil, err
+		}
+	}
+	p.lam = make([]float64, p.h)
+	p.elamH = make([]float64, p.d)
+	p.one = make([]float64, 1)
+	if err := p.SetHyper(s.Lambda); err != nil {
+		cleanup()
+		return nil, err
+	}
+	if err := b.Err(); err != nil {
+		cleanup()
+		return nil, err
+	}
+	return p, nil
+}
+
+// uploadMatrix copies a host matrix to the backend.
+func uploadMatrix(b backend.Backend, m *data.Matrix) (backend.Matrix, error) {
+	if m.IsCSR() {
+		return b.NewCSR(m.Rows, m.Cols, m.Indptr, m.Indices, m.Data)
+	}
+	return b.NewDense(m.Rows, m.Cols, m.Data)
+}
+
+// Close frees the problem's device memory.
+func (p *glm) Close() error {
+	for _, v := range []backend.Vector{p.yTr, p.yVal, p.elam, p.wLin, p.curv, p.tmp} {
+		if v != nil {
+			p.b.Free(v)
+		}
+	}
+	for _, m := range []backend.Matrix{p.xTr, p.xVal} {
+		if m != nil {
+			p.b.FreeMatrix(m)
+		}
+	}
+	return nil
+}
+
+func (p *glm) Backend() backend.Backend { return p.b }
+func (p *glm) InnerDim() int            { return p.d }
+func (p *glm) HyperDim() int            { return p.h }
+func (p *glm) Hyper(dst []float64)      { copy(dst, p.lam) }
+
+// Data returns the host data the problem was built from.
+func (p *glm) Data() *data.Supervised { return p.host }
+
+// SetHyper moves the problem to λ.
+func (p *glm) SetHyper(lambda []float64) error {
+	if len(lambda) != p.h {
+		return fmt.Errorf("problems: λ has length %d, want %d", len(lambda), p.h)
+	}
+	for j, l := range lambda {
+		e := math.Exp(l)
+		if math.IsNaN(l) || !(e > 0) || math.IsInf(e, 0) {
+			return fmt.Errorf("problems: λ[%d] = %v gives e^λ = %v (want finite and > 0)", j, l, e)
+		}
+	}
+	copy(p.lam, lambda)
+	for j := range p.elamH {
+		if p.h == 1 {
+			p.elamH[j] = math.Exp(lambda[0])
+		} else {
+			p.elamH[j] = math.Exp(lambda[j])
+		}
+	}
+	p.b.Upload(p.elam, p.elamH)
+	p.consts = nil
+	return p.b.Err()
+}
+
+func (p *glm) InnerValue(w backend.Vector) (float64, error) {
+	l := p.b.GLMGrad(nil, 0, p.xTr, w, p.yTr, p.loss, 0, nil)
+	p.b.MulElem(p.tmp, 1, p.elam, w, 0)
+	r := p.b.Dot(p.tmp, w)
+	return l/float64(p.n) + 0.5*r, p.b.Err()
+}
+
+func (p *glm) InnerGrad(dst, w backend.Vector) error {
+	p.b.GLMGrad(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, nil)
+	p.b.MulElem(dst, 1, p.elam, w, 1)
+	return p.b.Err()
+}
+
+func (p *glm) Linearize(w backend.Vector) error {
+	p.b.Copy(p.wLin, w)
+	if p.loss == backend.Logistic {
+		p.b.GLMGrad(nil, 0, p.xTr, w, p.yTr, p.loss, 0, p.curv)
+	}
+	if err := p.b.Err(); err != nil {
+		return err
+	}
+	p.lin = true
+	return nil
+}
+
+func (p *glm) HessVec(dst, v backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	p.b.GramVec(dst, 1/float64(p.n), p.xTr, p.curv, v, 0) // curv is nil for ridge
+	p.b.MulElem(dst, 1, p.elam, v, 1)
+	return p.b.Err()
+}
+
+func (p *glm) CrossVec(dst, v backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	if p.h == 1 {
+		p.b.MulElem(p.tmp, 1, p.elam, p.wLin, 0)
+		p.one[0] = p.b.Dot(p.tmp, v)
+		p.b.Upload(dst, p.one)
+		return p.b.Err()
+	}
+	p.b.MulElem(dst, 1, p.elam, p.wLin, 0)
+	p.b.MulElem(dst, 1, dst, v, 0)
+	return p.b.Err()
+}
+
+func (p *glm) OuterValue(w backend.Vector) (float64, error) {
+	l := p.b.GLMGrad(nil, 0, p.xVal, w, p.yVal, p.loss, 0, nil)
+	return l / float64(p.m), p.b.Err()
+}
+
+func (p *glm) OuterGrad(dst, w backend.Vector) error {
+	p.b.GLMGrad(dst, 1/float64(p.m), p.xVal, w, p.yVal, p.loss, 0, nil)
+	return p.b.Err()
+}
+
+func (p *glm) OuterHyperGrad(dst, _ backend.Vector) error {
+	p.b.Fill(dst, 0)
+	return p.b.Err()
+}
+
+// elamRange returns min_j and max_j of e^{λ_j}.
+func (p *glm) elamRange() (lo, hi float64) {
+	lo, hi = math.Inf(1), 0
+	for _, e := range p.elamH {
+		lo, hi = math.Min(lo, e), math.Max(hi, e)
+	}
+	return lo, hi
+}
+
+// gramMax returns λ_max(XᵀX)/rows for x (the training or validation
+// matrix): exact by a dense eigendecomposition when cheap, otherwise a
+// Lanczos estimate widened by its residual.
+func (p *glm) gramMax(x backend.Matrix, host *data.Matrix) (bilevel.Constant, error) {
+	rows := float64(host.Rows)
+	if denseCheap(host.Rows, host.Cols) {
+		lo, hi, err := gramExtremes(host, nil, nil)
+		_ = lo
+		return bilevel.Constant{Value: hi / rows, Kind: bilevel.Exact}, err
+	}
+	s, err := lanczos(p.b, host.Cols, func(dst, v backend.Vector) error {
+		p.b.GramVec(dst, 1/rows, x, nil, v, 0)
+		return p.b.Err()
+	})
+	return bilevel.Constant{Value: s.Max + s.MaxResidual, Kind: bilevel.Estimate}, err
+}

@@ -1,0 +1,316 @@
+package problems
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/bilevel"
+	"github.com/hypergrad-go/hypergrad/data"
+)
+
+// Quadratic is the least-squares bilevel problem of Li, Gu & Huang (2022),
+// used by Ehrhardt & Roberts (2024) §4.1 (spec "quadratic"; the file's A is
+// the outer data matrix, not the Hessian):
+//
+//	g(w,θ) = ‖Cθ + Dw − e‖²,   E(w) = ‖Aw − b‖²,
+//	A_g = 2DᵀD,   B = 2DᵀC,   ∇_wE = 2Aᵀ(Aw − b),
+//	w* = D⁺(e − Cθ),   ∇f = −Bᵀ A_g⁻¹ ∇_wE(w*).
+//
+// Constants: μ = 2σ_min(D)², L = 2σ_max(D)², L_f = 2σ_max(A)², L_A = L_B = 0.
+// D must have full column rank.
+type Quadratic struct {
+	b       backend.Backend
+	host    *data.Quadratic
+	d, h    int
+	a, c, m backend.Matrix // outer A, C, D
+	bv      backend.Vector // b
+	eff     backend.Vector // e − Cθ
+	tmpM    backend.Vector // len rows(D)
+	theta   []float64
+	effH    []float64
+	lin     bool
+	consts  *bilevel.Constants
+}
+
+var (
+	_ bilevel.Problem    = (*Quadratic)(nil)
+	_ bilevel.Referencer = (*Quadratic)(nil)
+)
+
+// NewQuadratic uploads quadratic data to the backend.
+func NewQuadratic(b backend.Backend, q *data.Quadratic) (*Quadratic, error) {
+	if b == nil {
+		return nil, errors.New("problems: quadratic: nil backend")
+	}
+	if q == nil {
+		return nil, errors.New("problems: quadratic: nil data")
+	}
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("problems: quadratic: %w", err)
+	}
+	p := &Quadratic{b: b, host: q, d: q.D.Cols, h: q.C.Cols}
+	err := p.upload()
+	if err == nil {
+		p.theta = make([]float64, p.h)
+		p.effH = make([]float64, q.D.Rows)
+		err = p.SetHyper(q.Theta)
+	}
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("problems: quadratic: %w", err)
+	}
+	return p, nil
+}
+
+func (p *Quadratic) upload() error {
+	var err error
+	q := p.host
+	if p.a, err = uploadMatrix(p.b, q.A); err != nil {
+		return err
+	}
+	if p.c, err = uploadMatrix(p.b, q.C); err != nil {
+		return err
+	}
+	if p.m, err = uploadMatrix(p.b, q.D); err != nil {
+		return err
+	}
+	if p.bv, err = p.b.NewVector(len(q.B)); err != nil {
+		return err
+	}
+	p.b.Upload(p.bv, q.B)
+	if p.eff, err = p.b.NewVector(q.D.Rows); err != nil {
+		return err
+	}
+	if p.tmpM, err = p.b.NewVector(q.D.Rows); err != nil {
+		return err
+	}
+	return p.b.Err()
+}
+
+// Close frees the problem's device memory.
+func (p *Quadratic) Close() error {
+	for _, v := range []backend.Vector{p.bv, p.eff, p.tmpM} {
+		if v != nil {
+			p.b.Free(v)
+		}
+	}
+	for _, m := range []backend.Matrix{p.a, p.c, p.m} {
+		if m != nil {
+			p.b.FreeMatrix(m)
+		}
+	}
+	return nil
+}
+
+func (p *Quadratic) Backend() backend.Backend { return p.b }
+func (p *Quadratic) InnerDim() int            { return p.d }
+func (p *Quadratic) HyperDim() int            { return p.h }
+func (p *Quadratic) Hyper(dst []float64)      { copy(dst, p.theta) }
+
+// Data returns the host data the problem was built from.
+func (p *Quadratic) Data() *data.Quadratic { return p.host }
+
+// SetHyper moves the problem to θ.
+func (p *Quadratic) SetHyper(theta []float64) error {
+	if len(theta) != p.h {
+		return fmt.Errorf("problems: quadratic: θ has length %d, want %d", len(theta), p.h)
+	}
+	for j, t := range theta {
+		if math.IsNaN(t) || math.IsInf(t, 0) {
+			return fmt.Errorf("problems: quadratic: θ[%d] = %v", j, t)
+		}
+	}
+	copy(p.theta, theta)
+	ct := matVec(p.host.C, theta)
+	for i := range p.effH {
+		p.effH[i] = p.host.E[i] - ct[i]
+	}
+	p.b.Upload(p.eff, p.effH)
+	return p.b.Err()
+}
+
+// InnerValue is ‖Dw − (e − Cθ)‖² = 2·Σ ½(d_iᵀw − eff_i)².
+func (p *Quadratic) InnerValue(w backend.Vector) (float64, error) {
+	v := p.b.GLMGrad(nil, 0, p.m, w, p.eff, backend.Squared, 0, nil)
+	return 2 * v, p.b.Err()
+}
+
+// InnerGrad is 2Dᵀ(Dw + Cθ − e).
+func (p *Quadratic) InnerGrad(dst, w backend.Vector) error {
+	p.b.GLMGrad(dst, 2, p.m, w, p.eff, backend.Squared, 0, nil)
+	return p.b.Err()
+}
+
+// Linearize records that second-order products may be taken; A_g and B do
+// not depend on w.
+func (p *Quadratic) Linearize(w backend.Vector) error {
+	if w.Len() != p.d {
+		return fmt.Errorf("problems: quadratic: Linearize: w has length %d, want %d", w.Len(), p.d)
+	}
+	p.lin = true
+	return nil
+}
+
+// HessVec is 2Dᵀ(Dv).
+func (p *Quadratic) HessVec(dst, v backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	p.b.GramVec(dst, 2, p.m, nil, v, 0)
+	return p.b.Err()
+}
+
+// CrossVec is Bᵀv = 2Cᵀ(Dv).
+func (p *Quadratic) CrossVec(dst, v backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	p.b.MulVec(p.tmpM, 1, p.m, v, 0)
+	p.b.MulVecTrans(dst, 2, p.c, p.tmpM, 0)
+	return p.b.Err()
+}
+
+// OuterValue is ‖Aw − b‖².
+func (p *Quadratic) OuterValue(w backend.Vector) (float64, error) {
+	v := p.b.GLMGrad(nil, 0, p.a, w, p.bv, backend.Squared, 0, nil)
+	return 2 * v, p.b.Err()
+}
+
+// OuterGrad is 2Aᵀ(Aw − b).
+func (p *Quadratic) OuterGrad(dst, w backend.Vector) error {
+	p.b.GLMGrad(dst, 2, p.a, w, p.bv, backend.Squared, 0, nil)
+	return p.b.Err()
+}
+
+// OuterHyperGrad is zero: E does not depend on θ.
+func (p *Quadratic) OuterHyperGrad(dst, _ backend.Vector) error {
+	p.b.Fill(dst, 0)
+	return p.b.Err()
+}
+
+// Constants returns μ, L, L_f exactly (dense) when cheap, else Lanczos
+// estimates; L_A = L_B = 0.
+func (p *Quadratic) Constants() (bilevel.Constants, error) {
+	if p.consts != nil {
+		return *p.consts, nil
+	}
+	var (
+		c   bilevel.Constants
+		err error
+	)
+	q := p.host
+	if denseCheap(q.D.Rows, p.d) && denseCheap(q.A.Rows, p.d) {
+		c, err = p.ExactConstants()
+	} else {
+		c, err = p.estimatedConstants()
+	}
+	if err != nil {
+		return c, err
+	}
+	p.consts = &c
+	return c, nil
+}
+
+// ExactConstants computes μ, L and L_f from dense eigendecompositions of
+// DᵀD and AᵀA.
+func (p *Quadratic) ExactConstants() (bilevel.Constants, error) {
+	lo, hi, err := gramExtremes(p.host.D, nil, nil)
+	if err != nil {
+		return bilevel.Constants{}, err
+	}
+	if !(lo > float64(p.d)*0x1p-52*hi) { // below the rounding level of the eigensolver
+		return bilevel.Constants{}, fmt.Errorf("problems: quadratic: D does not have full column rank (σ_min(D)²/σ_max(D)² = %.3g)", lo/hi)
+	}
+	_, lf, err := gramExtremes(p.host.A, nil, nil)
+	if err != nil {
+		return bilevel.Constants{}, err
+	}
+	exact := func(v float64) bilevel.Constant { return bilevel.Constant{Value: v, Kind: bilevel.Exact} }
+	return bilevel.Constants{Mu: exact(2 * lo), L: exact(2 * hi), Lf: exact(2 * lf), LA: exact(0), LB: exact(0)}, nil
+}
+
+func (p *Quadratic) estimatedConstants() (bilevel.Constants, error) {
+	s, err := lanczos(p.b, p.d, func(dst, v backend.Vector) error {
+		p.b.GramVec(dst, 2, p.m, nil, v, 0)
+		return p.b.Err()
+	})
+	if err != nil {
+		return bilevel.Constants{}, err
+	}
+	sa, err := lanczos(p.b, p.d, func(dst, v backend.Vector) error {
+		p.b.GramVec(dst, 2, p.a, nil, v, 0)
+		return p.b.Err()
+	})
+	if err != nil {
+		return bilevel.Constants{}, err
+	}
+	if !(s.Min > float64(p.d)*0x1p-52*s.Max) {
+		return bilevel.Constants{}, fmt.Errorf("problems: quadratic: D appears rank deficient (σ_min(D)²/σ_max(D)² ≈ %.3g)", s.Min/s.Max)
+	}
+	mu := s.Min - s.MinResidual
+	if !(mu > 0) {
+		mu = s.Min
+	}
+	est := func(v float64) bilevel.Constant { return bilevel.Constant{Value: v, Kind: bilevel.Estimate} }
+	exact := func(v float64) bilevel.Constant { return bilevel.Constant{Value: v, Kind: bilevel.Exact} }
+	return bilevel.Constants{Mu: est(mu), L: est(s.Max + s.MaxResidual), Lf: est(sa.Max + sa.MaxResidual), LA: exact(0), LB: exact(0)}, nil
+}
+
+// Reference computes w* = D⁺(e − Cθ) and q = (2DᵀD)⁻¹∇_wE(w*) through a QR
+// factorisation D = QR (so DᵀD = RᵀR, without squaring the condition number
+// in the solve), and ∇f = −2CᵀD q.
+func (p *Quadratic) Reference() (*bilevel.Reference, error) {
+	q := p.host
+	dm := hostDense(q.D)
+	if dm == nil {
+		return nil, errors.New("problems: quadratic: empty D")
+	}
+	rows, d := dm.Dims()
+	if rows < d {
+		return nil, fmt.Errorf("problems: quadratic: D is %d×%d, cannot have full column rank", rows, d)
+	}
+	var qr mat.QR
+	qr.Factorize(dm)
+	var w mat.Dense
+	if err := qr.SolveTo(&w, false, mat.NewDense(rows, 1, append([]float64(nil), p.effH...))); err != nil {
+		return nil, fmt.Errorf("problems: quadratic: D⁺(e − Cθ): %w", err)
+	}
+	ws := mat.Col(nil, 0, &w)
+	ge := squaredGrad(q.A, q.B, ws, 2)
+	var r mat.Dense
+	qr.RTo(&r)
+	// Solve RᵀR q = ge/2: Rᵀ z = ge/2, then R q = z.
+	sol := make([]float64, d)
+	for j := range ge {
+		sol[j] = ge[j] / 2
+	}
+	raw := r.RawMatrix()
+	rb := blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: d, Stride: raw.Stride, Data: raw.Data}
+	for j := 0; j < d; j++ {
+		if rb.Data[j*rb.Stride+j] == 0 {
+			return nil, errors.New("problems: quadratic: D does not have full column rank")
+		}
+	}
+	vec := blas64.Vector{N: d, Inc: 1, Data: sol}
+	blas64.Trsv(blas.Trans, rb, vec)
+	blas64.Trsv(blas.NoTrans, rb, vec)
+	dq := matVec(q.D, sol)
+	hg := matTVec(q.C, dq)
+	for j := range hg {
+		hg[j] *= -2
+	}
+	gi := squaredGrad(q.D, p.effH, ws, 2)
+	return &bilevel.Reference{
+		Hypergradient: hg,
+		W:             ws,
+		V:             sol,
+		InnerGradNorm: norm2(gi),
+		Method:        "QR of D: w* = D⁺(e − Cθ), q = (RᵀR)⁻¹∇_wE/2",
+	}, nil
+}

@@ -1,0 +1,176 @@
+package problems
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/bilevel"
+	"github.com/hypergrad-go/hypergrad/data"
+)
+
+// Ridge is per-feature L2 least squares (spec "ridge"):
+//
+//	g(w,λ) = 1/(2n)‖X w − y‖² + ½ Σ_j e^{λ_j} w_j²,   E(w) = 1/(2m)‖X_val w − y_val‖²,
+//	A = XᵀX/n + diag(e^λ),   w* = A⁻¹Xᵀy/n,   q = A⁻¹∇E(w*),   ∇f = −e^λ ⊙ w* ⊙ q
+//
+// (for a shared weight, the sum of that vector). Constants: μ = λ_min(A),
+// L = λ_max(A), L_f = λ_max(X_valᵀX_val)/m, L_A = 0, L_B = max_j e^{λ_j}.
+type Ridge struct{ *glm }
+
+var (
+	_ bilevel.Problem    = (*Ridge)(nil)
+	_ bilevel.Referencer = (*Ridge)(nil)
+)
+
+// NewRidge uploads ridge data (real labels) to the backend.
+func NewRidge(b backend.Backend, s *data.Supervised) (*Ridge, error) {
+	if s == nil {
+		return nil, fmt.Errorf("problems: ridge: nil data")
+	}
+	if err := s.Validate(data.RealLabels); err != nil {
+		return nil, fmt.Errorf("problems: ridge: %w", err)
+	}
+	g, err := newGLM(b, s, backend.Squared)
+	if err != nil {
+		return nil, fmt.Errorf("problems: ridge: %w", err)
+	}
+	return &Ridge{g}, nil
+}
+
+// hessian returns the dense A = XᵀX/n + diag(e^λ).
+func (p *Ridge) hessian() *mat.SymDense {
+	a := gram(p.host.XTrain, nil, 1/float64(p.n))
+	for j, e := range p.elamH {
+		a.SetSym(j, j, a.At(j, j)+e)
+	}
+	return a
+}
+
+// Constants returns μ, L, L_f (exact when d ≤ DenseLimit and the Gram matrix
+// is cheap, else Lanczos estimates), L_A = 0 and L_B = max_j e^{λ_j}.
+func (p *Ridge) Constants() (bilevel.Constants, error) {
+	if p.consts != nil {
+		return *p.consts, nil
+	}
+	var (
+		c   bilevel.Constants
+		err error
+	)
+	if denseCheap(p.n, p.d) {
+		c, err = p.ExactConstants()
+	} else {
+		c, err = p.estimatedConstants()
+	}
+	if err != nil {
+		return c, err
+	}
+	p.consts = &c
+	return c, nil
+}
+
+// ExactConstants computes μ, L and L_f by dense eigendecompositions, at any size.
+func (p *Ridge) ExactConstants() (bilevel.Constants, error) {
+	lo, hi, err := symExtremes(p.hessian())
+	if err != nil {
+		return bilevel.Constants{}, err
+	}
+	_, lf, err := gramExtremes(p.host.XVal, nil, nil)
+	if err != nil {
+		return bilevel.Constants{}, err
+	}
+	_, emax := p.elamRange()
+	return bilevel.Constants{
+		Mu: bilevel.Constant{Value: lo, Kind: bilevel.Exact},
+		L:  bilevel.Constant{Value: hi, Kind: bilevel.Exact},
+		Lf: bilevel.Constant{Value: lf / float64(p.m), Kind: bilevel.Exact},
+		LA: bilevel.Constant{Value: 0, Kind: bilevel.Exact},
+		LB: bilevel.Constant{Value: emax, Kind: bilevel.Exact},
+	}, nil
+}
+
+func (p *Ridge) estimatedConstants() (bilevel.Constants, error) {
+	emin, emax := p.elamRange()
+	s, err := lanczos(p.b, p.d, func(dst, v backend.Vector) error {
+		p.b.GramVec(dst, 1/float64(p.n), p.xTr, nil, v, 0)
+		p.b.MulElem(dst, 1, p.elam, v, 1)
+		return p.b.Err()
+	})
+	if err != nil {
+		return bilevel.Constants{}, err
+	}
+	lf, err := p.gramMax(p.xVal, p.host.XVal)
+	if err != nil {
+		return bilevel.Constants{}, err
+	}
+	return bilevel.Constants{
+		Mu: bilevel.Constant{Value: math.Max(s.Min-s.MinResidual, emin), Kind: bilevel.Estimate},
+		L:  bilevel.Constant{Value: s.Max + s.MaxResidual, Kind: bilevel.Estimate},
+		Lf: lf,
+		LA: bilevel.Constant{Value: 0, Kind: bilevel.Exact},
+		LB: bilevel.Constant{Value: emax, Kind: bilevel.Exact},
+	}, nil
+}
+
+// Reference solves the ridge problem exactly by a dense Cholesky
+// factorisation of A = XᵀX/n + diag(e^λ).
+func (p *Ridge) Reference() (*bilevel.Reference, error) {
+	var chol mat.Cholesky
+	if !chol.Factorize(p.hessian()) {
+		return nil, fmt.Errorf("problems: ridge: A is not positive definite")
+	}
+	s := p.host
+	xty := matTVec(s.XTrain, s.YTrain)
+	for j := range xty {
+		xty[j] /= float64(p.n)
+	}
+	w, err := cholSolve(&chol, xty)
+	if err != nil {
+		return nil, err
+	}
+	ge := squaredGrad(s.XVal, s.YVal, w, 1/float64(p.m))
+	q, err := cholSolve(&chol, ge)
+	if err != nil {
+		return nil, err
+	}
+	g := squaredGrad(s.XTrain, s.YTrain, w, 1/float64(p.n))
+	for j := range g {
+		g[j] += p.elamH[j] * w[j]
+	}
+	return &bilevel.Reference{
+		Hypergradient: p.weightGrad(w, q),
+		W:             w,
+		V:             q,
+		InnerGradNorm: norm2(g),
+		Method:        "dense Cholesky of A = XᵀX/n + diag(e^λ)",
+	}, nil
+}
+
+// weightGrad returns ∇f = −e^λ ⊙ w ⊙ q, summed for a shared λ.
+func (p *glm) weightGrad(w, q []float64) []float64 {
+	hg := make([]float64, p.h)
+	for j := range w {
+		v := -p.elamH[j] * w[j] * q[j]
+		if p.h == 1 {
+			hg[0] += v
+		} else {
+			hg[j] = v
+		}
+	}
+	return hg
+}
+
+// squaredGrad returns scale·Xᵀ(Xw − y) (host).
+func squaredGrad(x *data.Matrix, y, w []float64, scale float64) []float64 {
+	r := matVec(x, w)
+	for i := range r {
+		r[i] -= y[i]
+	}
+	g := matTVec(x, r)
+	for j := range g {
+		g[j] *= scale
+	}
+	return g
+}
