@@ -1,0 +1,41 @@
+// Package hypergrad computes hypergradients: the gradient ∇f(λ) of the outer
+// objective f(λ) = E(w*(λ), λ) of a bilevel problem whose inner solution is
+// w*(λ) = argmin_w g(w, λ). By the implicit function theorem
+//
+//	∇f(λ) = ∇_λE − Bᵀq,   A q = ∇_wE,   A = ∇²_ww g,  B = ∇²_wλ g,
+//
+// evaluated at (w*(λ), λ) (shared/spec/problems.md). The estimators follow
+// Grazzi, Franceschi, Pontil & Salzo, "On the Iteration Complexity of
+// Hypergradient Computation" (ICML 2020), and Ehrhardt & Roberts, "Analyzing
+// Inexact Hypergradients for Bilevel Learning" (IMA J. Appl. Math. 2024):
+//
+//   - AID (approximate implicit differentiation, Grazzi et al. Algorithm 2):
+//     t steps of an inner solver give w_t ≈ w*; k steps of a linear solver give
+//     q_k ≈ A(w_t)⁻¹∇_wE(w_t); the estimate is ∇_λE(w_t) − B(w_t)ᵀq_k. The
+//     linear solver is FixedPoint (AID-FP: Richardson iteration, equal to the
+//     Neumann series of Grazzi et al.), ConjugateGradient (AID-CG) or
+//     HeavyBallLinear (AID-HB).
+//   - ITD (iterative differentiation, Grazzi et al. Algorithm 1): the exact
+//     gradient of the truncated objective f_t(λ) = E(w_t(λ), λ), computed by
+//     reverse mode through the stored inner trajectory; Truncate = K
+//     back-propagates through the last K steps only.
+//
+// The inner solvers are GradientDescent, w_{k+1} = w_k − α∇_w g(w_k), and
+// HeavyBall, w_{k+1} = w_k − α∇_w g(w_k) + β(w_k − w_{k−1}), with the step
+// sizes of the papers: α = 2/(L+μ) for gradient descent, and
+// α = 4/(√L+√μ)², β = ((√L−√μ)/(√L+√μ))² for heavy ball (Ehrhardt & Roberts
+// §3.2, after Mehmood & Ochs 2020).
+//
+// Relation to Grazzi et al.'s fixed-point notation: with the gradient-step map
+// Φ(w, λ) = w − α∇_w g(w, λ), I − ∂_wΦ = αA and ∂_λΦ = −αB, so their adjoint
+// v (the solution of (I − ∂_wΦᵀ)v = ∇_wE) equals q/α. This package works with
+// q throughout.
+//
+// Estimators run unchanged on every backend: they see the problem only
+// through the bilevel.Problem oracles and its vectors only through the
+// backend.Backend operations. Every Result carries the iterations used, oracle
+// counts, final residuals, time per phase and a status; failures (a
+// non-finite value, a breakdown of conjugate gradients on an operator that is
+// not positive definite, a cancelled context, a backend error) are returned as
+// errors that say where they happened.
+package hypergrad

@@ -1,0 +1,155 @@
+package hypergrad
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/bilevel"
+)
+
+// ITD is reverse-mode iterative differentiation (Grazzi et al. 2020,
+// Algorithm 1): the exact gradient of the truncated objective
+// f_t(λ) = E(w_t(λ), λ), where w_t(λ) is T steps of Inner from a fixed w_0
+// with fixed step sizes, computed by back-propagation through the stored
+// trajectory w_0, …, w_t. For gradient descent, with p_t = ∇_wE(w_t),
+//
+//	for s = t−1, …, t−K:  ∇̂f += −α B(w_s)ᵀ p_{s+1},  p_s = (I − αA(w_s)) p_{s+1},
+//
+// starting from ∇̂f = ∇_λE(w_t). For heavy ball the adjoint recursion also
+// carries the momentum term: a_s = ((1+β)I − αA(w_s)) a_{s+1} − β a_{s+2}.
+// Truncate = K > 0 back-propagates through the last K steps only (truncated
+// ITD, Shaban et al. 2019) and stores only K+1 iterates; 0 means all steps.
+// Memory is O(K·d); AID needs O(d).
+type ITD struct {
+	Inner    InnerSolver // nil means GradientDescent{}
+	T        int         // inner iterations (≥ 0)
+	Truncate int         // reverse steps K (0: all T)
+	TolInner float64     // stop the inner solve when ‖∇_w g‖ ≤ TolInner (0: off)
+	Monitor  Monitor     // optional progress callback
+}
+
+func (m *ITD) inner() InnerSolver {
+	if m.Inner == nil {
+		return GradientDescent{}
+	}
+	return m.Inner
+}
+
+// String returns "itd(<inner>)", or "titd<K>(<inner>)" when truncated.
+func (m *ITD) String() string {
+	if m.Truncate > 0 && m.Truncate < m.T {
+		return fmt.Sprintf("titd%d(%s)", m.Truncate, m.inner())
+	}
+	return "itd(" + m.inner().String() + ")"
+}
+
+// Estimate computes the ITD hypergradient. start.V0 is ignored. See Estimator.
+func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*Result, error) {
+	r, err := newRun(ctx, p, m.String(), m.Monitor)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	res := r.res
+	if m.T < 0 || m.Truncate < 0 || m.TolInner < 0 || !finite(m.TolInner) {
+		return res, r.fail("setup", -1, fmt.Errorf("%w: T = %d, Truncate = %d, TolInner = %v",
+			ErrInvalidSettings, m.T, m.Truncate, m.TolInner))
+	}
+	alpha, beta, heavy, err := m.inner().steps(constantsFor(p))
+	if err != nil {
+		return res, r.fail("setup", -1, err)
+	}
+	if start == nil {
+		start = &Start{}
+	}
+	d, h := p.InnerDim(), p.HyperDim()
+	w, err := r.upload("W0", start.W0, d)
+	if err != nil {
+		return res, err
+	}
+	keep := m.T
+	if m.Truncate > 0 && m.Truncate < m.T {
+		keep = m.Truncate
+	}
+	traj := make([]backend.Vector, keep+1) // ring buffer of the last keep+1 iterates
+	for i := range traj {
+		if traj[i], err = r.vec(d); err != nil {
+			return res, r.fail("setup", -1, err)
+		}
+	}
+	var a, aNext, tmp, hg, tmpH backend.Vector
+	if err := r.vecsN(d, &a, &aNext, &tmp); err != nil {
+		return res, err
+	}
+	if err := r.vecsN(h, &hg, &tmpH); err != nil {
+		return res, err
+	}
+
+	record := func(k int, x backend.Vector) { r.b.Copy(traj[k%(keep+1)], x) }
+	w, err = r.solveInner(innerSpec{alpha: alpha, beta: beta, heavy: heavy}, w, m.T, m.TolInner, record)
+	if err != nil {
+		return res, err
+	}
+	t := res.InnerIters
+	steps := min(keep, t)
+
+	t0 := time.Now()
+	var cross time.Duration
+	crossStep := func(dst, v backend.Vector) error {
+		c0 := time.Now()
+		err := r.crossVec(dst, v)
+		cross += r.since(c0)
+		return err
+	}
+	// aNext holds a_{s+1} (complete); a holds the partial a_s (the −β a_{s+2}
+	// term of heavy ball, zero for gradient descent).
+	if err := r.outerGrad(aNext, w); err != nil {
+		return res, r.fail("reverse", -1, err)
+	}
+	c0 := time.Now()
+	if err := r.outerHyperGrad(hg, w); err != nil {
+		return res, r.fail("cross", -1, err)
+	}
+	cross += r.since(c0)
+	for j := 0; j < steps; j++ {
+		s := t - 1 - j
+		if err := r.check("reverse", j); err != nil {
+			return res, err
+		}
+		if err := r.linearize(traj[s%(keep+1)]); err != nil {
+			return res, r.fail("reverse", j, err)
+		}
+		if err := crossStep(tmpH, aNext); err != nil {
+			return res, r.fail("reverse", j, err)
+		}
+		r.b.Axpy(-alpha, tmpH, hg)
+		if err := r.hessVec(tmp, aNext); err != nil {
+			return res, r.fail("reverse", j, err)
+		}
+		if heavy {
+			r.b.Axpy(1+beta, aNext, a) // a_s += (1+β) a_{s+1} − α A(w_s) a_{s+1}
+			r.b.Axpy(-alpha, tmp, a)
+			r.b.Scal(-beta, aNext) // partial a_{s−1} = −β a_{s+1}
+			a, aNext = aNext, a
+		} else {
+			r.b.Axpy(-alpha, tmp, aNext) // p_s = p_{s+1} − α A(w_s) p_{s+1}
+		}
+		if err := r.report(PhaseReverse, j+1, aNext, nan()); err != nil {
+			return res, err
+		}
+	}
+	if err := r.check("reverse", steps); err != nil {
+		return res, err
+	}
+	res.LinearIters, res.LinearStatus = steps, Completed
+	res.W = r.download(w)
+	if err := r.finish(hg); err != nil {
+		return res, err
+	}
+	total := r.since(t0)
+	res.Time.Cross = cross
+	res.Time.Linear = total - cross
+	return res, nil
+}

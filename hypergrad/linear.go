@@ -1,0 +1,219 @@
+package hypergrad
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/bilevel"
+)
+
+// LinearSolver is an iterative method for the adjoint system A q = ∇_wE of
+// AID: FixedPoint, ConjugateGradient or HeavyBallLinear.
+type LinearSolver interface {
+	// String names the solver: "fp", "cg" or "hb".
+	String() string
+	// spec resolves zero parameters from the constants.
+	spec(c func() (bilevel.Constants, error)) (linearSpec, error)
+}
+
+// FixedPoint is the Richardson iteration q_{i+1} = q_i − α(A q_i − ∇_wE),
+// the fixed-point iteration of AID-FP (Grazzi et al. 2020, Algorithm 2 with
+// v = q/α). From q_0 = 0 its k-th iterate is the k-term Neumann sum
+// q_k = α Σ_{i<k} (I − αA)^i ∇_wE. Step 0 means α = 2/(L+μ), the step of the
+// gradient-descent inner solver, which contracts the error by
+// q = (κ−1)/(κ+1) per iteration.
+type FixedPoint struct {
+	Step float64 // α > 0, or 0 for 2/(L+μ)
+}
+
+func (FixedPoint) String() string { return "fp" }
+
+func (s FixedPoint) spec(c func() (bilevel.Constants, error)) (linearSpec, error) {
+	alpha, _, _, err := GradientDescent(s).steps(c)
+	return linearSpec{kind: linFP, alpha: alpha}, err
+}
+
+// ConjugateGradient is the conjugate-gradient method of Hestenes and Stiefel
+// for A q = ∇_wE, A symmetric positive definite (AID-CG). Its error satisfies
+// ‖q_k − q*‖_A ≤ 2((√κ−1)/(√κ+1))^k ‖q_0 − q*‖_A (Nocedal & Wright eq. 5.36).
+// A direction with pᵀAp ≤ 0 stops it with ErrNotPositiveDefinite.
+type ConjugateGradient struct{}
+
+func (ConjugateGradient) String() string { return "cg" }
+
+func (ConjugateGradient) spec(func() (bilevel.Constants, error)) (linearSpec, error) {
+	return linearSpec{kind: linCG}, nil
+}
+
+// HeavyBallLinear is the heavy-ball method on A q = ∇_wE (AID-HB),
+//
+//	q_{i+1} = q_i − α(A q_i − ∇_wE) + β(q_i − q_{i−1}),   q_{−1} = q_0,
+//
+// which equals reverse-mode differentiation through heavy-ball steps frozen
+// at w_t (Ehrhardt & Roberts 2024, §3.2). Zero fields take the heavy-ball
+// values α = 4/(√L+√μ)², β = ((√L−√μ)/(√L+√μ))².
+type HeavyBallLinear struct {
+	Step     float64
+	Momentum float64
+}
+
+func (HeavyBallLinear) String() string { return "hb" }
+
+func (s HeavyBallLinear) spec(c func() (bilevel.Constants, error)) (linearSpec, error) {
+	alpha, beta, err := heavyBallSteps(s.Step, s.Momentum, c)
+	return linearSpec{kind: linHB, alpha: alpha, beta: beta}, err
+}
+
+type linearKind int
+
+const (
+	linFP linearKind = iota
+	linCG
+	linHB
+)
+
+type linearSpec struct {
+	kind        linearKind
+	alpha, beta float64
+}
+
+// solveLinear runs up to k iterations of the linear solver on A q = rhs from
+// q (which it overwrites; zero when q0zero) at the current linearization
+// point, and returns the vector holding q_k. With tol > 0 it stops at the
+// first residual ‖A q_i − rhs‖ ≤ tol.
+func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, tol float64) (backend.Vector, error) {
+	r.res.LinearStep, r.res.LinearMomentum = s.alpha, s.beta
+	var (
+		iters int
+		res   float64
+		err   error
+	)
+	if s.kind == linCG {
+		iters, res, err = r.conjugateGradient(q, rhs, q0zero, k, tol)
+	} else {
+		q, iters, res, err = r.richardson(s, q, rhs, q0zero, k, tol)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.res.LinearIters, r.res.LinearResidual = iters, res
+	switch {
+	case tol <= 0:
+		r.res.LinearStatus = Completed
+	case res <= tol:
+		r.res.LinearStatus = Converged
+	default:
+		r.res.LinearStatus = IterationLimit
+	}
+	return q, nil
+}
+
+// richardson runs the fixed-point (β = 0) or heavy-ball iteration. Each
+// iteration computes the residual res_i = A q_i − rhs (one Hessian-vector
+// product; none for q_0 = 0, where res_0 = −rhs) and then steps
+// q_{i+1} = q_i − α res_i + β(q_i − q_{i−1}). The residual of the last iterate
+// is computed too, so k iterations cost k Hessian-vector products from zero.
+func (r *run) richardson(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, tol float64) (backend.Vector, int, float64, error) {
+	d := q.Len()
+	var res, prev backend.Vector
+	if err := r.vecsN(d, &res); err != nil {
+		return nil, 0, 0, err
+	}
+	heavy := s.kind == linHB
+	if heavy {
+		if err := r.vecsN(d, &prev); err != nil {
+			return nil, 0, 0, err
+		}
+		r.b.Copy(prev, q)
+	}
+	i := 0
+	for ; ; i++ {
+		if err := r.check("linear", i); err != nil {
+			return nil, 0, 0, err
+		}
+		if q0zero && i == 0 {
+			r.b.Axpby(-1, rhs, 0, res)
+		} else {
+			if err := r.hessVec(res, q); err != nil {
+				return nil, 0, 0, r.fail("linear", i, err)
+			}
+			r.b.Axpy(-1, rhs, res)
+		}
+		nrm := math.NaN()
+		if tol > 0 || r.monitor != nil || i == k {
+			nrm = r.b.Nrm2(res)
+			if !finite(nrm) {
+				return nil, 0, 0, r.fail("linear", i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
+			}
+			if err := r.report(PhaseLinear, i, q, nrm); err != nil {
+				return nil, 0, 0, err
+			}
+		}
+		if i == k || (tol > 0 && nrm <= tol) {
+			return q, i, nrm, nil
+		}
+		if heavy {
+			r.b.Axpby(1+s.beta, q, -s.beta, prev) // prev ← (1+β)q_i − βq_{i−1}
+			r.b.Axpy(-s.alpha, res, prev)         // prev ← q_{i+1}
+			q, prev = prev, q
+		} else {
+			r.b.Axpy(-s.alpha, res, q)
+		}
+	}
+}
+
+// conjugateGradient runs the Hestenes–Stiefel iteration
+//
+//	α_i = r_iᵀr_i / p_iᵀAp_i,  q_{i+1} = q_i + α_i p_i,  r_{i+1} = r_i − α_i Ap_i,
+//	β_i = r_{i+1}ᵀr_{i+1} / r_iᵀr_i,  p_{i+1} = r_{i+1} + β_i p_i,
+//
+// with r_0 = rhs − A q_0 and p_0 = r_0. The direction update uses the new
+// residual r_{i+1} (TestConjugateGradientDirectionUpdate guards this).
+func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol float64) (int, float64, error) {
+	d := q.Len()
+	var res, p, ap backend.Vector
+	if err := r.vecsN(d, &res, &p, &ap); err != nil {
+		return 0, 0, err
+	}
+	r.b.Copy(res, rhs)
+	if !q0zero {
+		if err := r.hessVec(ap, q); err != nil {
+			return 0, 0, r.fail("linear", 0, err)
+		}
+		r.b.Axpy(-1, ap, res)
+	}
+	r.b.Copy(p, res)
+	rr := r.b.Dot(res, res)
+	for i := 0; ; i++ {
+		if err := r.check("linear", i); err != nil {
+			return 0, 0, err
+		}
+		nrm := math.Sqrt(rr)
+		if !finite(nrm) {
+			return 0, 0, r.fail("linear", i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
+		}
+		if err := r.report(PhaseLinear, i, q, nrm); err != nil {
+			return 0, 0, err
+		}
+		if i == k || (tol > 0 && nrm <= tol) || rr == 0 {
+			return i, nrm, nil
+		}
+		if err := r.hessVec(ap, p); err != nil {
+			return 0, 0, r.fail("linear", i, err)
+		}
+		pap := r.b.Dot(p, ap)
+		if !(pap > 0) {
+			if math.IsNaN(pap) {
+				return 0, 0, r.fail("linear", i, fmt.Errorf("%w: pᵀAp = NaN", ErrNonFinite))
+			}
+			return 0, 0, r.fail("linear", i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
+		}
+		a := rr / pap
+		r.b.Axpy(a, p, q)
+		r.b.Axpy(-a, ap, res)
+		rrNew := r.b.Dot(res, res)
+		r.b.Axpby(1, res, rrNew/rr, p) // p ← r_{i+1} + β p
+		rr = rrNew
+	}
+}
