@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"codeberg.org/sbinet/npyio/npz"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/hypergrad-go/hypergrad/data"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestGradJSON(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		maxErr float64
+	}{
+		{[]string{"-problem", "ridge", "-data", "synth:n=300,d=20,kappa=50,seed=1", "-method", "aid-cg", "-inner", "hb", "-t", "400", "-k", "40"}, 1e-10},
+		{[]string{"-problem", "logreg", "-data", "synth:n=300,d=10,kappa=10,lambda=-2,seed=2", "-method", "aid-cg", "-t", "3000", "-k", "30", "-tol-inner", "1e-14"}, 1e-10},
+		{[]string{"-problem", "quadratic", "-data", "synth:numpy=true", "-method", "aid-hb", "-inner", "hb", "-t", "200", "-k", "200"}, 1e-10},
+		{[]string{"-problem", "ridge", "-data", "synth:n=300,d=20,kappa=50,seed=1", "-method", "itd", "-inner", "hb", "-t", "300", "-k", "0"}, 1e-10},
+		{[]string{"-problem", "ridge", "-data", "synth:n=300,d=20,kappa=50,seed=1", "-method", "aid-fp", "-t", "5", "-k", "5"}, 1e3}, // unconverged: only the output shape is checked
+	} {
+		code, out, errOut := runCLI(append([]string{"grad", "-json", "-exact"}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errOut)
+		}
+		var o struct {
+			Hypergradient []float64          `json:"hypergradient"`
+			Exact         []float64          `json:"exact"`
+			RelativeError *float64           `json:"relative_error"`
+			Iterations    map[string]int     `json:"iterations"`
+			Seconds       map[string]float64 `json:"seconds"`
+			Counts        map[string]int     `json:"counts"`
+			Status        string             `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(out), &o); err != nil {
+			t.Fatalf("%v: invalid JSON: %v\n%s", tc.args, err, out)
+		}
+		if len(o.Hypergradient) == 0 || len(o.Exact) != len(o.Hypergradient) || o.RelativeError == nil {
+			t.Fatalf("%v: missing fields in %s", tc.args, out)
+		}
+		if !(*o.RelativeError <= tc.maxErr) {
+			t.Errorf("%v: relative error %.3g > %.3g", tc.args, *o.RelativeError, tc.maxErr)
+		}
+		for _, k := range []string{"total", "inner", "linear", "cross"} {
+			if v, ok := o.Seconds[k]; !ok || v < 0 || math.IsNaN(v) {
+				t.Errorf("%v: seconds.%s = %v", tc.args, k, v)
+			}
+		}
+		if _, ok := o.Iterations["inner"]; !ok || o.Counts["inner_grads"] == 0 || o.Status == "" {
+			t.Errorf("%v: iterations %v counts %v status %q", tc.args, o.Iterations, o.Counts, o.Status)
+		}
+	}
+	// Without tolerance flags exactly T inner and K linear iterations run.
+	_, out, _ := runCLI("grad", "-json", "-t", "7", "-k", "3")
+	var o struct {
+		Iterations map[string]int `json:"iterations"`
+	}
+	if err := json.Unmarshal([]byte(out), &o); err != nil || o.Iterations["inner"] != 7 || o.Iterations["linear"] != 3 {
+		t.Errorf("iterations %v (%v)", o.Iterations, err)
+	}
+}
+
+func TestGradText(t *testing.T) {
+	code, out, errOut := runCLI("grad", "-exact")
+	if code != 0 || !strings.Contains(out, "hypergradient") || !strings.Contains(out, "exact") || errOut != "" {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if code, out, _ := runCLI("grad", "-h"); code != 0 || !strings.Contains(out, "-tol-inner") {
+		t.Errorf("grad -h: exit %d, %s", code, out)
+	}
+}
+
+// TestBadInput: every bad input exits non-zero with one clear line on stderr
+// and no panic trace.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good, err := data.SynthRidge(data.SynthOptions{N: 20, D: 3, Kappa: 2, Lambda: math.NaN()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, arrays map[string]any) string {
+		p := filepath.Join(dir, name)
+		if err := npz.Write(p, arrays); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	arrays := func(edit func(map[string]any)) map[string]any {
+		m := map[string]any{
+			"X_train": mat.NewDense(good.XTrain.Rows, good.XTrain.Cols, good.XTrain.Data), "y_train": good.YTrain,
+			"X_val": mat.NewDense(good.XVal.Rows, good.XVal.Cols, good.XVal.Data), "y_val": good.YVal, "lambda": good.Lambda,
+		}
+		edit(m)
+		return m
+	}
+	okPath := write("ok.npz", arrays(func(map[string]any) {}))
+	missing := write("missing.npz", arrays(func(m map[string]any) { delete(m, "X_val") }))
+	flat := write("flat.npz", arrays(func(m map[string]any) { m["X_train"] = good.XTrain.Data }))
+	nanPath := write("nan.npz", arrays(func(m map[string]any) {
+		y := append([]float64(nil), good.YTrain...)
+		y[2] = math.NaN()
+		m["y_train"] = y
+	}))
+	if code, _, errOut := runCLI("grad", "-data", okPath); code != 0 {
+		t.Fatalf("the unbroken file fails: %s", errOut)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "Usage"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"unknown flag", []string{"grad", "-x"}, "flag provided but not defined"},
+		{"unknown problem", []string{"grad", "-problem", "lasso"}, "unknown problem"},
+		{"unknown method", []string{"grad", "-method", "aid-gmres"}, "unknown method"},
+		{"unknown inner", []string{"grad", "-inner", "adam"}, "unknown inner"},
+		{"T = 0", []string{"grad", "-t", "0"}, "-t 0"},
+		{"K = 0 for AID", []string{"grad", "-k", "0"}, "-k 0"},
+		{"negative K for ITD", []string{"grad", "-method", "itd", "-k", "-1"}, "-k -1"},
+		{"NaN tolerance", []string{"grad", "-tol-inner", "NaN"}, "-tol-inner"},
+		{"negative tolerance", []string{"grad", "-tol-linear", "-1"}, "-tol-linear"},
+		{"tol-linear with itd", []string{"grad", "-method", "itd", "-tol-linear", "1e-3"}, "does not apply"},
+		{"cuda without tag", []string{"grad", "-backend", "cuda"}, "hypergrad was built without the cuda tag (go build -tags cuda)"},
+		{"unknown backend", []string{"grad", "-backend", "tpu"}, "unknown backend"},
+		{"missing file", []string{"grad", "-data", filepath.Join(dir, "nope.npz")}, "nope.npz"},
+		{"not an npz", []string{"grad", "-data", "main_test.go"}, "main_test.go"},
+		{"missing array", []string{"grad", "-data", missing}, "X_val"},
+		{"mis-shaped array", []string{"grad", "-data", flat}, "X_train"},
+		{"NaN in data", []string{"grad", "-data", nanPath}, "nan.npz"},
+		{"labels outside the spec", []string{"grad", "-problem", "logreg", "-data", okPath}, "y_train"},
+		{"bad synth key", []string{"grad", "-data", "synth:n=10,zz=3"}, "zz"},
+		{"bad synth value", []string{"grad", "-data", "synth:kappa=0.5"}, "kappa"},
+		{"synth key of another problem", []string{"grad", "-problem", "quadratic", "-data", "synth:kappa=3"}, "kappa"},
+		{"diverging step", []string{"grad", "-problem", "ridge", "-data", "synth:n=50,d=5,lambda=-40", "-method", "itd", "-t", "3"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := runCLI(tc.args...)
+			if tc.name == "diverging step" {
+				// Not bad input: a valid problem; it must simply not panic.
+				if strings.Contains(errOut, "goroutine") || strings.Contains(errOut, "panic") {
+					t.Errorf("panic output: %s", errOut)
+				}
+				return
+			}
+			if code == 0 {
+				t.Fatalf("exit 0, want non-zero")
+			}
+			if strings.Contains(errOut, "goroutine") || strings.Contains(errOut, "panic:") {
+				t.Fatalf("panic trace on stderr:\n%s", errOut)
+			}
+			if tc.args != nil && strings.Count(strings.TrimRight(errOut, "\n"), "\n") != 0 {
+				t.Errorf("stderr has more than one line:\n%s", errOut)
+			}
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q does not mention %q", errOut, tc.want)
+			}
+		})
+	}
+}
