@@ -87,10 +87,11 @@ func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k in
 	var (
 		iters int
 		res   float64
+		exact bool
 		err   error
 	)
 	if s.kind == linCG {
-		iters, res, err = r.conjugateGradient(q, rhs, q0zero, k, tol)
+		iters, res, exact, err = r.conjugateGradient(q, rhs, q0zero, k, tol)
 	} else {
 		q, iters, res, err = r.richardson(s, q, rhs, q0zero, k, tol)
 	}
@@ -99,10 +100,10 @@ func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k in
 	}
 	r.res.LinearIters, r.res.LinearResidual = iters, res
 	switch {
+	case exact || tol > 0 && res <= tol:
+		r.res.LinearStatus = Converged
 	case tol <= 0:
 		r.res.LinearStatus = Completed
-	case res <= tol:
-		r.res.LinearStatus = Converged
 	default:
 		r.res.LinearStatus = IterationLimit
 	}
@@ -170,44 +171,53 @@ func (r *run) richardson(s linearSpec, q, rhs backend.Vector, q0zero bool, k int
 //
 // with r_0 = rhs − A q_0 and p_0 = r_0. The direction update uses the new
 // residual r_{i+1} (TestConjugateGradientDirectionUpdate guards this).
-func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol float64) (int, float64, error) {
+//
+// The recursively updated residual keeps shrinking after the true residual
+// has reached its rounding floor (about ε‖A‖‖q‖), until p underflows and
+// pᵀAp = 0. So CG also stops, as converged, once ‖r_i‖ ≤ 2⁻⁶²‖rhs‖ (about
+// 2e-19 relative): further iterations could not change q.
+func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol float64) (int, float64, bool, error) {
 	d := q.Len()
 	var res, p, ap backend.Vector
 	if err := r.vecsN(d, &res, &p, &ap); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	r.b.Copy(res, rhs)
 	if !q0zero {
 		if err := r.hessVec(ap, q); err != nil {
-			return 0, 0, r.fail("linear", 0, err)
+			return 0, 0, false, r.fail("linear", 0, err)
 		}
 		r.b.Axpy(-1, ap, res)
 	}
 	r.b.Copy(p, res)
 	rr := r.b.Dot(res, res)
+	floor := 0x1p-62 * r.b.Nrm2(rhs)
 	for i := 0; ; i++ {
 		if err := r.check("linear", i); err != nil {
-			return 0, 0, err
+			return 0, 0, false, err
 		}
 		nrm := math.Sqrt(rr)
 		if !finite(nrm) {
-			return 0, 0, r.fail("linear", i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
+			return 0, 0, false, r.fail("linear", i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
 		}
 		if err := r.report(PhaseLinear, i, q, nrm); err != nil {
-			return 0, 0, err
+			return 0, 0, false, err
 		}
-		if i == k || (tol > 0 && nrm <= tol) || rr == 0 {
-			return i, nrm, nil
+		if i == k || (tol > 0 && nrm <= tol) {
+			return i, nrm, false, nil
+		}
+		if nrm <= floor {
+			return i, nrm, true, nil
 		}
 		if err := r.hessVec(ap, p); err != nil {
-			return 0, 0, r.fail("linear", i, err)
+			return 0, 0, false, r.fail("linear", i, err)
 		}
 		pap := r.b.Dot(p, ap)
 		if !(pap > 0) {
 			if math.IsNaN(pap) {
-				return 0, 0, r.fail("linear", i, fmt.Errorf("%w: pᵀAp = NaN", ErrNonFinite))
+				return 0, 0, false, r.fail("linear", i, fmt.Errorf("%w: pᵀAp = NaN", ErrNonFinite))
 			}
-			return 0, 0, r.fail("linear", i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
+			return 0, 0, false, r.fail("linear", i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
 		}
 		a := rr / pap
 		r.b.Axpy(a, p, q)

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	hypergrad grad [flags]     one hypergradient (see hypergrad grad -h)
+//	hypergrad bench [flags]    the benchmark suite (see hypergrad bench -h)
 //	hypergrad help             this text
 //
 // Exit status: 0 on success, 1 when the computation fails (divergence,
@@ -23,9 +24,11 @@ hyperparameters through the solution of an inner training problem.
 
 Usage:
   hypergrad grad [flags]   one hypergradient of a ridge, logreg or quadratic problem
+  hypergrad bench [flags]  the benchmark suite: error grids, rates, iteration complexity,
+                           time, memory, the papers' findings, PyTorch side by side
   hypergrad help           this text
 
-Run "hypergrad grad -h" for the flags of grad.
+Run "hypergrad grad -h" or "hypergrad bench -h" for the flags.
 `
 
 func main() {
@@ -55,10 +58,12 @@ func run(args []string, stdout, stderr io.Writer) (status int) {
 	switch args[0] {
 	case "grad":
 		return runGrad(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "hypergrad: unknown command %q (commands: grad, help)\n", args[0])
+	fmt.Fprintf(stderr, "hypergrad: unknown command %q (commands: grad, bench, help)\n", args[0])
 	return exitUsage
 }

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"codeberg.org/sbinet/npyio/npz"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/data"
 )
 
@@ -133,7 +136,6 @@ func TestBadInput(t *testing.T) {
 		{"NaN tolerance", []string{"grad", "-tol-inner", "NaN"}, "-tol-inner"},
 		{"negative tolerance", []string{"grad", "-tol-linear", "-1"}, "-tol-linear"},
 		{"tol-linear with itd", []string{"grad", "-method", "itd", "-tol-linear", "1e-3"}, "does not apply"},
-		{"cuda without tag", []string{"grad", "-backend", "cuda"}, "hypergrad was built without the cuda tag (go build -tags cuda)"},
 		{"unknown backend", []string{"grad", "-backend", "tpu"}, "unknown backend"},
 		{"missing file", []string{"grad", "-data", filepath.Join(dir, "nope.npz")}, "nope.npz"},
 		{"not an npz", []string{"grad", "-data", "main_test.go"}, "main_test.go"},
@@ -168,5 +170,56 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("stderr %q does not mention %q", errOut, tc.want)
 			}
 		})
+	}
+}
+
+func TestBench(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := runCLI("bench", "-problems", "quadratic", "-methods", "aid-cg,itd", "-out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, f := range []string{"report.json", "results.csv", "summary.md", "error_vs_iterations_quadratic.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	if !strings.Contains(stdout, "oracle calls to 1e-6") || !strings.Contains(stdout, "reproduction:") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "-suite", "huge"}, "unknown suite"},
+		{[]string{"bench", "-problems", "lasso"}, "lasso"},
+		{[]string{"bench", "-methods", "aid-gmres"}, "aid-gmres"},
+		{[]string{"bench", "-repeats", "3"}, "flag provided but not defined"},
+		{[]string{"bench", "-out", filepath.Join(file, "sub")}, "-out"},
+		{[]string{"bench", "-peers", "-python", "/nonexistent/python3", "-out", out}, "PyTorch"},
+		{[]string{"bench", "extra"}, "unexpected argument"},
+	} {
+		code, _, errOut := runCLI(tc.args...)
+		if code == 0 || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimRight(errOut, "\n"), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q (want one line mentioning %q)", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestCUDAWithoutTag: without the cuda build tag, -backend cuda says so.
+func TestCUDAWithoutTag(t *testing.T) {
+	if slices.Contains(backend.Names(), "cuda") {
+		t.Skip("built with -tags cuda: the cuda backend is registered")
+	}
+	for _, args := range [][]string{{"grad", "-backend", "cuda"}, {"bench", "-backend", "cuda", "-out", t.TempDir()}} {
+		code, _, errOut := runCLI(args...)
+		if code == 0 || !strings.Contains(errOut, "hypergrad was built without the cuda tag (go build -tags cuda)") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
 	}
 }

@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strings"
+)
+
+// WriteMarkdown writes a human summary of the report, linking the figures
+// (paths relative to the summary).
+func WriteMarkdown(w io.Writer, rep *Report, figures []string) error {
+	var b strings.Builder
+	m := rep.Meta
+	fmt.Fprintf(&b, "# hypergrad bench: suite %s\n\n", m.Suite)
+	fmt.Fprintf(&b, "- date: %s; host: %s\n- backend: %s (%s)\n- Go %s, GOMAXPROCS %d, commit %s\n- run time: %.1f s\n\n",
+		m.Date, m.Host, m.Backend, m.Device, m.GoVersion, m.GOMAXPROCS, m.Commit, m.Seconds)
+	b.WriteString("Relative errors are ‖ĥ − ∇f‖/‖∇f‖ against the exact reference. Oracle calls count inner gradients, " +
+		"Hessian-vector products and cross products once each. Methods use the gradient-descent inner solver with " +
+		"α = 2/(L+μ) from the problem's constants.\n\n")
+	for _, pr := range rep.Problems {
+		writeProblem(&b, &pr, figures)
+	}
+	if rep.Reproduction != nil {
+		writeReproduction(&b, rep.Reproduction)
+	}
+	if rep.Peers != nil {
+		writePeers(&b, rep.Peers)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func sci(x float64) string {
+	if math.IsNaN(x) {
+		return "—"
+	}
+	return fmt.Sprintf("%.3g", x)
+}
+
+func dur(s float64) string {
+	switch {
+	case math.IsNaN(s):
+		return "—"
+	case s < 1e-3:
+		return fmt.Sprintf("%.3g µs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.3g ms", s*1e3)
+	}
+	return fmt.Sprintf("%.3g s", s)
+}
+
+func writeProblem(b *strings.Builder, pr *ProblemReport, figures []string) {
+	fmt.Fprintf(b, "## %s\n\n`%s` (%s, %s). At w*: μ* = %s, L* = %s, κ* = %s; step sizes from μ = %s, L = %s (%s). ‖∇f‖ = %s (%s).\n\n",
+		pr.Name, pr.Source, pr.Problem, pr.Shape, sci(pr.MuStar), sci(pr.LStar), sci(pr.KappaStar), sci(pr.Mu), sci(pr.L), pr.ConstKind, sci(pr.RefNorm), pr.RefMethod)
+	o := pr.Oracles
+	fmt.Fprintf(b, "Time per oracle call (median, min–max): inner gradient %s (%s–%s), Hessian-vector %s (%s–%s), cross %s (%s–%s).\n\n",
+		dur(o["inner_grad"].Median), dur(o["inner_grad"].Min), dur(o["inner_grad"].Max),
+		dur(o["hess_vec"].Median), dur(o["hess_vec"].Min), dur(o["hess_vec"].Max),
+		dur(o["cross_vec"].Median), dur(o["cross_vec"].Min), dur(o["cross_vec"].Max))
+
+	b.WriteString("### Iteration complexity\n\nCheapest (t, k) of the grid from which the relative error stays at or below each target (as oracle calls, with t and k), and the iterations t = k on the diagonal after which it stays there (interpolated between grid points).\n\n")
+	b.WriteString("| method |")
+	var targets []float64
+	if len(pr.Methods) > 0 {
+		for _, c := range pr.Methods[0].Complexity {
+			targets = append(targets, c.Target)
+			fmt.Fprintf(b, " %.0e |", c.Target)
+		}
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(targets)) + "\n")
+	for _, m := range pr.Methods {
+		fmt.Fprintf(b, "| %s |", m.Estimator)
+		for _, c := range m.Complexity {
+			if !c.Found {
+				b.WriteString(" not reached |")
+				continue
+			}
+			diag := "—"
+			if c.Diagonal > 0 {
+				diag = fmt.Sprintf("%.1f", c.DiagonalIters)
+			}
+			fmt.Fprintf(b, " %d calls (t=%d, k=%d); diagonal t=%s |", c.Oracles, c.T, c.K, diag)
+		}
+		b.WriteString("\n")
+	}
+
+	b.WriteString("\n### Asymptotic rates\n\nFitted contraction per iteration (least squares on log error between 1e-12 and 1e-2) against theory with the spectrum [μ*, L*] of A(w*).\n\n| phase | fitted | theory | formula | points |\n|---|---|---|---|---|\n")
+	for _, r := range pr.InnerRates {
+		fmt.Fprintf(b, "| %s | %.5f | %.5f | %s | %d |\n", r.Phase, r.Fitted, r.Theory, r.Formula, r.Points)
+	}
+	for _, m := range pr.Methods {
+		if m.Rate != nil {
+			fmt.Fprintf(b, "| %s %s | %.5f | %.5f | %s | %d |\n", m.Estimator, m.Rate.Phase, m.Rate.Fitted, m.Rate.Theory, m.Rate.Formula, m.Rate.Points)
+		}
+	}
+
+	if len(pr.Methods) > 0 {
+		m0 := pr.Methods[0]
+		fmt.Fprintf(b, "\n### Time per hypergradient\n\nMedian of %d runs (min–max), t = %d, k = %d (ITD: all t steps back-propagated).\n\n| method | median | min–max | relative error |\n|---|---|---|---|\n", m0.Timing.N, m0.TimingT, m0.TimingK)
+		for _, m := range pr.Methods {
+			fmt.Fprintf(b, "| %s | %s | %s–%s | %s |\n", m.Estimator, dur(m.Timing.Median), dur(m.Timing.Min), dur(m.Timing.Max), sci(m.TimingErr))
+		}
+		b.WriteString("\n### Memory\n\nPeak device bytes the estimator allocates (beyond the problem's data), by inner iterations t.\n\n| t |")
+		for _, m := range pr.Methods {
+			fmt.Fprintf(b, " %s |", m.Estimator)
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(pr.Methods)) + "\n")
+		for i, mp := range m0.Memory {
+			fmt.Fprintf(b, "| %d |", mp.T)
+			for _, m := range pr.Methods {
+				if i < len(m.Memory) {
+					fmt.Fprintf(b, " %s |", bytesString(m.Memory[i].DeviceBytes))
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\n")
+	for _, f := range figures {
+		base := filepath.Base(f)
+		if strings.HasSuffix(base, "_"+pr.Name+".png") {
+			fmt.Fprintf(b, "![%s](%s)\n\n", strings.TrimSuffix(base, ".png"), base)
+		}
+	}
+}
+
+func bytesString(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func writeReproduction(b *strings.Builder, rp *Reproduction) {
+	b.WriteString("## Reproduction of the papers' findings\n\n| source | claim | held | measured |\n|---|---|---|---|\n")
+	for _, c := range rp.Claims {
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", c.Source, c.Claim, map[bool]string{true: "yes", false: "**no**"}[c.Held], c.Evidence)
+	}
+	if len(rp.Budget) > 0 {
+		b.WriteString("\nEhrhardt & Roberts' budget of 200 iterations (quadratic of §4.1): N heavy-ball lower-level steps, 200 − N linear-solver steps; absolute errors ‖h − ∇F‖.\n\n| N | ε = ‖w_N − w*‖ | error, HB | error, CG | error/ε | digest (HB) |\n|---|---|---|---|---|---|\n")
+		for _, r := range rp.Budget {
+			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", r.N, sci(r.Eps), sci(r.ErrHB), sci(r.ErrCG), sci(r.Ratio), sci(r.Digest))
+		}
+	}
+	b.WriteString("\n")
+}

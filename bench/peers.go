@@ -1,0 +1,245 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/hypergrad-go/hypergrad/data"
+	"github.com/hypergrad-go/hypergrad/hypergrad"
+)
+
+//go:embed peers/torch_peer.py
+var torchPeer []byte
+
+// PeerOptions configure the side-by-side run against the PyTorch peer.
+type PeerOptions struct {
+	Python  string // interpreter; "" → the first of python3 and /usr/bin/python3 that imports torch
+	Problem string // ridge, logreg or quadratic
+	Source  string // data source (written to a temporary .npz for the peer)
+	T, K    int
+	Repeats int
+	Methods []string // subset of itd, aid-fp, aid-cg
+	Threads int      // torch threads; 0 → GOMAXPROCS, the cores our side uses
+}
+
+// DefaultPeerOptions is the comparison of the issue: logreg 20000 × 2000,
+// κ ≈ 1e3, t = k = 50.
+func DefaultPeerOptions() PeerOptions {
+	return PeerOptions{Problem: "logreg", Source: "synth:n=20000,d=2000,kappa=1e3,seed=0", T: 50, K: 50, Repeats: 3,
+		Methods: []string{"itd", "aid-fp", "aid-cg"}}
+}
+
+// PeerReport is the side-by-side comparison.
+type PeerReport struct {
+	Problem string       `json:"problem"`
+	Source  string       `json:"source"`
+	Shape   string       `json:"shape"`
+	T       int          `json:"t"`
+	K       int          `json:"k"`
+	Alpha   float64      `json:"alpha"`
+	Python  string       `json:"python"`
+	Torch   string       `json:"torch"`
+	Threads int          `json:"threads"`
+	BLAS    string       `json:"blas"`
+	Methods []PeerMethod `json:"methods"`
+	// GemvSeconds are the peer's X@v and Xᵀ@r times (median), and
+	// GemvGBps the bandwidth they reach (bytes of X per second).
+	GemvSeconds map[string]float64 `json:"gemv_seconds,omitempty"`
+	GemvGBps    map[string]float64 `json:"gemv_gb_per_s,omitempty"`
+}
+
+// PeerMethod compares one method.
+type PeerMethod struct {
+	Method  string  `json:"method"`
+	Ours    Stat    `json:"ours_seconds"`
+	Peer    Stat    `json:"peer_seconds"`
+	Ratio   float64 `json:"ratio_ours_over_peer"` // median over median
+	RelDiff float64 `json:"rel_difference"`       // ‖ours − peer‖/‖peer‖
+}
+
+// FindPython returns the interpreter to use: python if given (it must import
+// torch), else the first of python3 and /usr/bin/python3 that imports torch.
+func FindPython(python string) (string, error) {
+	cands := []string{"python3", "/usr/bin/python3"}
+	if python != "" {
+		cands = []string{python}
+	}
+	var tried []string
+	for _, c := range cands {
+		path, err := exec.LookPath(c)
+		if err != nil {
+			tried = append(tried, c+": not found")
+			continue
+		}
+		if out, err := exec.Command(path, "-c", "import torch").CombinedOutput(); err != nil {
+			tried = append(tried, fmt.Sprintf("%s: cannot import torch (%s)", path, firstLine(string(out))))
+			continue
+		}
+		return path, nil
+	}
+	return "", fmt.Errorf("no Python with PyTorch (%s); install Debian's python3-torch or pass -python", strings.Join(tried, "; "))
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// RunPeers runs our estimators and the PyTorch peer on the same data with
+// the same step size, t and k, and compares times and hypergradients.
+func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, error) {
+	python, err := FindPython(o.Python)
+	if err != nil {
+		return nil, err
+	}
+	if o.Threads <= 0 {
+		o.Threads = runtime.GOMAXPROCS(0)
+	}
+	dir, err := os.MkdirTemp("", "hypergrad-peer-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	d, err := data.Load(o.Problem, o.Source)
+	if err != nil {
+		return nil, err
+	}
+	npz := filepath.Join(dir, "data.npz")
+	switch v := d.(type) {
+	case *data.Supervised:
+		err = data.SaveSupervised(npz, v)
+	case *data.Quadratic:
+		err = data.SaveQuadratic(npz, v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	script := filepath.Join(dir, "torch_peer.py")
+	if err := os.WriteFile(script, torchPeer, 0o644); err != nil {
+		return nil, err
+	}
+	p, shape, err := NewProblem(r.Backend, ProblemSpec{Name: o.Problem, Problem: o.Problem, Source: o.Source})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	c, err := p.Constants()
+	if err != nil {
+		return nil, err
+	}
+	alpha := 2 / (c.L.Value + c.Mu.Value)
+	rep := &PeerReport{Problem: o.Problem, Source: o.Source, Shape: shape, T: o.T, K: o.K, Alpha: alpha, Python: python, Threads: o.Threads}
+
+	cmd := exec.CommandContext(ctx, python, script, "--data", npz, "--problem", o.Problem,
+		"--methods", strings.Join(o.Methods, ","), "--t", fmt.Sprint(o.T), "--k", fmt.Sprint(o.K),
+		"--alpha", fmt.Sprintf("%.17g", alpha), "--repeats", fmt.Sprint(o.Repeats), "--threads", fmt.Sprint(o.Threads))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", o.Threads), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", o.Threads))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	r.Progress.Step("peer: PyTorch")
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("peer %s: %v: %s", python, err, firstLine(stderr.String()))
+	}
+	var out struct {
+		Torch    string   `json:"torch"`
+		Threads  int      `json:"threads"`
+		Config   string   `json:"config"`
+		BLASLibs []string `json:"blas_libraries"`
+		Methods  map[string]struct {
+			Seconds       []float64 `json:"seconds"`
+			Hypergradient []float64 `json:"hypergradient"`
+		} `json:"methods"`
+		Gemv map[string][]float64 `json:"gemv_seconds"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return nil, fmt.Errorf("peer output: %w", err)
+	}
+	rep.Torch, rep.Threads = out.Torch, out.Threads
+	rep.BLAS = blasInfo(out.Config)
+	if len(out.BLASLibs) > 0 {
+		rep.BLAS += " (" + strings.Join(out.BLASLibs, ", ") + ")"
+	}
+	if len(out.Gemv) > 0 {
+		rep.GemvSeconds, rep.GemvGBps = map[string]float64{}, map[string]float64{}
+		if sv, ok := d.(*data.Supervised); ok {
+			bytes := float64(len(sv.XTrain.Data) * 8)
+			for k, ts := range out.Gemv {
+				med := stat(ts).Median
+				rep.GemvSeconds[k], rep.GemvGBps[k] = med, bytes/med/1e9
+			}
+		}
+	}
+
+	for _, name := range o.Methods {
+		pm, ok := out.Methods[name]
+		if !ok {
+			return nil, fmt.Errorf("peer did not run %s", name)
+		}
+		m := MethodSpec{Name: name, Inner: "gd", Linear: strings.TrimPrefix(name, "aid-")}
+		var ours []float64
+		var h []float64
+		for i := 0; i < o.Repeats; i++ {
+			res, err := withSteps(m.Estimator(o.T, o.K), alpha).Estimate(ctx, p, nil)
+			if err != nil {
+				return nil, err
+			}
+			ours, h = append(ours, res.Time.Total.Seconds()), res.Hypergradient
+		}
+		r.Progress.Step("peer: ours " + name)
+		so, sp := stat(ours), stat(pm.Seconds)
+		rep.Methods = append(rep.Methods, PeerMethod{Method: name, Ours: so, Peer: sp, Ratio: so.Median / sp.Median,
+			RelDiff: relErr(h, pm.Hypergradient)})
+	}
+	return rep, nil
+}
+
+// withSteps fixes the gradient-descent and fixed-point steps to alpha, as
+// the peer uses.
+func withSteps(e hypergrad.Estimator, alpha float64) hypergrad.Estimator {
+	switch v := e.(type) {
+	case *hypergrad.AID:
+		v.Inner = hypergrad.GradientDescent{Step: alpha}
+		if _, ok := v.Linear.(hypergrad.FixedPoint); ok {
+			v.Linear = hypergrad.FixedPoint{Step: alpha}
+		}
+	case *hypergrad.ITD:
+		v.Inner = hypergrad.GradientDescent{Step: alpha}
+	}
+	return e
+}
+
+// blasInfo extracts the BLAS line of torch.__config__.show().
+func blasInfo(config string) string {
+	for _, field := range strings.FieldsFunc(config, func(r rune) bool { return r == ',' || r == '\n' }) {
+		if i := strings.Index(field, "BLAS_INFO="); i >= 0 {
+			return strings.TrimSpace(field[i:])
+		}
+	}
+	return "unknown"
+}
+
+func writePeers(b *strings.Builder, pr *PeerReport) {
+	fmt.Fprintf(b, "## Side by side with PyTorch\n\n`%s` (%s, %s), t = %d, k = %d, α = %.6g, float64, %d threads on both sides. Peer: PyTorch %s, %s, via %s.\n\n",
+		pr.Source, pr.Problem, pr.Shape, pr.T, pr.K, pr.Alpha, pr.Threads, pr.Torch, pr.BLAS, pr.Python)
+	b.WriteString("| method | ours (median, min–max) | PyTorch (median, min–max) | time ratio ours/PyTorch | ‖ours − PyTorch‖/‖PyTorch‖ |\n|---|---|---|---|---|\n")
+	for _, m := range pr.Methods {
+		fmt.Fprintf(b, "| %s | %s (%s–%s) | %s (%s–%s) | %.3f | %.2g |\n", m.Method, dur(m.Ours.Median), dur(m.Ours.Min), dur(m.Ours.Max),
+			dur(m.Peer.Median), dur(m.Peer.Min), dur(m.Peer.Max), m.Ratio, m.RelDiff)
+	}
+	if len(pr.GemvSeconds) > 0 {
+		fmt.Fprintf(b, "\nPeer BLAS passes over X: X@v %s (%.3g GB/s), Xᵀ@r %s (%.3g GB/s).\n", dur(pr.GemvSeconds["X@v"]), pr.GemvGBps["X@v"],
+			dur(pr.GemvSeconds["X.T@r"]), pr.GemvGBps["X.T@r"])
+	}
+	b.WriteString("\n")
+}

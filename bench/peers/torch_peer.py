@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""PyTorch peer of the hypergrad bench suite.
+
+Computes the same hypergradients as hypergrad from the same .npz data, the way
+PyTorch hypergradient libraries (hypertorch, Grazzi et al. 2020) do:
+
+  itd     reverse-mode autograd unrolled through t gradient-descent steps
+          (create_graph=True), then E(w_t).backward();
+  aid-fp  t detached gradient-descent steps to w_t, then k fixed-point
+          iterations v <- J^T v + grad_w E with autograd vector-Jacobian
+          products of the step map Phi(w, lam) = w - alpha * grad_w g(w, lam);
+  aid-cg  the same w_t, then k conjugate-gradient iterations on
+          (I - J^T) v = grad_w E (hypertorch's CG, standard Hestenes-Stiefel).
+
+The hypergradient is grad_lam E + (d Phi / d lam)^T v. float64 throughout, the
+step alpha given by the caller (hypergrad's 2/(L+mu)), w_0 = 0, v_0 = 0.
+Prints one JSON object on stdout.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def load(path, problem):
+    z = np.load(path)
+    t = lambda name: torch.from_numpy(np.ascontiguousarray(z[name], dtype=np.float64))
+    if problem == "quadratic":
+        return {k: t(k) for k in ("A", "b", "C", "D", "e", "theta")}
+    d = {k: t(k) for k in ("X_train", "y_train", "X_val", "y_val", "lambda")}
+    return d
+
+
+def make_problem(problem, d):
+    """Returns (lam0, dim_w, g(w, lam), E(w, lam))."""
+    if problem == "quadratic":
+        A, b, C, D, e = d["A"], d["b"], d["C"], d["D"], d["e"]
+        g = lambda w, th: ((C @ th + D @ w - e) ** 2).sum()
+        E = lambda w, th: ((A @ w - b) ** 2).sum()
+        return d["theta"], D.shape[1], g, E
+    X, y, Xv, yv, lam = d["X_train"], d["y_train"], d["X_val"], d["y_val"], d["lambda"]
+    dim = X.shape[1]
+
+    def reg(w, l):
+        el = torch.exp(l)
+        if el.numel() == 1:
+            el = el.expand(dim)
+        return 0.5 * (el * w * w).sum()
+
+    if problem == "ridge":
+        g = lambda w, l: 0.5 * ((X @ w - y) ** 2).mean() + reg(w, l)
+        E = lambda w, l: 0.5 * ((Xv @ w - yv) ** 2).mean()
+    else:
+        sp = torch.nn.functional.softplus
+        g = lambda w, l: sp(-y * (X @ w)).mean() + reg(w, l)
+        E = lambda w, l: sp(-yv * (Xv @ w)).mean()
+    return lam, dim, g, E
+
+
+def inner(g, lam, dim, t, alpha):
+    w = torch.zeros(dim, dtype=torch.float64)
+    lam_d = lam.detach()
+    for _ in range(t):
+        w.requires_grad_(True)
+        (gw,) = torch.autograd.grad(g(w, lam_d), w)
+        w = (w - alpha * gw).detach()
+    return w
+
+
+def itd(g, E, lam0, dim, t, k, alpha):
+    lam = lam0.clone().requires_grad_(True)
+    w = torch.zeros(dim, dtype=torch.float64, requires_grad=True)
+    for _ in range(t):
+        (gw,) = torch.autograd.grad(g(w, lam), w, create_graph=True)
+        w = w - alpha * gw
+    (h,) = torch.autograd.grad(E(w, lam), lam, allow_unused=True)
+    return h if h is not None else torch.zeros_like(lam)
+
+
+def aid(g, E, lam0, dim, t, k, alpha, solver):
+    w = inner(g, lam0, dim, t, alpha).requires_grad_(True)
+    lam = lam0.clone().requires_grad_(True)
+    (gw,) = torch.autograd.grad(g(w, lam), w, create_graph=True)
+    phi = w - alpha * gw
+    e = E(w, lam)
+    dEw, dEl = torch.autograd.grad(e, (w, lam), allow_unused=True)
+    jt = lambda v: torch.autograd.grad(phi, w, v, retain_graph=True)[0]  # J^T v
+    v = torch.zeros_like(w)
+    if solver == "fp":
+        for _ in range(k):
+            v = jt(v) + dEw
+    else:  # CG on (I - J^T) v = dEw from v = 0
+        r = dEw.clone()
+        p = r.clone()
+        rr = r @ r
+        for _ in range(k):
+            if rr == 0:
+                break
+            ap = p - jt(p)
+            a = rr / (p @ ap)
+            v = v + a * p
+            r = r - a * ap
+            rr_new = r @ r
+            p = r + (rr_new / rr) * p
+            rr = rr_new
+    (cross,) = torch.autograd.grad(phi, lam, v)
+    return cross if dEl is None else dEl + cross
+
+
+def gemv_seconds(d, repeats):
+    """Time of X @ v and X^T @ r, the BLAS dgemv passes a PyTorch oracle makes."""
+    if "X_train" not in d:
+        return None
+    X = d["X_train"]
+    v = torch.ones(X.shape[1], dtype=torch.float64)
+    r = torch.ones(X.shape[0], dtype=torch.float64)
+    out = {}
+    for name, f in (("X@v", lambda: X @ v), ("X.T@r", lambda: X.T @ r)):
+        f()
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(5):
+                f()
+            ts.append((time.perf_counter() - t0) / 5)
+        out[name] = ts
+    return out
+
+
+def blas_library():
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "blas" in line.lower() and ".so" in line})
+        return [os.path.realpath(l) for l in libs]
+    except OSError:
+        return []
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--problem", required=True, choices=["ridge", "logreg", "quadratic"])
+    ap.add_argument("--methods", default="itd,aid-fp,aid-cg")
+    ap.add_argument("--t", type=int, required=True)
+    ap.add_argument("--k", type=int, required=True)
+    ap.add_argument("--alpha", type=float, required=True)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    d = load(a.data, a.problem)
+    lam0, dim, g, E = make_problem(a.problem, d)
+    methods = {
+        "itd": lambda: itd(g, E, lam0, dim, a.t, a.k, a.alpha),
+        "aid-fp": lambda: aid(g, E, lam0, dim, a.t, a.k, a.alpha, "fp"),
+        "aid-cg": lambda: aid(g, E, lam0, dim, a.t, a.k, a.alpha, "cg"),
+    }
+    out = {"torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0],
+           "threads": torch.get_num_threads(), "config": torch.__config__.show(), "methods": {}}
+    for name in a.methods.split(","):
+        ts, h = [], None
+        for _ in range(a.repeats):
+            t0 = time.perf_counter()
+            h = methods[name]()
+            ts.append(time.perf_counter() - t0)
+        out["methods"][name] = {"seconds": ts, "hypergradient": h.detach().reshape(-1).tolist()}
+    out["gemv_seconds"] = gemv_seconds(d, a.repeats)
+    out["blas_libraries"] = blas_library()
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

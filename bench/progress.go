@@ -1,0 +1,70 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// Progress draws a progress bar on a terminal. A nil *Progress is quiet.
+type Progress struct {
+	w     io.Writer
+	total int
+	done  int
+	start time.Time
+	last  time.Time
+}
+
+// NewProgress returns a progress bar on stderr if stderr is a terminal, and
+// nil (quiet) otherwise.
+func NewProgress() *Progress {
+	fi, err := os.Stderr.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return &Progress{w: os.Stderr}
+}
+
+// Start sets the number of steps.
+func (p *Progress) Start(total int) {
+	if p == nil {
+		return
+	}
+	p.total, p.done, p.start = total, 0, time.Now()
+}
+
+// Step advances by one step labelled what.
+func (p *Progress) Step(what string) {
+	if p == nil {
+		return
+	}
+	p.done++
+	if time.Since(p.last) < 100*time.Millisecond && p.done < p.total {
+		return
+	}
+	p.last = time.Now()
+	frac := min(float64(p.done)/float64(max(p.total, 1)), 1)
+	const width = 30
+	n := int(frac * width)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %5.1fs  %-40.40s", strings.Repeat("=", n), strings.Repeat(" ", width-n),
+		100*frac, time.Since(p.start).Seconds(), what)
+}
+
+// Skip advances by n steps that turned out unnecessary.
+func (p *Progress) Skip(n int) {
+	if p == nil || n <= 0 {
+		return
+	}
+	p.done += n - 1
+	p.Step("")
+}
+
+// Done ends the bar.
+func (p *Progress) Done() {
+	if p == nil {
+		return
+	}
+	fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 80))
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/bench"
+)
+
+const benchUsage = `Usage: hypergrad bench [flags]
+
+Runs a benchmark suite: relative error against the exact hypergradient over a
+grid of inner (t) and linear (k) iterations for every problem × estimator,
+fitted rates next to theory, the iteration-complexity table, time per
+hypergradient and per oracle call, memory of ITD against AID, and the papers'
+findings reproduced. Writes report.json, results.csv, summary.md and PNG
+figures into -out.
+
+Flags:
+`
+
+func runBench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	suiteName := fs.String("suite", "quick", "suite: quick (under a minute on 2 cores) or full")
+	backendName := fs.String("backend", "cpu", "backend: cpu or cuda")
+	out := fs.String("out", "bench-out", "output directory (created if missing)")
+	probs := fs.String("problems", "", "comma-separated problems of the suite (default: all)")
+	methods := fs.String("methods", "", "comma-separated methods: itd, aid-fp, aid-cg, aid-hb (default: all)")
+	peers := fs.Bool("peers", false, "also run the PyTorch peer side by side (logreg 20000×2000, t = k = 50)")
+	python := fs.String("python", "", "Python interpreter for -peers (default: the first of python3, /usr/bin/python3 that imports torch)")
+	peerSource := fs.String("peer-data", bench.DefaultPeerOptions().Source, "data of the peer comparison")
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "hypergrad bench: "+format+"\n", a...)
+		return exitUsage
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, benchUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return exitOK
+		}
+		return fail("%v (see hypergrad bench -h)", err)
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected argument %q (see hypergrad bench -h)", fs.Arg(0))
+	}
+	suite, err := bench.SuiteByName(*suiteName)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if err := suite.Select(*probs, *methods); err != nil {
+		return fail("%v", err)
+	}
+	if err := bench.CheckDir(*out); err != nil {
+		return fail("-out: %v", err)
+	}
+	var peerPython string
+	if *peers {
+		if peerPython, err = bench.FindPython(*python); err != nil {
+			return fail("-peers: %v", err)
+		}
+	}
+	b, err := backend.Open(*backendName)
+	if err != nil {
+		return fail("-backend %s: %v", *backendName, err)
+	}
+	defer b.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	r := &bench.Runner{Suite: suite, Backend: b, Progress: bench.NewProgress()}
+	rep, err := r.Run(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "hypergrad bench: %v\n", err)
+		return exitFailure
+	}
+	if *peers {
+		o := bench.DefaultPeerOptions()
+		o.Python, o.Source = peerPython, *peerSource
+		if rep.Peers, err = r.RunPeers(ctx, o); err != nil {
+			fmt.Fprintf(stderr, "hypergrad bench: peers: %v\n", err)
+			return exitFailure
+		}
+	}
+	paths, err := bench.WriteAll(*out, rep)
+	if err != nil {
+		fmt.Fprintf(stderr, "hypergrad bench: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "suite %s on %s: %d problems, %.1f s\n", suite.Name, b.Device(), len(rep.Problems), rep.Meta.Seconds)
+	printHeadlines(stdout, rep)
+	fmt.Fprintf(stdout, "wrote %s\n", strings.Join(paths, "\n      "))
+	return exitOK
+}
+
+// printHeadlines prints the iteration-complexity headline and the claims.
+func printHeadlines(w io.Writer, rep *bench.Report) {
+	for _, pr := range rep.Problems {
+		fmt.Fprintf(w, "%s (κ* = %.3g): oracle calls to 1e-6:", pr.Name, pr.KappaStar)
+		for _, m := range pr.Methods {
+			for _, c := range m.Complexity {
+				if c.Target == 1e-6 {
+					if c.Found {
+						fmt.Fprintf(w, "  %s %d", m.Name, c.Oracles)
+					} else {
+						fmt.Fprintf(w, "  %s —", m.Name)
+					}
+				}
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if rep.Reproduction != nil {
+		held := 0
+		for _, c := range rep.Reproduction.Claims {
+			if c.Held {
+				held++
+			}
+		}
+		fmt.Fprintf(w, "reproduction: %d of %d claims held (see summary.md)\n", held, len(rep.Reproduction.Claims))
+	}
+	if rep.Peers != nil {
+		for _, m := range rep.Peers.Methods {
+			fmt.Fprintf(w, "vs PyTorch %s: time ratio ours/theirs %.3f, relative difference %.2g\n", m.Method, m.Ratio, m.RelDiff)
+		}
+	}
+}
