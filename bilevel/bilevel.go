@@ -106,7 +106,8 @@ type Constant struct {
 //
 //	μI ⪯ A(w, λ) ⪯ LI for every w (strong convexity and smoothness of g),
 //	‖∇_wE(w) − ∇_wE(w')‖ ≤ L_f‖w − w'‖,
-//	‖A(w) − A(w')‖ ≤ L_A‖w − w'‖,  ‖B(w) − B(w')‖ ≤ L_B‖w − w'‖.
+//	‖A(w) − A(w')‖ ≤ L_A‖w − w'‖,  ‖B(w) − B(w')‖ ≤ L_B‖w − w'‖,
+//	‖∇_λE(w) − ∇_λE(w')‖ ≤ L_Eλ‖w − w'‖ (0 when E does not depend on λ).
 //
 // The gradient-descent step α = 2/(L+μ) contracts the inner iteration with
 // q = (κ−1)/(κ+1), κ = L/μ (Grazzi et al. 2020, §2.1).
@@ -116,6 +117,10 @@ type Constants struct {
 	Lf Constant // L_f
 	LA Constant // L_A
 	LB Constant // L_B
+	// LEl is L_Eλ, the Lipschitz constant of ∇_λE in w. Error bounds need it
+	// (Kind Unknown means no bound can be given); problems whose E does not
+	// depend on λ set it to an Exact 0.
+	LEl Constant
 }
 
 // Kappa returns the condition number L/μ.
@@ -138,4 +143,11 @@ type Reference struct {
 // hypergradient (a closed form or a direct dense solve).
 type Referencer interface {
 	Reference() (*Reference, error)
+}
+
+// CrossNormer is implemented by problems that can evaluate or bound
+// ‖B(w, λ)‖₂, the operator norm of the cross derivative at a point, which
+// the a posteriori error bound of Ehrhardt & Roberts (2024) needs.
+type CrossNormer interface {
+	CrossNorm(w backend.Vector) (Constant, error)
 }

@@ -3,6 +3,7 @@ package hypergrad
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hypergrad-go/hypergrad/backend"
@@ -29,6 +30,15 @@ type Estimator interface {
 // With tolerances, the phases stop as soon as ‖∇_w g(w_k)‖ ≤ TolInner and
 // ‖A q_i − ∇_wE‖ ≤ TolLinear; T and K are then the iteration budgets. Without
 // them exactly T inner and K linear iterations run.
+//
+// With a Target, AID chooses the tolerances itself and iterates until the
+// certified error bound meets the target (see Target); T and K are then the
+// total budgets.
+//
+// Every estimate carries the a posteriori error bound of Ehrhardt & Roberts
+// (Result.Bound; one extra Hessian-vector product recomputes the residual)
+// and, where the iteration counts and proven constants determine one, the a
+// priori bound (Result.APriori).
 type AID struct {
 	Inner  InnerSolver  // nil means GradientDescent{}
 	Linear LinearSolver // nil means ConjugateGradient{}
@@ -37,6 +47,10 @@ type AID struct {
 
 	TolInner  float64 // stop the inner solve when ‖∇_w g‖ ≤ TolInner (0: off)
 	TolLinear float64 // stop the linear solve when ‖A q − ∇_wE‖ ≤ TolLinear (0: off)
+
+	// Target, if not nil, asks for an accuracy instead of iteration counts
+	// (TolInner and TolLinear must then be 0).
+	Target *Target
 
 	Monitor Monitor // optional progress callback
 }
@@ -58,6 +72,20 @@ func (a *AID) linear() LinearSolver {
 // String returns "aid-<linear>(<inner>)", such as "aid-cg(gd)".
 func (a *AID) String() string { return "aid-" + a.linear().String() + "(" + a.inner().String() + ")" }
 
+// aidState is the device state of an AID estimate.
+type aidState struct {
+	inner     innerSpec
+	lin       linearSpec
+	st        *innerState
+	q, rhs    backend.Vector
+	hg, tmpH  backend.Vector
+	tmp       backend.Vector
+	q0zero    bool
+	cold      bool // the linear solve started from q_0 = 0
+	linIters  int  // linear iterations over all rounds
+	innerUsed int
+}
+
 // Estimate computes the AID hypergradient. See Estimator.
 func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*Result, error) {
 	r, err := newRun(ctx, p, a.String(), a.Monitor)
@@ -70,13 +98,19 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, r.fail("setup", -1, fmt.Errorf("%w: T = %d, K = %d, TolInner = %v, TolLinear = %v",
 			ErrInvalidSettings, a.T, a.K, a.TolInner, a.TolLinear))
 	}
-	consts := constantsFor(p)
-	alpha, beta, heavy, err := a.inner().steps(consts)
-	if err != nil {
+	if a.Target != nil {
+		if err := a.Target.check(); err != nil {
+			return res, r.fail("setup", -1, err)
+		}
+		if a.TolInner != 0 || a.TolLinear != 0 {
+			return res, r.fail("setup", -1, fmt.Errorf("%w: a Target chooses the tolerances; leave TolInner and TolLinear at 0", ErrInvalidSettings))
+		}
+	}
+	s := &aidState{}
+	if s.inner, err = a.inner().spec(r.consts); err != nil {
 		return res, r.fail("setup", -1, err)
 	}
-	lin, err := a.linear().spec(consts)
-	if err != nil {
+	if s.lin, err = a.linear().spec(r.consts); err != nil {
 		return res, r.fail("setup", -1, err)
 	}
 	if start == nil {
@@ -87,51 +121,239 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if err != nil {
 		return res, err
 	}
-	q, err := r.upload("V0", start.V0, d)
+	if s.q, err = r.upload("V0", start.V0, d); err != nil {
+		return res, err
+	}
+	s.q0zero, s.cold = start.V0 == nil, start.V0 == nil
+	if err := r.vecsN(d, &s.rhs, &s.tmp); err != nil {
+		return res, err
+	}
+	if err := r.vecsN(h, &s.hg, &s.tmpH); err != nil {
+		return res, err
+	}
+	if s.st, err = r.newInnerState(s.inner, w); err != nil {
+		return res, err
+	}
+	if a.Target != nil {
+		err = a.reachTarget(r, s)
+	} else {
+		err = a.once(r, s, a.T, a.TolInner, 0, a.K, a.TolLinear, 0)
+		if err == nil {
+			r.res.APriori = r.aPriori(s)
+		}
+	}
 	if err != nil {
 		return res, err
 	}
-	var rhs, hg, tmp backend.Vector
-	if err := r.vecsN(d, &rhs); err != nil {
+	res.W, res.V = r.download(s.st.w), r.download(s.q)
+	if err := r.finish(s.hg); err != nil {
 		return res, err
 	}
-	if err := r.vecsN(h, &hg, &tmp); err != nil {
-		return res, err
+	if a.Target != nil && !res.TargetMet && res.Status != Failed {
+		res.Status = IterationLimit
 	}
+	return res, nil
+}
 
-	w, err = r.solveInner(innerSpec{alpha: alpha, beta: beta, heavy: heavy}, w, a.T, a.TolInner, nil)
-	if err != nil {
-		return res, err
+// once continues the inner solve by up to t steps (tolerance tolIn, or
+// tolInRel·‖∇_w g(w_0)‖), solves the linear system at the new w by up to k
+// steps (tolerance tolLin, or tolLinRel·‖∇_wE(w)‖) from the current q,
+// assembles the hypergradient into s.hg and evaluates the a posteriori
+// bound.
+func (a *AID) once(r *run, s *aidState, t int, tolIn, tolInRel float64, k int, tolLin, tolLinRel float64) error {
+	before := s.st.iters
+	if err := r.continueInner(s.inner, s.st, t, tolIn, tolInRel, nil); err != nil {
+		return err
 	}
+	s.innerUsed += s.st.iters - before
+	r.res.InnerIters = s.st.iters
+	w := s.st.w
 
 	t0 := time.Now()
 	if err := r.linearize(w); err != nil {
-		return res, r.fail("linear", -1, err)
+		return r.fail("linear", -1, err)
 	}
-	if err := r.outerGrad(rhs, w); err != nil {
-		return res, r.fail("linear", -1, err)
+	if err := r.outerGrad(s.rhs, w); err != nil {
+		return r.fail("linear", -1, err)
 	}
-	q, err = r.solveLinear(lin, q, rhs, start.V0 == nil, a.K, a.TolLinear)
+	if tolLinRel > 0 {
+		tolLin = tolLinRel * r.b.Nrm2(s.rhs)
+	}
+	q, err := r.solveLinear(s.lin, s.q, s.rhs, s.q0zero, k, tolLin)
 	if err != nil {
-		return res, err
+		return err
 	}
-	res.Time.Linear = r.since(t0)
+	s.q, s.q0zero = q, false
+	s.linIters += r.res.LinearIters
+	r.res.LinearIters = s.linIters
+	r.res.Time.Linear += r.since(t0)
 
 	t0 = time.Now()
-	if err := r.crossVec(hg, q); err != nil {
-		return res, r.fail("cross", -1, err)
+	if err := r.crossVec(s.hg, s.q); err != nil {
+		return r.fail("cross", -1, err)
 	}
-	if err := r.outerHyperGrad(tmp, w); err != nil {
-		return res, r.fail("cross", -1, err)
+	if err := r.outerHyperGrad(s.tmpH, w); err != nil {
+		return r.fail("cross", -1, err)
 	}
-	r.b.Axpby(1, tmp, -1, hg) // hg ← ∇_λE − Bᵀq
+	r.b.Axpby(1, s.tmpH, -1, s.hg) // hg ← ∇_λE − Bᵀq
 	if err := r.check("cross", -1); err != nil {
-		return res, err
+		return err
 	}
-	res.W, res.V = r.download(w), r.download(q)
-	if err := r.finish(hg); err != nil {
-		return res, err
+	r.res.Time.Cross += r.since(t0)
+
+	// A posteriori bound, with the residual recomputed: r = A q − ∇_wE.
+	t0 = time.Now()
+	if err := r.hessVec(s.tmp, s.q); err != nil {
+		return r.fail("bound", -1, err)
 	}
-	res.Time.Cross = r.since(t0)
-	return res, nil
+	r.b.Axpy(-1, s.rhs, s.tmp)
+	resid := r.b.Nrm2(s.tmp)
+	fNorm := r.b.Nrm2(s.rhs)
+	if err := r.check("bound", -1); err != nil {
+		return err
+	}
+	r.res.LinearResidual = resid
+	r.res.Bound = posterior(r.constantsForBound(w), r.res.InnerResidual, fNorm, resid)
+	r.res.Time.Linear += r.since(t0)
+	return nil
+}
+
+// aPriori evaluates the a priori bound of a single-round estimate from the
+// iteration counts (cold linear start only).
+func (r *run) aPriori(s *aidState) Bound {
+	k := r.constantsForBound(s.st.w)
+	c := k.c
+	if k.kind != BoundNone {
+		kind, note := kindOf(map[string]bilevel.Constant{"μ": c.Mu, "L": c.L, "L_f": c.Lf, "L_A": c.LA, "L_B": c.LB, "L_Eλ": c.LEl, "‖B‖": k.bnorm})
+		k.kind, k.note = kind, note
+	}
+	fNorm := r.res.Bound.OuterGradNorm
+	eps := innerRate(s.inner, c)(r.res.InnerIters) * s.st.grad0 / c.Mu.Value
+	resid := math.NaN()
+	if s.cold {
+		resid = linearRate(s.lin, c)(r.res.LinearIters) * fNorm
+	}
+	b := prior(k, eps, resid, fNorm)
+	if !s.cold && b.Kind == BoundNone {
+		b.Note = "warm-started linear solve: no a priori residual"
+	}
+	return b
+}
+
+// Target is an accuracy asked of AID: the estimate ĥ must satisfy
+// ‖ĥ − ∇f(λ)‖ ≤ max(Abs, Rel·‖∇f(λ)‖), as certified by the a posteriori bound
+// B: it is met when B ≤ Abs, or B ≤ Rel·(‖ĥ‖ − B) (since ‖∇f‖ ≥ ‖ĥ‖ − B).
+//
+// The estimator splits the target τ equally between the lower-level and the
+// linear-solve terms of the bound: it asks the inner solve for
+// ε̂ = ‖∇_w g‖/μ with c_ε ε̂ + c_εε ε̂² = τ/2 and the linear solve for
+// ‖r‖ ≤ τμ/(2‖B‖), the coefficients measured at the current iterate (each
+// tolerance then costs a logarithmic number of iterations, so an equal split
+// is within a few iterations of the best split). A first round to 1 % of the
+// initial gradients measures ‖ĥ‖ and the coefficients; later rounds continue
+// both solves warm from where they stopped, with tolerances 10 % tighter than
+// computed to absorb the drift of the coefficients, until the bound meets the
+// target or the budgets T and K are spent (Status IterationLimit, TargetMet
+// false). A bound of kind none cannot meet a target; one of kind estimate
+// can, and says so in Result.Bound.Kind. A target below what rounding
+// allows ends early, as soon as a round no longer shrinks the bound by 10 %.
+type Target struct {
+	Abs float64 // absolute accuracy (0: none)
+	Rel float64 // relative accuracy (0: none)
+}
+
+func (t *Target) check() error {
+	if t.Abs < 0 || t.Rel < 0 || !finite(t.Abs) || !finite(t.Rel) || (t.Abs == 0 && t.Rel == 0) {
+		return fmt.Errorf("%w: target Abs = %v, Rel = %v (want ≥ 0, not both 0)", ErrInvalidSettings, t.Abs, t.Rel)
+	}
+	return nil
+}
+
+// tau returns the absolute accuracy the target asks for given ‖ĥ‖, and
+// whether the bound meets it.
+func (t *Target) tau(hnorm, bound float64) (float64, bool) {
+	tau := t.Abs
+	if t.Rel > 0 {
+		tau = math.Max(tau, t.Rel*hnorm/(1+t.Rel))
+	}
+	met := bound <= t.Abs || (t.Rel > 0 && bound <= t.Rel*(hnorm-bound))
+	return tau, met
+}
+
+// maxRounds caps the target loop; each round tightens the tolerances.
+const maxRounds = 40
+
+func (a *AID) reachTarget(r *run, s *aidState) error {
+	res := r.res
+	res.Target = a.Target
+	c, err := r.consts()
+	if err != nil {
+		return r.fail("setup", -1, err)
+	}
+	mu := c.Mu.Value
+	// Round 0 reduces both residuals by 100 to measure ‖ĥ‖ and the bound's
+	// coefficients; later rounds use the tolerances the target implies.
+	var tolIn, tolLin float64
+	prev := math.Inf(1)
+	for round := 0; round < maxRounds; round++ {
+		tIn, kLin := a.T-s.innerUsed, a.K-s.linIters
+		var err error
+		if round == 0 {
+			err = a.once(r, s, tIn, 0, 1e-2, kLin, 0, 1e-2)
+		} else {
+			err = a.once(r, s, tIn, tolIn, 0, kLin, tolLin, 0)
+		}
+		if err != nil {
+			return err
+		}
+		res.Rounds = round + 1
+		hg := r.download(s.hg)
+		hnorm := norm2(hg)
+		b := res.Bound
+		if b.Kind == BoundNone {
+			return r.fail("target", -1, fmt.Errorf("%w: no error bound for this problem (%s)", ErrNoBound, b.Note))
+		}
+		tau, met := a.Target.tau(hnorm, b.Value)
+		if met {
+			res.TargetMet = true
+			return nil
+		}
+		if s.innerUsed >= a.T && s.linIters >= a.K {
+			return nil // budgets spent: IterationLimit
+		}
+		if round >= 2 && b.Value > 0.9*prev {
+			return nil // no progress: the solves are at their rounding floors
+		}
+		prev = b.Value
+		// Tolerances for the next round from the measured coefficients.
+		cEps := (b.Inner / math.Max(b.Eps, 1e-300))
+		cEps2 := (b.InnerSquared / math.Max(b.Eps*b.Eps, 1e-300))
+		half := 0.45 * tau // τ/2 with a 10 % margin
+		eps := 2 * half / (cEps + math.Sqrt(cEps*cEps+4*cEps2*half))
+		if !(eps > 0) || math.IsInf(eps, 0) {
+			eps = b.Eps / 10
+		}
+		tolIn = math.Min(mu*eps, 0.5*res.InnerResidual)
+		if b.Inner+b.InnerSquared <= half {
+			tolIn = res.InnerResidual // the lower level already suffices
+		}
+		cDelta := b.CrossNorm / mu
+		if cDelta > 0 {
+			tolLin = math.Min(half/cDelta, 0.5*res.LinearResidual)
+			if b.Linear <= half {
+				tolLin = res.LinearResidual
+			}
+		} else {
+			tolLin = res.LinearResidual
+		}
+	}
+	return nil
+}
+
+func norm2(x []float64) float64 {
+	var s float64
+	for _, v := range x {
+		s += v * v
+	}
+	return math.Sqrt(s)
 }

@@ -10,12 +10,28 @@ import (
 )
 
 // InnerSolver is an iterative method for the inner problem min_w g(w, λ):
-// GradientDescent or HeavyBall.
+// GradientDescent, HeavyBall or FISTA.
 type InnerSolver interface {
-	// String names the solver: "gd" or "hb".
+	// String names the solver: "gd", "hb" or "fista".
 	String() string
-	// steps returns (α, β, heavy) with zero fields filled from the constants.
-	steps(c func() (bilevel.Constants, error)) (alpha, beta float64, heavy bool, err error)
+	// spec resolves zero parameters from the constants.
+	spec(c func() (bilevel.Constants, error)) (innerSpec, error)
+}
+
+type innerKind int
+
+const (
+	innerGD innerKind = iota
+	innerHB
+	innerFISTA
+)
+
+// innerSpec is an inner solver with resolved parameters.
+type innerSpec struct {
+	kind        innerKind
+	alpha, beta float64 // step and momentum (heavy ball)
+	q           float64 // μ/L (FISTA)
+	every       int     // FISTA: iterations between tolerance checks
 }
 
 // GradientDescent is w_{k+1} = w_k − α∇_w g(w_k, λ). Step 0 means
@@ -27,19 +43,19 @@ type GradientDescent struct {
 
 func (GradientDescent) String() string { return "gd" }
 
-func (s GradientDescent) steps(c func() (bilevel.Constants, error)) (float64, float64, bool, error) {
+func (s GradientDescent) spec(c func() (bilevel.Constants, error)) (innerSpec, error) {
 	alpha := s.Step
 	if alpha < 0 || !finite(alpha) {
-		return 0, 0, false, fmt.Errorf("%w: gradient-descent step %v", ErrInvalidSettings, alpha)
+		return innerSpec{}, fmt.Errorf("%w: gradient-descent step %v", ErrInvalidSettings, alpha)
 	}
 	if alpha == 0 {
 		k, err := c()
 		if err != nil {
-			return 0, 0, false, err
+			return innerSpec{}, err
 		}
 		alpha = 2 / (k.L.Value + k.Mu.Value)
 	}
-	return alpha, 0, false, nil
+	return innerSpec{kind: innerGD, alpha: alpha}, nil
 }
 
 // HeavyBall is Polyak's heavy-ball method
@@ -48,7 +64,8 @@ func (s GradientDescent) steps(c func() (bilevel.Constants, error)) (float64, fl
 //
 // with, for zero fields, α = 4/(√L+√μ)² and β = ((√L−√μ)/(√L+√μ))², which
 // give the rate (√κ−1)/(√κ+1) on quadratics (Ehrhardt & Roberts 2024 §3.2,
-// after Mehmood & Ochs 2020).
+// after Mehmood & Ochs 2020). On a g that is not quadratic these parameters
+// carry no guarantee: with logreg and the global constants it can cycle.
 type HeavyBall struct {
 	Step     float64 // α > 0, or 0 for 4/(√L+√μ)²
 	Momentum float64 // β in [0, 1), or 0 for ((√L−√μ)/(√L+√μ))²
@@ -56,9 +73,48 @@ type HeavyBall struct {
 
 func (HeavyBall) String() string { return "hb" }
 
-func (s HeavyBall) steps(c func() (bilevel.Constants, error)) (float64, float64, bool, error) {
+func (s HeavyBall) spec(c func() (bilevel.Constants, error)) (innerSpec, error) {
 	alpha, beta, err := heavyBallSteps(s.Step, s.Momentum, c)
-	return alpha, beta, true, err
+	return innerSpec{kind: innerHB, alpha: alpha, beta: beta}, err
+}
+
+// FISTA is the strongly convex variant of FISTA (Chambolle & Pock 2016,
+// Alg. 5; as in Ehrhardt & Roberts 2024 §3.2), with τ = Step (default 1/L)
+// and q = μ/L, t_0 = 0, y_{−1} = y_0:
+//
+//	t_{k+1} = (1 − q t_k² + √((1 − q t_k²)² + 4t_k²))/2,
+//	β_k     = (t_k − 1)(1 − q t_{k+1}) / (t_{k+1}(1 − q)),
+//	z_k     = y_k + β_k(y_k − y_{k−1}),   y_{k+1} = z_k − τ∇_w g(z_k, λ).
+//
+// It converges for every μ-strongly convex, L-smooth g with
+// ‖y_k − w*‖² ≤ min{(1+√q)(1−√q)^k, 4/(k+1)²}·(L/μ)‖y_0 − w*‖². Its gradient
+// is taken at z_k, so a tolerance on ‖∇_w g(y_k)‖ costs one more gradient per
+// check: with a tolerance it checks every CheckEvery iterations (default 10).
+// ITD does not differentiate through FISTA.
+type FISTA struct {
+	Step       float64 // τ in (0, 1/L], or 0 for 1/L
+	CheckEvery int     // iterations between tolerance checks; 0 means 10
+}
+
+func (FISTA) String() string { return "fista" }
+
+func (s FISTA) spec(c func() (bilevel.Constants, error)) (innerSpec, error) {
+	if s.Step < 0 || !finite(s.Step) || s.CheckEvery < 0 {
+		return innerSpec{}, fmt.Errorf("%w: FISTA step %v, check every %d", ErrInvalidSettings, s.Step, s.CheckEvery)
+	}
+	k, err := c()
+	if err != nil {
+		return innerSpec{}, err
+	}
+	tau := s.Step
+	if tau == 0 {
+		tau = 1 / k.L.Value
+	}
+	every := s.CheckEvery
+	if every == 0 {
+		every = 10
+	}
+	return innerSpec{kind: innerFISTA, alpha: tau, q: k.Mu.Value / k.L.Value, every: every}, nil
 }
 
 // heavyBallSteps fills zero step and momentum from the constants.
@@ -107,10 +163,35 @@ func constantsFor(p bilevel.Problem) func() (bilevel.Constants, error) {
 	}
 }
 
-// innerSpec is an inner solver with resolved steps.
-type innerSpec struct {
-	alpha, beta float64
-	heavy       bool
+// innerState is the state of an inner solve that can be continued: the
+// iterate, the previous iterate (heavy ball, FISTA) and FISTA's t_k.
+type innerState struct {
+	w, prev, grad, z backend.Vector
+	tk               float64
+	iters            int     // steps taken so far
+	grad0            float64 // ‖∇_w g(w_0)‖
+}
+
+// newInnerState allocates the state of an inner solve starting at w.
+func (r *run) newInnerState(s innerSpec, w backend.Vector) (*innerState, error) {
+	d := r.p.InnerDim()
+	st := &innerState{w: w, grad0: math.NaN()}
+	var err error
+	if st.grad, err = r.vec(d); err != nil {
+		return nil, r.fail("inner", -1, err)
+	}
+	if s.kind != innerGD {
+		if st.prev, err = r.vec(d); err != nil {
+			return nil, r.fail("inner", -1, err)
+		}
+		r.b.Copy(st.prev, w) // w_{−1} = w_0
+	}
+	if s.kind == innerFISTA {
+		if st.z, err = r.vec(d); err != nil {
+			return nil, r.fail("inner", -1, err)
+		}
+	}
+	return st, nil
 }
 
 // solveInner runs up to t steps of the inner solver from w (which it
@@ -118,69 +199,114 @@ type innerSpec struct {
 // vector. record, if not nil, is called with w_0, …, w_t. With tol > 0 it
 // stops at the first w_k with ‖∇_w g(w_k)‖ ≤ tol.
 func (r *run) solveInner(s innerSpec, w backend.Vector, t int, tol float64, record func(k int, w backend.Vector)) (backend.Vector, error) {
-	t0 := time.Now()
-	defer func() { r.res.Time.Inner = r.since(t0) }()
-	r.res.InnerStep, r.res.InnerMomentum = s.alpha, s.beta
-	d := r.p.InnerDim()
-	grad, err := r.vec(d)
+	st, err := r.newInnerState(s, w)
 	if err != nil {
-		return nil, r.fail("inner", -1, err)
-	}
-	var prev backend.Vector
-	if s.heavy {
-		if prev, err = r.vec(d); err != nil {
-			return nil, r.fail("inner", -1, err)
-		}
-		r.b.Copy(prev, w) // w_{−1} = w_0
+		return nil, err
 	}
 	if record != nil {
 		record(0, w)
 	}
-	wantNorm := tol > 0 || r.monitor != nil
-	k := 0
-	for ; k < t; k++ {
+	if err := r.continueInner(s, st, t, tol, 0, record); err != nil {
+		return nil, err
+	}
+	return st.w, nil
+}
+
+// continueInner takes up to t more steps of the inner solve in st (until
+// ‖∇_w g‖ ≤ tol when tol > 0; with tolRel > 0 the tolerance is
+// tolRel·‖∇_w g(w_0)‖), then evaluates ‖∇_w g(w)‖ at the final iterate into
+// InnerResidual and sets InnerIters and InnerStatus.
+func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel float64, record func(k int, w backend.Vector)) error {
+	t0 := time.Now()
+	defer func() { r.res.Time.Inner += r.since(t0) }()
+	r.res.InnerStep, r.res.InnerMomentum = s.alpha, s.beta
+	if tolRel > 0 && st.grad0 >= 0 {
+		tol = tolRel * st.grad0
+	}
+	wantNorm := tol > 0 || tolRel > 0 || r.monitor != nil
+	every := max(s.every, 1)
+	var hist stallHistory
+	for j := 0; j < t; j++ {
+		k := st.iters
 		if err := r.check("inner", k); err != nil {
-			return nil, err
+			return err
 		}
-		if err := r.innerGrad(grad, w); err != nil {
-			return nil, r.fail("inner", k, err)
-		}
-		if wantNorm {
-			nrm := r.b.Nrm2(grad)
-			if !finite(nrm) {
-				return nil, r.fail("inner", k, fmt.Errorf("%w: ‖∇g(w_%d)‖ = %v", ErrNonFinite, k, nrm))
+		// The gradient at w_k: the step's own gradient for GD and heavy
+		// ball; for FISTA (whose step uses ∇g(z_k)) only when checking.
+		if s.kind != innerFISTA || (wantNorm && j%every == 0) || !(st.grad0 >= 0) {
+			if err := r.innerGrad(st.grad, st.w); err != nil {
+				return r.fail("inner", k, err)
 			}
-			if err := r.report(PhaseInner, k, w, nrm); err != nil {
-				return nil, err
-			}
-			if tol > 0 && nrm <= tol {
-				r.res.InnerIters, r.res.InnerResidual, r.res.InnerStatus = k, nrm, Converged
-				return w, nil
+			if wantNorm || !(st.grad0 >= 0) {
+				nrm := r.b.Nrm2(st.grad)
+				if !finite(nrm) {
+					return r.fail("inner", k, fmt.Errorf("%w: ‖∇g(w_%d)‖ = %v", ErrNonFinite, k, nrm))
+				}
+				if !(st.grad0 >= 0) {
+					st.grad0 = nrm
+					if tolRel > 0 {
+						tol = tolRel * nrm
+					}
+				}
+				if wantNorm {
+					if err := r.report(PhaseInner, k, st.w, nrm); err != nil {
+						return err
+					}
+					if tol > 0 && nrm <= tol {
+						r.res.InnerIters, r.res.InnerResidual, r.res.InnerStatus = k, nrm, Converged
+						return nil
+					}
+					if tol > 0 && hist.stalled(k, nrm, st.grad0) {
+						break // at the rounding floor: more steps cannot reach tol
+					}
+				}
 			}
 		}
-		if s.heavy {
-			r.b.Axpby(1+s.beta, w, -s.beta, prev) // prev ← (1+β)w_k − βw_{k−1}
-			r.b.Axpy(-s.alpha, grad, prev)        // prev ← w_{k+1}
-			w, prev = prev, w
-		} else {
-			r.b.Axpy(-s.alpha, grad, w)
+		switch s.kind {
+		case innerGD:
+			r.b.Axpy(-s.alpha, st.grad, st.w)
+		case innerHB:
+			r.b.Axpby(1+s.beta, st.w, -s.beta, st.prev) // prev ← (1+β)w_k − βw_{k−1}
+			r.b.Axpy(-s.alpha, st.grad, st.prev)        // prev ← w_{k+1}
+			st.w, st.prev = st.prev, st.w
+		case innerFISTA:
+			tk := st.tk
+			a := 1 - s.q*tk*tk
+			tn := (a + math.Sqrt(a*a+4*tk*tk)) / 2
+			beta := (tk - 1) * (1 - s.q*tn) / (tn * (1 - s.q))
+			st.tk = tn
+			r.b.Copy(st.z, st.w)
+			r.b.Axpby(-beta, st.prev, 1+beta, st.z) // z = (1+β)y_k − βy_{k−1}
+			if err := r.innerGrad(st.grad, st.z); err != nil {
+				return r.fail("inner", k, err)
+			}
+			r.b.Axpy(-s.alpha, st.grad, st.z) // z ← y_{k+1}
+			st.prev, st.w, st.z = st.w, st.z, st.prev
 		}
+		st.iters++
 		if record != nil {
-			record(k+1, w)
+			record(st.iters, st.w)
 		}
 	}
+	k := st.iters
 	if err := r.check("inner", k); err != nil {
-		return nil, err
+		return err
 	}
-	if err := r.innerGrad(grad, w); err != nil {
-		return nil, r.fail("inner", k, err)
+	if err := r.innerGrad(st.grad, st.w); err != nil {
+		return r.fail("inner", k, err)
 	}
-	nrm := r.b.Nrm2(grad)
+	nrm := r.b.Nrm2(st.grad)
 	if err := r.check("inner", k); err != nil {
-		return nil, err
+		return err
 	}
 	if !finite(nrm) {
-		return nil, r.fail("inner", k, fmt.Errorf("%w: ‖∇g(w_%d)‖ = %v", ErrNonFinite, k, nrm))
+		return r.fail("inner", k, fmt.Errorf("%w: ‖∇g(w_%d)‖ = %v", ErrNonFinite, k, nrm))
+	}
+	if !(st.grad0 >= 0) {
+		st.grad0 = nrm
+		if tolRel > 0 {
+			tol = tolRel * nrm
+		}
 	}
 	r.res.InnerIters, r.res.InnerResidual = k, nrm
 	switch {
@@ -191,5 +317,23 @@ func (r *run) solveInner(s innerSpec, w backend.Vector, t int, tol float64, reco
 	default:
 		r.res.InnerStatus = IterationLimit
 	}
-	return w, r.report(PhaseInner, k, w, nrm)
+	return r.report(PhaseInner, k, st.w, nrm)
+}
+
+// stallHistory detects an iteration stuck at its rounding floor: the
+// residual is below 1e-10 of the initial one and has not improved by 10 %
+// over the last max(100, k/4) iterations. A tolerance below that floor can
+// never be met, and without the check an accuracy target would spend the
+// whole budget.
+type stallHistory struct {
+	best  float64
+	bestK int
+}
+
+func (h *stallHistory) stalled(k int, nrm, grad0 float64) bool {
+	if h.bestK == 0 && h.best == 0 || nrm < 0.9*h.best {
+		h.best, h.bestK = nrm, k
+		return false
+	}
+	return nrm <= 1e-10*grad0 && k-h.bestK >= max(100, k/4)
 }

@@ -3,6 +3,7 @@ package hypergrad
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hypergrad-go/hypergrad/backend"
@@ -57,10 +58,14 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, r.fail("setup", -1, fmt.Errorf("%w: T = %d, Truncate = %d, TolInner = %v",
 			ErrInvalidSettings, m.T, m.Truncate, m.TolInner))
 	}
-	alpha, beta, heavy, err := m.inner().steps(constantsFor(p))
+	spec, err := m.inner().spec(r.consts)
 	if err != nil {
 		return res, r.fail("setup", -1, err)
 	}
+	if spec.kind == innerFISTA {
+		return res, r.fail("setup", -1, fmt.Errorf("%w: ITD differentiates through gradient descent or heavy ball, not FISTA", ErrInvalidSettings))
+	}
+	alpha, beta, heavy := spec.alpha, spec.beta, spec.kind == innerHB
 	if start == nil {
 		start = &Start{}
 	}
@@ -88,7 +93,7 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	}
 
 	record := func(k int, x backend.Vector) { r.b.Copy(traj[k%(keep+1)], x) }
-	w, err = r.solveInner(innerSpec{alpha: alpha, beta: beta, heavy: heavy}, w, m.T, m.TolInner, record)
+	w, err = r.solveInner(spec, w, m.T, m.TolInner, record)
 	if err != nil {
 		return res, err
 	}
@@ -108,6 +113,7 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if err := r.outerGrad(aNext, w); err != nil {
 		return res, r.fail("reverse", -1, err)
 	}
+	fNorm := r.b.Nrm2(aNext)
 	c0 := time.Now()
 	if err := r.outerHyperGrad(hg, w); err != nil {
 		return res, r.fail("cross", -1, err)
@@ -144,6 +150,7 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, err
 	}
 	res.LinearIters, res.LinearStatus = steps, Completed
+	res.Bound = r.itdBound(w, a, aNext, fNorm)
 	res.W = r.download(w)
 	if err := r.finish(hg); err != nil {
 		return res, err
@@ -152,4 +159,25 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	res.Time.Cross = cross
 	res.Time.Linear = total - cross
 	return res, nil
+}
+
+// itdBound is the a posteriori bound of ITD where it is AID in disguise: when
+// A and B do not depend on w (L_A = L_B = 0), ITD through K steps equals AID
+// with K fixed-point (gradient descent) or heavy-ball iterations at w_t
+// (Grazzi et al. 2020; Ehrhardt & Roberts 2024 §3.2), whose residual is
+// r = βa_{t−K+1} − a_{t−K}, minus the sum of the reverse pass's last two
+// adjoint vectors (for gradient descent, β = 0 and r = −p_{t−K}). Otherwise
+// ITD has no bound (Bound.Kind none).
+func (r *run) itdBound(w, a, aNext backend.Vector, fNorm float64) Bound {
+	k := r.constantsForBound(w)
+	c := k.c
+	if k.kind != BoundNone && !(c.LA.Value == 0 && c.LB.Value == 0 && c.LA.Kind >= bilevel.Bound && c.LB.Kind >= bilevel.Bound) {
+		return Bound{Kind: BoundNone, Value: math.Inf(1), Note: "ITD: A or B varies with w (L_A or L_B ≠ 0), so ITD is not a linear solve at w_t"}
+	}
+	r.b.Axpy(1, aNext, a) // a ← a_{t−K} + (−β a_{t−K+1}) = −r
+	resid := r.b.Nrm2(a)
+	if err := r.b.Err(); err != nil {
+		return Bound{Kind: BoundNone, Value: math.Inf(1), Note: err.Error()}
+	}
+	return posterior(k, r.res.InnerResidual, fNorm, resid)
 }

@@ -30,8 +30,8 @@ type FixedPoint struct {
 func (FixedPoint) String() string { return "fp" }
 
 func (s FixedPoint) spec(c func() (bilevel.Constants, error)) (linearSpec, error) {
-	alpha, _, _, err := GradientDescent(s).steps(c)
-	return linearSpec{kind: linFP, alpha: alpha}, err
+	is, err := GradientDescent(s).spec(c)
+	return linearSpec{kind: linFP, alpha: is.alpha}, err
 }
 
 // ConjugateGradient is the conjugate-gradient method of Hestenes and Stiefel
@@ -65,12 +65,48 @@ func (s HeavyBallLinear) spec(c func() (bilevel.Constants, error)) (linearSpec, 
 	return linearSpec{kind: linHB, alpha: alpha, beta: beta}, err
 }
 
+// FrozenAD is reverse-mode differentiation through K further steps of an
+// inner solver (GradientDescent or HeavyBall) frozen at ŵ, the "AD" of
+// Ehrhardt & Roberts (2024) §3.2: the adjoint recursion
+//
+//	z_{j+1} = ((1+β)I − αA) z_j − β z_{j−1},   z_0 = ∇_wE − A q_0,  z_{−1} = 0,
+//	q_{j+1} = q_j + α z_j,
+//
+// run literally (one Hessian-vector product per step, the residual updated
+// as r_{j+1} = r_j + αA z_j). In exact arithmetic it equals FixedPoint
+// (gradient descent) or HeavyBallLinear (heavy ball) with the same α, β —
+// that equivalence is what lets AD be analysed as a linear solver.
+type FrozenAD struct {
+	Inner InnerSolver // GradientDescent or HeavyBall; nil means GradientDescent{}
+}
+
+func (f FrozenAD) inner() InnerSolver {
+	if f.Inner == nil {
+		return GradientDescent{}
+	}
+	return f.Inner
+}
+
+func (f FrozenAD) String() string { return "ad-" + f.inner().String() }
+
+func (f FrozenAD) spec(c func() (bilevel.Constants, error)) (linearSpec, error) {
+	is, err := f.inner().spec(c)
+	if err != nil {
+		return linearSpec{}, err
+	}
+	if is.kind == innerFISTA {
+		return linearSpec{}, fmt.Errorf("%w: FrozenAD differentiates through gradient descent or heavy ball", ErrInvalidSettings)
+	}
+	return linearSpec{kind: linAD, alpha: is.alpha, beta: is.beta}, nil
+}
+
 type linearKind int
 
 const (
 	linFP linearKind = iota
 	linCG
 	linHB
+	linAD
 )
 
 type linearSpec struct {
@@ -90,9 +126,12 @@ func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k in
 		exact bool
 		err   error
 	)
-	if s.kind == linCG {
+	switch s.kind {
+	case linCG:
 		iters, res, exact, err = r.conjugateGradient(q, rhs, q0zero, k, tol)
-	} else {
+	case linAD:
+		iters, res, err = r.frozenAD(s, q, rhs, q0zero, k, tol)
+	default:
 		q, iters, res, err = r.richardson(s, q, rhs, q0zero, k, tol)
 	}
 	if err != nil {
@@ -225,5 +264,46 @@ func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol f
 		rrNew := r.b.Dot(res, res)
 		r.b.Axpby(1, res, rrNew/rr, p) // p ← r_{i+1} + β p
 		rr = rrNew
+	}
+}
+
+// frozenAD runs the adjoint recursion of FrozenAD.
+func (r *run) frozenAD(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, tol float64) (int, float64, error) {
+	d := q.Len()
+	var z, zPrev, az, res backend.Vector
+	if err := r.vecsN(d, &z, &zPrev, &az, &res); err != nil {
+		return 0, 0, err
+	}
+	r.b.Copy(z, rhs) // z_0 = rhs − A q_0
+	if !q0zero {
+		if err := r.hessVec(az, q); err != nil {
+			return 0, 0, r.fail("linear", 0, err)
+		}
+		r.b.Axpy(-1, az, z)
+	}
+	r.b.Axpby(-1, z, 0, res) // r_0 = A q_0 − rhs = −z_0
+	for i := 0; ; i++ {
+		if err := r.check("linear", i); err != nil {
+			return 0, 0, err
+		}
+		nrm := r.b.Nrm2(res)
+		if !finite(nrm) {
+			return 0, 0, r.fail("linear", i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
+		}
+		if err := r.report(PhaseLinear, i, q, nrm); err != nil {
+			return 0, 0, err
+		}
+		if i == k || (tol > 0 && nrm <= tol) {
+			return i, nrm, nil
+		}
+		if err := r.hessVec(az, z); err != nil {
+			return 0, 0, r.fail("linear", i, err)
+		}
+		r.b.Axpy(s.alpha, z, q)    // q_{j+1} = q_j + α z_j
+		r.b.Axpy(s.alpha, az, res) // r_{j+1} = r_j + α A z_j
+		// z_{j+1} = (1+β) z_j − β z_{j−1} − α A z_j, into zPrev.
+		r.b.Axpby(1+s.beta, z, -s.beta, zPrev)
+		r.b.Axpy(-s.alpha, az, zPrev)
+		z, zPrev = zPrev, z
 	}
 }

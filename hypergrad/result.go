@@ -119,6 +119,17 @@ type Result struct {
 	// the linear solver where it has them.
 	InnerStep, InnerMomentum   float64
 	LinearStep, LinearMomentum float64
+
+	// Bound is the a posteriori bound on ‖Hypergradient − ∇f(λ)‖ (Ehrhardt &
+	// Roberts 2024); APriori the a priori one where the iteration counts
+	// determine one. See Bound for the formulas and kinds.
+	Bound, APriori Bound
+
+	// Target is the accuracy asked for (AID with a Target), TargetMet
+	// whether the bound met it, and Rounds the number of solve rounds.
+	Target    *Target
+	TargetMet bool
+	Rounds    int
 }
 
 // Errors returned by estimators, wrapped in *Error; test with errors.Is.
@@ -133,6 +144,9 @@ var (
 	ErrInvalidSettings = errors.New("invalid settings")
 	// ErrShape reports a warm start or problem whose dimensions do not match.
 	ErrShape = errors.New("dimension mismatch")
+	// ErrNoBound reports an accuracy target for a problem or method without
+	// an error bound.
+	ErrNoBound = errors.New("no error bound")
 )
 
 // Error reports where an estimate failed.

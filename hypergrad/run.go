@@ -21,6 +21,7 @@ type run struct {
 	monitor Monitor
 	vecs    []backend.Vector
 	start   time.Time
+	consts  func() (bilevel.Constants, error) // memoised p.Constants()
 }
 
 func newRun(ctx context.Context, p bilevel.Problem, method string, monitor Monitor) (*run, error) {
@@ -30,6 +31,7 @@ func newRun(ctx context.Context, p bilevel.Problem, method string, monitor Monit
 		return nil, r.fail("setup", -1, fmt.Errorf("%w: nil problem", ErrInvalidSettings))
 	}
 	r.b = p.Backend()
+	r.consts = constantsFor(p)
 	if r.b == nil {
 		return nil, r.fail("setup", -1, fmt.Errorf("%w: problem has no backend", ErrInvalidSettings))
 	}

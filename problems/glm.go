@@ -238,3 +238,22 @@ func (p *glm) gramMax(x backend.Matrix, host *data.Matrix) (bilevel.Constant, er
 	})
 	return bilevel.Constant{Value: s.Max + s.MaxResidual, Kind: bilevel.Estimate}, err
 }
+
+// CrossNorm returns ‖B(w)‖₂ exactly: B = diag(e^λ ⊙ w) for per-feature λ, so
+// ‖B‖ = max_j e^{λ_j}|w_j|; B = e^λ·w (d×1) for a shared λ, so ‖B‖ = e^λ‖w‖.
+func (p *glm) CrossNorm(w backend.Vector) (bilevel.Constant, error) {
+	if p.h == 1 {
+		n := p.b.Nrm2(w)
+		return bilevel.Constant{Value: p.elamH[0] * n, Kind: bilevel.Exact}, p.b.Err()
+	}
+	if w.Len() != p.d {
+		return bilevel.Constant{}, fmt.Errorf("problems: CrossNorm: w has length %d, want %d", w.Len(), p.d)
+	}
+	x := make([]float64, p.d)
+	p.b.Download(x, w)
+	var m float64
+	for j, v := range x {
+		m = math.Max(m, p.elamH[j]*math.Abs(v))
+	}
+	return bilevel.Constant{Value: m, Kind: bilevel.Exact}, p.b.Err()
+}

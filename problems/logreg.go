@@ -63,11 +63,12 @@ func (p *Logreg) Constants() (bilevel.Constants, error) {
 	}
 	emin, emax := p.elamRange()
 	c := bilevel.Constants{
-		Mu: bilevel.Constant{Value: emin, Kind: bilevel.Bound},
-		L:  bilevel.Constant{Value: str.Value/4 + emax, Kind: kind},
-		Lf: bilevel.Constant{Value: sval.Value / 4, Kind: kind},
-		LA: bilevel.Constant{Value: str.Value * maxAbsRowNorm(p.host.XTrain) / (6 * math.Sqrt(3)), Kind: kind},
-		LB: bilevel.Constant{Value: emax, Kind: bilevel.Exact},
+		Mu:  bilevel.Constant{Value: emin, Kind: bilevel.Bound},
+		L:   bilevel.Constant{Value: str.Value/4 + emax, Kind: kind},
+		Lf:  bilevel.Constant{Value: sval.Value / 4, Kind: kind},
+		LA:  bilevel.Constant{Value: str.Value * maxAbsRowNorm(p.host.XTrain) / (6 * math.Sqrt(3)), Kind: kind},
+		LB:  bilevel.Constant{Value: emax, Kind: bilevel.Exact},
+		LEl: bilevel.Constant{Value: 0, Kind: bilevel.Exact}, // E does not depend on λ
 	}
 	p.consts = &c
 	return c, nil
@@ -131,7 +132,7 @@ func (p *Logreg) Reference() (*bilevel.Reference, error) {
 	val, grad, curv := hostLogistic(s.XTrain, s.YTrain, w, p.elamH)
 	best, bestNorm := append([]float64(nil), w...), norm2(grad)
 	stalls := 0
-	for it := 0; it < 100 && bestNorm > thresh && stalls < 3; it++ {
+	for it := 0; it < 100 && bestNorm > thresh && stalls < 2; it++ {
 		chol, err := p.newtonHessian(curv)
 		if err != nil {
 			return nil, err
@@ -148,21 +149,24 @@ func (p *Logreg) Reference() (*bilevel.Reference, error) {
 		t := 1.0
 		var tv float64
 		var tg, tc []float64
-		for ls := 0; ; ls++ {
+		for {
 			for j := range w {
 				trial[j] = w[j] - t*step[j]
 			}
 			tv, tg, tc = hostLogistic(s.XTrain, s.YTrain, trial, p.elamH)
-			if tv <= val-1e-4*t*slope || ls == 50 || t < 1e-12 {
+			if tv <= val-1e-4*t*slope || t < 1e-10 {
 				break
 			}
 			t /= 2
 		}
+		if t < 1e-10 {
+			break // no decrease possible: g is at its rounding floor
+		}
 		w, val, grad, curv = trial, tv, tg, tc
 		if nrm := norm2(grad); nrm < bestNorm {
-			best, bestNorm, stalls = append(best[:0], w...), nrm, 0
-		} else if t == 1 {
-			stalls++ // full Newton steps no longer reduce ‖∇g‖: rounding floor
+			best, bestNorm = append(best[:0], w...), nrm
+		} else {
+			stalls++ // ‖∇g‖ no longer decreases: rounding floor
 		}
 	}
 	_, _, curv = hostLogistic(s.XTrain, s.YTrain, best, p.elamH)

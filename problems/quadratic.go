@@ -36,6 +36,7 @@ type Quadratic struct {
 	effH    []float64
 	lin     bool
 	consts  *bilevel.Constants
+	bnorm   *bilevel.Constant
 }
 
 var (
@@ -232,7 +233,7 @@ func (p *Quadratic) ExactConstants() (bilevel.Constants, error) {
 		return bilevel.Constants{}, err
 	}
 	exact := func(v float64) bilevel.Constant { return bilevel.Constant{Value: v, Kind: bilevel.Exact} }
-	return bilevel.Constants{Mu: exact(2 * lo), L: exact(2 * hi), Lf: exact(2 * lf), LA: exact(0), LB: exact(0)}, nil
+	return bilevel.Constants{Mu: exact(2 * lo), L: exact(2 * hi), Lf: exact(2 * lf), LA: exact(0), LB: exact(0), LEl: exact(0)}, nil
 }
 
 func (p *Quadratic) estimatedConstants() (bilevel.Constants, error) {
@@ -259,7 +260,7 @@ func (p *Quadratic) estimatedConstants() (bilevel.Constants, error) {
 	}
 	est := func(v float64) bilevel.Constant { return bilevel.Constant{Value: v, Kind: bilevel.Estimate} }
 	exact := func(v float64) bilevel.Constant { return bilevel.Constant{Value: v, Kind: bilevel.Exact} }
-	return bilevel.Constants{Mu: est(mu), L: est(s.Max + s.MaxResidual), Lf: est(sa.Max + sa.MaxResidual), LA: exact(0), LB: exact(0)}, nil
+	return bilevel.Constants{Mu: est(mu), L: est(s.Max + s.MaxResidual), Lf: est(sa.Max + sa.MaxResidual), LA: exact(0), LB: exact(0), LEl: exact(0)}, nil
 }
 
 // Reference computes w* = D⁺(e − Cθ) and q = (2DᵀD)⁻¹∇_wE(w*) through a QR
@@ -313,4 +314,43 @@ func (p *Quadratic) Reference() (*bilevel.Reference, error) {
 		InnerGradNorm: norm2(gi),
 		Method:        "QR of D: w* = D⁺(e − Cθ), q = (RᵀR)⁻¹∇_wE/2",
 	}, nil
+}
+
+// CrossNorm returns ‖B‖₂ = 2‖DᵀC‖₂, which does not depend on w or θ: exact
+// by a dense SVD when cheap, else a Lanczos estimate on BᵀB.
+func (p *Quadratic) CrossNorm(backend.Vector) (bilevel.Constant, error) {
+	if p.bnorm != nil {
+		return *p.bnorm, nil
+	}
+	q := p.host
+	var c bilevel.Constant
+	if denseCheap(q.D.Rows, max(p.d, p.h)) {
+		dc := mat.NewDense(p.d, p.h, nil)
+		dc.Mul(hostDense(q.D).T(), hostDense(q.C))
+		var svd mat.SVD
+		if !svd.Factorize(dc, mat.SVDNone) {
+			return c, errors.New("problems: quadratic: SVD of DᵀC failed")
+		}
+		c = bilevel.Constant{Value: 2 * svd.Values(nil)[0], Kind: bilevel.Exact}
+	} else {
+		// BᵀB v = 4 Cᵀ D Dᵀ C v on R^h.
+		u, err := p.b.NewVector(p.d)
+		if err != nil {
+			return c, err
+		}
+		defer p.b.Free(u)
+		s, err := lanczos(p.b, p.h, func(dst, v backend.Vector) error {
+			p.b.MulVec(p.tmpM, 1, p.c, v, 0)        // C v
+			p.b.MulVecTrans(u, 1, p.m, p.tmpM, 0)   // Dᵀ C v
+			p.b.MulVec(p.tmpM, 1, p.m, u, 0)        // D Dᵀ C v
+			p.b.MulVecTrans(dst, 4, p.c, p.tmpM, 0) // 4 Cᵀ D Dᵀ C v
+			return p.b.Err()
+		})
+		if err != nil {
+			return c, err
+		}
+		c = bilevel.Constant{Value: math.Sqrt(s.Max + s.MaxResidual), Kind: bilevel.Estimate}
+	}
+	p.bnorm = &c
+	return c, nil
 }

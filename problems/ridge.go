@@ -83,11 +83,12 @@ func (p *Ridge) ExactConstants() (bilevel.Constants, error) {
 	}
 	_, emax := p.elamRange()
 	return bilevel.Constants{
-		Mu: bilevel.Constant{Value: lo, Kind: bilevel.Exact},
-		L:  bilevel.Constant{Value: hi, Kind: bilevel.Exact},
-		Lf: bilevel.Constant{Value: lf / float64(p.m), Kind: bilevel.Exact},
-		LA: bilevel.Constant{Value: 0, Kind: bilevel.Exact},
-		LB: bilevel.Constant{Value: emax, Kind: bilevel.Exact},
+		Mu:  bilevel.Constant{Value: lo, Kind: bilevel.Exact},
+		L:   bilevel.Constant{Value: hi, Kind: bilevel.Exact},
+		Lf:  bilevel.Constant{Value: lf / float64(p.m), Kind: bilevel.Exact},
+		LA:  bilevel.Constant{Value: 0, Kind: bilevel.Exact},
+		LB:  bilevel.Constant{Value: emax, Kind: bilevel.Exact},
+		LEl: bilevel.Constant{Value: 0, Kind: bilevel.Exact}, // E does not depend on λ
 	}, nil
 }
 
@@ -106,11 +107,12 @@ func (p *Ridge) estimatedConstants() (bilevel.Constants, error) {
 		return bilevel.Constants{}, err
 	}
 	return bilevel.Constants{
-		Mu: bilevel.Constant{Value: math.Max(s.Min-s.MinResidual, emin), Kind: bilevel.Estimate},
-		L:  bilevel.Constant{Value: s.Max + s.MaxResidual, Kind: bilevel.Estimate},
-		Lf: lf,
-		LA: bilevel.Constant{Value: 0, Kind: bilevel.Exact},
-		LB: bilevel.Constant{Value: emax, Kind: bilevel.Exact},
+		Mu:  bilevel.Constant{Value: math.Max(s.Min-s.MinResidual, emin), Kind: bilevel.Estimate},
+		L:   bilevel.Constant{Value: s.Max + s.MaxResidual, Kind: bilevel.Estimate},
+		Lf:  lf,
+		LA:  bilevel.Constant{Value: 0, Kind: bilevel.Exact},
+		LB:  bilevel.Constant{Value: emax, Kind: bilevel.Exact},
+		LEl: bilevel.Constant{Value: 0, Kind: bilevel.Exact}, // E does not depend on λ
 	}, nil
 }
 

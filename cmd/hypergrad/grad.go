@@ -36,6 +36,7 @@ type gradFlags struct {
 	problem, source, method, inner, backend string
 	t, k                                    int
 	tolInner, tolLinear                     float64
+	targetRel, targetAbs                    float64
 	exact, json                             bool
 }
 
@@ -46,11 +47,13 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	fs.StringVar(&f.problem, "problem", "ridge", "problem: ridge, logreg or quadratic")
 	fs.StringVar(&f.source, "data", defaultSource, "an .npz file, or synth:key=value,... (keys n, m, d, kappa, noise, lambda, seed; quadratic: m1, m2, d, h, sigma, seed, numpy)")
 	fs.StringVar(&f.method, "method", "aid-cg", "estimator: itd, aid-fp, aid-cg or aid-hb")
-	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)) or hb (heavy ball)")
+	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball) or fista")
 	fs.IntVar(&f.t, "t", 100, "inner iterations T ≥ 1 (the budget when -tol-inner is set)")
 	fs.IntVar(&f.k, "k", 20, "AID: linear iterations K ≥ 1 (the budget when -tol-linear is set); ITD: truncation length (0 = full, the default for itd)")
 	fs.Float64Var(&f.tolInner, "tol-inner", 0, "stop the inner solve when ‖∇_w g‖ ≤ this (0: run exactly T steps)")
 	fs.Float64Var(&f.tolLinear, "tol-linear", 0, "stop the linear solve when ‖A q − ∇_wE‖ ≤ this (0: run exactly K steps)")
+	fs.Float64Var(&f.targetRel, "target-rel", 0, "AID: iterate until the certified bound guarantees this relative accuracy (-t, -k become budgets)")
+	fs.Float64Var(&f.targetAbs, "target-abs", 0, "AID: iterate until the certified bound guarantees this absolute accuracy")
 	fs.StringVar(&f.backend, "backend", "cpu", "backend: cpu or cuda")
 	fs.BoolVar(&f.exact, "exact", false, "also compute the exact reference hypergradient (dense, O(n·d²)) and the relative error")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of text")
@@ -91,8 +94,11 @@ func (f *gradFlags) check() error {
 	default:
 		return fmt.Errorf("unknown method %q (want itd, aid-fp, aid-cg or aid-hb)", f.method)
 	}
-	if f.inner != "gd" && f.inner != "hb" {
-		return fmt.Errorf("unknown inner solver %q (want gd or hb)", f.inner)
+	if f.inner != "gd" && f.inner != "hb" && f.inner != "fista" {
+		return fmt.Errorf("unknown inner solver %q (want gd, hb or fista)", f.inner)
+	}
+	if f.method == "itd" && f.inner == "fista" {
+		return errors.New("itd differentiates through gd or hb, not fista")
 	}
 	if f.t < 1 {
 		return fmt.Errorf("-t %d: want T ≥ 1", f.t)
@@ -114,13 +120,32 @@ func (f *gradFlags) check() error {
 	if f.method == "itd" && f.tolLinear != 0 {
 		return errors.New("-tol-linear does not apply to itd (it has no linear solve)")
 	}
+	for _, tg := range []struct {
+		name string
+		v    float64
+	}{{"-target-rel", f.targetRel}, {"-target-abs", f.targetAbs}} {
+		if !(tg.v >= 0) || math.IsInf(tg.v, 0) {
+			return fmt.Errorf("%s %v: want a finite value ≥ 0", tg.name, tg.v)
+		}
+	}
+	if f.targetRel > 0 || f.targetAbs > 0 {
+		if f.method == "itd" {
+			return errors.New("accuracy targets need AID (itd has no error bound in general)")
+		}
+		if f.tolInner != 0 || f.tolLinear != 0 {
+			return errors.New("a target chooses the tolerances: drop -tol-inner and -tol-linear")
+		}
+	}
 	return nil
 }
 
 func (f *gradFlags) estimator() hypergrad.Estimator {
 	var inner hypergrad.InnerSolver = hypergrad.GradientDescent{}
-	if f.inner == "hb" {
+	switch f.inner {
+	case "hb":
 		inner = hypergrad.HeavyBall{}
+	case "fista":
+		inner = hypergrad.FISTA{}
 	}
 	if f.method == "itd" {
 		return &hypergrad.ITD{Inner: inner, T: f.t, Truncate: f.k, TolInner: f.tolInner}
@@ -134,7 +159,11 @@ func (f *gradFlags) estimator() hypergrad.Estimator {
 	default:
 		lin = hypergrad.ConjugateGradient{}
 	}
-	return &hypergrad.AID{Inner: inner, Linear: lin, T: f.t, K: f.k, TolInner: f.tolInner, TolLinear: f.tolLinear}
+	aid := &hypergrad.AID{Inner: inner, Linear: lin, T: f.t, K: f.k, TolInner: f.tolInner, TolLinear: f.tolLinear}
+	if f.targetRel > 0 || f.targetAbs > 0 {
+		aid.Target = &hypergrad.Target{Rel: f.targetRel, Abs: f.targetAbs}
+	}
+	return aid
 }
 
 // problem is a bilevel problem the command can close and describe.
@@ -180,6 +209,14 @@ type gradOutput struct {
 	Residuals     map[string]*float64 `json:"residuals"`
 	Steps         map[string]float64  `json:"steps"`
 	Constants     map[string]any      `json:"constants,omitempty"`
+	Bound         *float64            `json:"bound"`
+	BoundKind     string              `json:"bound_kind"`
+	BoundRel      *float64            `json:"bound_relative"`
+	BoundNote     string              `json:"bound_note,omitempty"`
+	BoundTerms    map[string]float64  `json:"bound_terms,omitempty"`
+	APriori       *float64            `json:"a_priori_bound"`
+	APrioriKind   string              `json:"a_priori_kind"`
+	Target        map[string]any      `json:"target,omitempty"`
 	Exact         []float64           `json:"exact,omitempty"`
 	RelativeError *float64            `json:"relative_error,omitempty"`
 	Reference     string              `json:"reference,omitempty"`
@@ -226,6 +263,10 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
+	if res.Target != nil && !res.TargetMet {
+		defer fmt.Fprintf(stderr, "hypergrad grad: target not met within the budgets (-t %d, -k %d): the bound reached %.3g relative\n",
+			f.t, f.k, res.Bound.Relative(bileveltest.Norm(res.Hypergradient)))
+	}
 
 	out := gradOutput{
 		Problem: f.problem, Shape: shape, Source: f.source, Backend: b.Name(), Device: b.Device(),
@@ -238,7 +279,17 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		Status: res.Status.String(), InnerStatus: res.InnerStatus.String(), LinearStatus: res.LinearStatus.String(),
 		Residuals: map[string]*float64{"inner": finiteOrNil(res.InnerResidual), "linear": finiteOrNil(res.LinearResidual)},
 		Steps:     map[string]float64{"inner_alpha": res.InnerStep, "inner_beta": res.InnerMomentum, "linear_alpha": res.LinearStep, "linear_beta": res.LinearMomentum},
-		Constants: map[string]any{"mu": consts.Mu, "L": consts.L, "kappa": consts.Kappa()},
+		Constants: map[string]any{"mu": consts.Mu, "L": consts.L, "kappa": consts.Kappa(), "L_f": consts.Lf, "L_A": consts.LA, "L_B": consts.LB},
+		Bound:     finiteOrNil(res.Bound.Value), BoundKind: res.Bound.Kind.String(), BoundNote: res.Bound.Note,
+		BoundRel: finiteOrNil(res.Bound.Relative(bileveltest.Norm(res.Hypergradient))),
+		APriori:  finiteOrNil(res.APriori.Value), APrioriKind: res.APriori.Kind.String(),
+	}
+	if res.Bound.Kind != hypergrad.BoundNone {
+		out.BoundTerms = map[string]float64{"linear": res.Bound.Linear, "inner": res.Bound.Inner, "inner_squared": res.Bound.InnerSquared,
+			"eps": res.Bound.Eps, "residual": res.Bound.Residual, "cross_norm": res.Bound.CrossNorm}
+	}
+	if res.Target != nil {
+		out.Target = map[string]any{"rel": res.Target.Rel, "abs": res.Target.Abs, "met": res.TargetMet, "rounds": res.Rounds}
 	}
 	if f.exact {
 		tRef := time.Now()
@@ -288,6 +339,18 @@ func printText(w io.Writer, o *gradOutput, res *hypergrad.Result) {
 	fmt.Fprintf(w, "seconds        %.4g total: inner %.4g, linear %.4g, cross %.4g (load %.3g, setup %.3g not included)\n",
 		o.Seconds["total"], o.Seconds["inner"], o.Seconds["linear"], o.Seconds["cross"], o.Seconds["load"], o.Seconds["setup"])
 	fmt.Fprintf(w, "hypergradient  ‖h‖ = %.6g; %s\n", o.Norm, head(o.Hypergradient))
+	if res.Bound.Kind != hypergrad.BoundNone {
+		fmt.Fprintf(w, "error bound    ‖h − ∇f‖ ≤ %.3g (%s; relative ≤ %.3g)", res.Bound.Value, res.Bound.Kind, res.Bound.Relative(o.Norm))
+		if res.APriori.Kind != hypergrad.BoundNone {
+			fmt.Fprintf(w, "; a priori %.3g", res.APriori.Value)
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintf(w, "error bound    none (%s)\n", res.Bound.Note)
+	}
+	if res.Target != nil {
+		fmt.Fprintf(w, "target         relative %g, absolute %g: met %v after %d rounds\n", res.Target.Rel, res.Target.Abs, res.TargetMet, res.Rounds)
+	}
 	if o.RelativeError != nil {
 		fmt.Fprintf(w, "exact          ‖h − ∇f‖/‖∇f‖ = %.3g (%s, %.3g s)\n", *o.RelativeError, o.Reference, o.Seconds["exact"])
 	}

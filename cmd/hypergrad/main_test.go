@@ -223,3 +223,43 @@ func TestCUDAWithoutTag(t *testing.T) {
 		}
 	}
 }
+
+func TestGradTarget(t *testing.T) {
+	code, out, errOut := runCLI("grad", "-json", "-exact", "-problem", "logreg", "-data", "synth:n=400,d=20,kappa=10,lambda=-3,seed=3",
+		"-inner", "fista", "-t", "20000", "-k", "2000", "-target-rel", "1e-8")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var o struct {
+		Bound         *float64       `json:"bound"`
+		BoundKind     string         `json:"bound_kind"`
+		BoundRel      *float64       `json:"bound_relative"`
+		RelativeError *float64       `json:"relative_error"`
+		Target        map[string]any `json:"target"`
+	}
+	if err := json.Unmarshal([]byte(out), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.BoundKind != "certified" || o.Bound == nil || o.BoundRel == nil || *o.BoundRel > 1e-8 || o.Target["met"] != true {
+		t.Fatalf("bound %v %v %v, target %v", o.Bound, o.BoundKind, o.BoundRel, o.Target)
+	}
+	if *o.RelativeError > 1e-8 {
+		t.Errorf("true relative error %.3g above the target", *o.RelativeError)
+	}
+	// An unreachable target within the budget: exit 0 with the result, and a
+	// line on stderr saying the target was not met.
+	code, _, errOut = runCLI("grad", "-problem", "ridge", "-t", "5", "-k", "5", "-target-rel", "1e-10")
+	if code != 0 || !strings.Contains(errOut, "target not met") {
+		t.Errorf("unmet target: exit %d, stderr %q", code, errOut)
+	}
+	for _, args := range [][]string{
+		{"grad", "-method", "itd", "-target-rel", "1e-3"},
+		{"grad", "-target-rel", "1e-3", "-tol-inner", "1e-5"},
+		{"grad", "-target-abs", "-1"},
+		{"grad", "-method", "itd", "-inner", "fista"},
+	} {
+		if code, _, errOut := runCLI(args...); code != exitUsage || strings.Count(strings.TrimRight(errOut, "\n"), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
