@@ -156,6 +156,12 @@ func TestRunAndWrite(t *testing.T) {
 			}
 		}
 	}
+	// Certified bounds are never below the true error.
+	for _, pr := range rep.Problems {
+		if pr.Tightness == nil || len(pr.Tightness.Rows) != 24 || pr.Tightness.Violations != 0 {
+			t.Errorf("%s tightness: %+v", pr.Name, pr.Tightness)
+		}
+	}
 	// The Ehrhardt–Roberts claims hold on their problem.
 	for _, c := range rep.Reproduction.Claims {
 		if strings.HasPrefix(c.Source, "Ehrhardt") && !c.Held {
@@ -220,5 +226,37 @@ func TestCheckDir(t *testing.T) {
 func TestFindPython(t *testing.T) {
 	if _, err := FindPython("/nonexistent/python"); err == nil || !strings.Contains(err.Error(), "PyTorch") {
 		t.Errorf("FindPython(/nonexistent): %v", err)
+	}
+}
+
+func TestOuterAndTightness(t *testing.T) {
+	b := cpu.New(cpu.Options{})
+	defer b.Close()
+	s := &Suite{Name: "test", Outer: &OuterSpec{
+		Problem: ProblemSpec{Name: "ridge-hpo", Problem: "ridge", Source: "synth:n=300,d=8,kappa=20,seed=31"},
+		Budget:  4000, Fixed: []float64{1e-2, 1e-6}, Points: 10,
+	}}
+	rep, err := (&Runner{Suite: s, Backend: b}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := rep.Outer
+	if o == nil || len(o.Runs) != 3 || o.Runs[0].Name != "maid" {
+		t.Fatalf("outer report %+v", o)
+	}
+	for _, run := range o.Runs {
+		if run.Calls == 0 || len(run.Curve) < 1 || run.FinalLoss > o.Loss0+1e-12 {
+			t.Errorf("%s: %d calls, %d points, final loss %v (initial %v)", run.Name, run.Calls, len(run.Curve), run.FinalLoss, o.Loss0)
+		}
+	}
+	if len(rep.Reproduction.Claims) != 1 || !strings.Contains(rep.Reproduction.Claims[0].Source, "MAID") {
+		t.Errorf("claims %+v", rep.Reproduction.Claims)
+	}
+	dir := t.TempDir()
+	if _, err := WriteAll(dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "outer_loss_vs_calls.png")); err != nil {
+		t.Error(err)
 	}
 }

@@ -51,7 +51,36 @@ func WriteFigures(dir string, rep *Report) ([]string, error) {
 			paths = append(paths, path)
 		}
 	}
+	if rep.Outer != nil {
+		p, err := outerPlot(rep.Outer)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, "outer_loss_vs_calls.png")
+		if err := p.Save(7*vg.Inch, 4.5*vg.Inch, path); err != nil {
+			return nil, err
+		}
+		paths = append(paths, path)
+	}
 	return paths, nil
+}
+
+// outerPlot draws the true validation loss above the best final loss
+// against oracle calls, one line per accuracy rule.
+func outerPlot(o *OuterReport) (*plot.Plot, error) {
+	p := newPlot(fmt.Sprintf("%s: validation loss − best final loss (%.5g)", o.Problem, o.BestLoss), "oracle calls", "E(w*(λ)) − best", true)
+	for i, r := range o.Runs {
+		var xys plotter.XYs
+		for _, pt := range r.Curve {
+			if pt.Calls > 0 {
+				xys = append(xys, plotter.XY{X: float64(pt.Calls), Y: math.Max(pt.Loss-o.BestLoss, 1e-9*math.Abs(o.BestLoss))})
+			}
+		}
+		if err := addLine(p, xys, palette[i%len(palette)], r.Name, false); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 func newPlot(title, x, y string, logX bool) *plot.Plot {

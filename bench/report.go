@@ -6,6 +6,7 @@ type Report struct {
 	Meta         Meta            `json:"meta"`
 	Problems     []ProblemReport `json:"problems"`
 	Reproduction *Reproduction   `json:"reproduction,omitempty"`
+	Outer        *OuterReport    `json:"outer,omitempty"`
 	Peers        *PeerReport     `json:"peers,omitempty"`
 }
 
@@ -48,6 +49,7 @@ type ProblemReport struct {
 	Oracles    map[string]Stat `json:"oracle_seconds"`
 	InnerRates []Rate          `json:"inner_rates"`
 	Methods    []MethodReport  `json:"methods"`
+	Tightness  *Tightness      `json:"tightness,omitempty"`
 }
 
 // Stat summarises repeated timings in seconds.

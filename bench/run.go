@@ -105,10 +105,23 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 		}
 		rep.Problems = append(rep.Problems, *pr)
 	}
-	if s.Reproduce {
-		rp, err := r.reproduce(ctx, rep)
+	if s.Outer != nil {
+		o, err := r.runOuter(ctx, s.Outer)
 		if err != nil {
-			return nil, fmt.Errorf("bench: reproduction: %w", err)
+			return nil, fmt.Errorf("bench: outer loop: %w", err)
+		}
+		rep.Outer = o
+	}
+	if s.Reproduce || s.Outer != nil {
+		rp := &Reproduction{}
+		if s.Reproduce {
+			var err error
+			if rp, err = r.reproduce(ctx, rep); err != nil {
+				return nil, fmt.Errorf("bench: reproduction: %w", err)
+			}
+		}
+		if rep.Outer != nil {
+			rp.Claims = append(rp.Claims, maidClaim(rep.Outer))
 		}
 		rep.Reproduction = rp
 	}
@@ -123,7 +136,13 @@ func (r *Runner) tasks() int {
 	per := len(s.TGrid)*2 + 2 + len(s.MemoryT)
 	n := len(s.Problems) * (len(s.Methods)*per + 3)
 	if s.Reproduce {
-		n += 19
+		n += 19 + 8
+	}
+	if s.Tightness {
+		n += len(s.Problems)
+	}
+	if s.Outer != nil {
+		n += 1 + len(s.Outer.Fixed)
 	}
 	return n
 }
@@ -202,6 +221,11 @@ func (r *Runner) runProblem(ctx context.Context, spec ProblemSpec) (*ProblemRepo
 		return nil, err
 	}
 	r.Progress.Step(spec.Name)
+	if s.Tightness {
+		if pr.Tightness, err = r.tightness(ctx, p, ref); err != nil {
+			return nil, err
+		}
+	}
 	for _, m := range s.Methods {
 		mr, err := r.runMethod(ctx, p, ref, pr, m)
 		if err != nil {

@@ -54,6 +54,10 @@ type Suite struct {
 	// Reproduce runs the papers' experiments (Grazzi et al. hierarchy,
 	// Ehrhardt & Roberts budget split).
 	Reproduce bool
+	// Tightness compares error bounds with true errors on every problem.
+	Tightness bool
+	// Outer, if not nil, runs the outer-loop experiment (MAID).
+	Outer *OuterSpec
 }
 
 // geom returns about n integers spread geometrically over [lo, hi], always
@@ -106,25 +110,33 @@ func Quick() *Suite {
 		MemoryT:   []int{10, 30, 100, 300, 1000, 3000},
 		Targets:   []float64{1e-2, 1e-4, 1e-6, 1e-8},
 		Reproduce: true,
+		Tightness: true,
 	}
 }
 
-// Full is the larger suite: the quick problems plus larger instances for
-// timing, finer grids and more repeats.
+// Full is the larger suite: the quick problems, a harder ridge (κ ≈ 1e3) and
+// a wider quadratic, finer grids, more repeats, and the outer-loop (MAID)
+// experiment. It takes several minutes on 2 cores.
 func Full() *Suite {
 	s := Quick()
 	s.Name = "full"
 	s.Problems = append(s.Problems,
-		ProblemSpec{Name: "ridge-large", Problem: "ridge", Source: "synth:n=20000,d=500,kappa=1000,seed=1"},
-		ProblemSpec{Name: "logreg-large", Problem: "logreg", Source: "synth:n=20000,d=500,kappa=100,lambda=-5,seed=1"},
-		ProblemSpec{Name: "quadratic-wide", Problem: "quadratic", Source: "synth:m1=2000,m2=3000,d=300,h=50,seed=1"},
+		ProblemSpec{Name: "ridge-kappa1e3", Problem: "ridge", Source: "synth:n=2000,d=100,kappa=1000,seed=1"},
+		ProblemSpec{Name: "quadratic-wide", Problem: "quadratic", Source: "synth:m1=500,m2=600,d=60,h=20,seed=1"},
 	)
-	s.TGrid = geom(1, 20000, 1.15)
-	s.KGrid = geom(1, 20000, 1.15)
-	s.RateT = 40000
-	s.Repeats = 15
+	s.TGrid = geom(1, 10000, 1.15)
+	s.KGrid = geom(1, 10000, 1.15)
+	s.RateT = 20000
+	s.Repeats = 11
 	s.MemoryT = []int{10, 30, 100, 300, 1000, 3000, 10000}
+	s.Outer = DefaultOuter()
 	return s
+}
+
+// OuterOnly is the outer-loop experiment alone (MAID against fixed
+// accuracies; about a minute on 2 cores).
+func OuterOnly() *Suite {
+	return &Suite{Name: "maid", Outer: DefaultOuter()}
 }
 
 // SuiteByName returns Quick or Full.
@@ -134,8 +146,10 @@ func SuiteByName(name string) (*Suite, error) {
 		return Quick(), nil
 	case "full":
 		return Full(), nil
+	case "maid":
+		return OuterOnly(), nil
 	}
-	return nil, fmt.Errorf("unknown suite %q (want quick or full)", name)
+	return nil, fmt.Errorf("unknown suite %q (want quick, full or maid)", name)
 }
 
 // Select keeps the listed problems and methods (comma-separated names; empty

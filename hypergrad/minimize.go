@@ -197,40 +197,45 @@ func (o *outer) hypergradient(eps, delta float64) (*Result, error) {
 }
 
 // value solves the inner problem at the current λ to accuracy ε (warm from
-// w0) and returns E(ŵ), ‖∇_wE(ŵ)‖ and ŵ.
-func (o *outer) value(w0 []float64, eps float64) (float64, float64, []float64, error) {
+// w0; at most MaxInner steps) and returns E(ŵ), ‖∇_wE(ŵ)‖, the certified
+// accuracy ε̂ = ‖∇_w g(ŵ)‖/μ ≥ ‖ŵ − w*‖ actually reached, and ŵ.
+func (o *outer) value(w0 []float64, eps float64) (float64, float64, float64, []float64, error) {
 	r, err := newRun(o.ctx, o.p, "minimize", nil)
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, 0, nil, err
 	}
 	defer r.close()
 	spec, err := o.inner.spec(r.consts)
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, 0, nil, err
+	}
+	c, err := r.consts() // μ at this λ: ‖∇g‖ ≤ με certifies ‖ŵ − w*‖ ≤ ε here
+	if err != nil {
+		return 0, 0, 0, nil, err
 	}
 	w, err := r.upload("w", w0, o.p.InnerDim())
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, 0, nil, err
 	}
-	w, err = r.solveInner(spec, w, o.m.MaxInner, o.mu*eps, nil)
+	w, err = r.solveInner(spec, w, o.m.MaxInner, c.Mu.Value*eps, nil)
 	o.add(r.res.Counts)
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, 0, nil, err
 	}
 	g, err := r.vec(o.p.InnerDim())
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, 0, nil, err
 	}
 	if err := r.outerGrad(g, w); err != nil {
-		return 0, 0, nil, err
+		return 0, 0, 0, nil, err
 	}
 	o.counts.OuterGrads++
 	e, err := o.p.OuterValue(w)
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, 0, nil, err
 	}
 	gn := r.b.Nrm2(g)
-	return e, gn, r.download(w), r.b.Err()
+	return e, gn, r.res.InnerResidual / c.Mu.Value, r.download(w), r.b.Err()
 }
 
 // valueAt returns E(w) for a host w.
@@ -353,7 +358,7 @@ func (m *Minimizer) Minimize(ctx context.Context, p bilevel.Problem, lambda0 []f
 			}
 			// 2. Backtracking with inexact values.
 			wOld := o.w
-			fOld, gOld, _, err := o.value(wOld, eps)
+			fOld, gOld, eOld, _, err := o.value(wOld, eps)
 			if err != nil {
 				return finish(err)
 			}
@@ -367,12 +372,14 @@ func (m *Minimizer) Minimize(ctx context.Context, p bilevel.Problem, lambda0 []f
 				if err := p.SetHyper(trial); err != nil {
 					return finish(err)
 				}
-				fNew, gNew, wNew, err := o.value(wOld, eps)
+				fNew, gNew, eNew, wNew, err := o.value(wOld, eps)
 				if err != nil {
 					return finish(err)
 				}
 				step.Backtracks = i
-				if fNew+gNew*eps+o.lf*eps*eps/2-fOld+gOld*eps <= -s*eta*eta*hn*hn {
+				// Upper bound at the trial point minus lower bound at the
+				// current one, with the accuracies actually certified.
+				if fNew+gNew*eNew+o.lf*eNew*eNew/2-fOld+gOld*eOld <= -s*eta*eta*hn*hn {
 					copy(lam, trial)
 					o.w = wNew
 					step.Step, accepted = s, true
