@@ -20,11 +20,26 @@
 //     reverse mode through the stored inner trajectory; Truncate = K
 //     back-propagates through the last K steps only.
 //
-// The inner solvers are GradientDescent, w_{k+1} = w_k − α∇_w g(w_k), and
-// HeavyBall, w_{k+1} = w_k − α∇_w g(w_k) + β(w_k − w_{k−1}), with the step
-// sizes of the papers: α = 2/(L+μ) for gradient descent, and
-// α = 4/(√L+√μ)², β = ((√L−√μ)/(√L+√μ))² for heavy ball (Ehrhardt & Roberts
-// §3.2, after Mehmood & Ochs 2020).
+// The inner solvers are GradientDescent, w_{k+1} = w_k − α∇_w g(w_k),
+// HeavyBall, w_{k+1} = w_k − α∇_w g(w_k) + β(w_k − w_{k−1}), and the strongly
+// convex FISTA, with the step sizes of the papers: α = 2/(L+μ) for gradient
+// descent, α = 4/(√L+√μ)², β = ((√L−√μ)/(√L+√μ))² for heavy ball, τ = 1/L for
+// FISTA (Ehrhardt & Roberts §3.2, after Mehmood & Ochs 2020 and Chambolle &
+// Pock 2016). FrozenAD back-propagates through further frozen solver steps
+// (Ehrhardt & Roberts' "AD"), which equals FixedPoint or HeavyBallLinear.
+//
+// Certified accuracy: every AID Result carries the a posteriori error bound
+// of Ehrhardt & Roberts (2024) — certified when every constant of the problem
+// is exact or a proven bound, an estimate otherwise, none where no bound
+// exists (see Bound) — and the a priori bound where the iteration counts
+// determine one. ITD gets a bound where it is AID in disguise (A and B
+// constant in w). AID.Target asks for an accuracy instead of iteration
+// counts: the estimator chooses the lower-level and linear-solve tolerances
+// from the bound and iterates until it certifies the target.
+//
+// Minimizer is the outer loop over λ: fixed-step gradient descent, Adam, or
+// MAID's backtracking line search with inexact function values, with fixed
+// or adaptive (MAID) accuracies and warm starts of w and q across steps.
 //
 // Relation to Grazzi et al.'s fixed-point notation: with the gradient-step map
 // Φ(w, λ) = w − α∇_w g(w, λ), I − ∂_wΦ = αA and ∂_λΦ = −αB, so their adjoint
