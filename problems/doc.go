@@ -23,4 +23,19 @@
 // rows·d² ≤ 4·10⁹) μ, L and L_f are exact; otherwise they are Lanczos
 // estimates (package spectral) widened by the Ritz residual, or the spec's
 // proven bounds where those exist. Each Constant says which (bilevel.Kind).
+//
+// Certified error bounds (hypergrad.Bound) need μ, L_f, L_A, L_B, L_Eλ and
+// ‖B(w)‖ (bilevel.CrossNormer) to be exact or proven bounds:
+//
+//	ridge:     μ = λ_min(A), L_f = λ_max(X_valᵀX_val)/m exact (dense); L_A = 0;
+//	           L_B = max e^λ; L_Eλ = 0; ‖B(w)‖ = max_j e^{λ_j}|w_j| exact —
+//	           certified for d ≤ DenseLimit, an estimate above (Lanczos μ, L_f).
+//	logreg:    μ ≥ min e^λ, L_f ≤ σ_max(X_val)²/(4m), L_A ≤ σ_max(X)² max_i‖x_i‖/(6√3 n)
+//	           (proven for every w), L_B = max e^λ, L_Eλ = 0, ‖B(w)‖ exact — certified
+//	           when σ_max is exact (d ≤ DenseLimit), an estimate above.
+//	quadratic: μ = 2σ_min(D)², L_f = 2σ_max(A)² exact (dense), L_A = L_B = L_Eλ = 0,
+//	           ‖B‖ = 2‖DᵀC‖₂ exact — certified for small d, an estimate above.
+//
+// logreg's μ = min e^λ is a global bound: the local curvature at w* is often
+// much larger, so its certified bounds are conservative.
 package problems
