@@ -106,15 +106,24 @@ func writeProblem(b *strings.Builder, pr *ProblemReport, figures []string) {
 			fmt.Fprintf(b, "| %s | %s | %s–%s | %s |\n", m.Estimator, dur(m.Timing.Median), dur(m.Timing.Min), dur(m.Timing.Max), sci(m.TimingErr))
 		}
 		b.WriteString("\n### Memory\n\nPeak device bytes the estimator allocates (beyond the problem's data), by inner iterations t.\n\n| t |")
+		cols := 0
 		for _, m := range pr.Methods {
 			fmt.Fprintf(b, " %s |", m.Estimator)
+			cols++
+			if len(m.MemoryCheckpointed) > 0 {
+				fmt.Fprintf(b, " %s, √t checkpoints |", m.Estimator)
+				cols++
+			}
 		}
-		b.WriteString("\n|---|" + strings.Repeat("---|", len(pr.Methods)) + "\n")
+		b.WriteString("\n|---|" + strings.Repeat("---|", cols) + "\n")
 		for i, mp := range m0.Memory {
 			fmt.Fprintf(b, "| %d |", mp.T)
 			for _, m := range pr.Methods {
 				if i < len(m.Memory) {
 					fmt.Fprintf(b, " %s |", bytesString(m.Memory[i].DeviceBytes))
+				}
+				if i < len(m.MemoryCheckpointed) {
+					fmt.Fprintf(b, " %s |", bytesString(m.MemoryCheckpointed[i].DeviceBytes))
 				}
 			}
 			b.WriteString("\n")

@@ -79,11 +79,19 @@ func (r *Runner) runMethod(ctx context.Context, p problem, ref *bilevel.Referenc
 	r.Progress.Step(pr.Name + " " + mr.Name + ": timing")
 
 	for _, t := range s.MemoryT {
-		mp, err := memory(ctx, p, m, t, s.TimingK)
+		mp, err := memory(ctx, p, m.Estimator(t, s.TimingK), t)
 		if err != nil {
 			return nil, err
 		}
 		mr.Memory = append(mr.Memory, mp)
+		if m.Name == "itd" {
+			e := m.Estimator(t, 0).(*hypergrad.ITD)
+			e.Checkpoint = true
+			if mp, err = memory(ctx, p, e, t); err != nil {
+				return nil, err
+			}
+			mr.MemoryCheckpointed = append(mr.MemoryCheckpointed, mp)
+		}
 		r.Progress.Step(pr.Name + " " + mr.Name + ": memory")
 	}
 	return mr, nil
@@ -348,7 +356,7 @@ func settles(pts []GridPoint, target float64) int {
 // memory measures the device bytes an estimate allocates at its peak
 // (sampled through the monitor, above what the problem holds) and the Go
 // heap bytes it allocates.
-func memory(ctx context.Context, p problem, m MethodSpec, t, k int) (MemPoint, error) {
+func memory(ctx context.Context, p problem, e hypergrad.Estimator, t int) (MemPoint, error) {
 	b := p.Backend()
 	base := b.Allocated()
 	peak := base
@@ -356,7 +364,6 @@ func memory(ctx context.Context, p problem, m MethodSpec, t, k int) (MemPoint, e
 		peak = max(peak, b.Allocated())
 		return nil
 	}
-	e := m.Estimator(t, k)
 	switch v := e.(type) {
 	case *hypergrad.AID:
 		v.Monitor = sample

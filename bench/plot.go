@@ -273,6 +273,15 @@ func memoryVsT(pr *ProblemReport) (*plot.Plot, error) {
 		s.Color = palette[i%len(palette)]
 		s.Shape = draw.CircleGlyph{}
 		p.Add(s)
+		if len(m.MemoryCheckpointed) > 0 {
+			var ck plotter.XYs
+			for _, mp := range m.MemoryCheckpointed {
+				ck = append(ck, plotter.XY{X: float64(mp.T), Y: math.Max(float64(mp.DeviceBytes), 1)})
+			}
+			if err := addLine(p, ck, palette[i%len(palette)], m.Name+" with √t checkpointing", true); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return p, nil
 }

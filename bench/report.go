@@ -115,6 +115,8 @@ type MethodReport struct {
 	TimingK    int          `json:"timing_k"`
 	TimingErr  float64      `json:"timing_rel_error"`
 	Memory     []MemPoint   `json:"memory"`
+	// MemoryCheckpointed is ITD with √t checkpointing (ITD only).
+	MemoryCheckpointed []MemPoint `json:"memory_checkpointed,omitempty"`
 }
 
 // Reproduction holds the papers' experiments and whether their claims held.

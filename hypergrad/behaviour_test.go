@@ -312,3 +312,39 @@ func TestNoAllocationsPerIteration(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointedITD: checkpointed ITD gives the bit-identical
+// hypergradient with O(√t·d) device memory and at most t more gradients.
+func TestCheckpointedITD(t *testing.T) {
+	p := logregTest(t)
+	b := p.Backend()
+	for _, tc := range []struct {
+		inner    hypergrad.InnerSolver
+		t, trunc int
+	}{
+		{hypergrad.GradientDescent{}, 400, 0}, {hypergrad.HeavyBall{}, 400, 0},
+		{hypergrad.GradientDescent{}, 401, 37}, {hypergrad.HeavyBall{}, 97, 50}, {hypergrad.GradientDescent{}, 1, 0},
+	} {
+		peak := func(e *hypergrad.ITD) (*hypergrad.Result, int64) {
+			base := b.Allocated()
+			top := base
+			e.Monitor = func(hypergrad.Progress) error { top = max(top, b.Allocated()); return nil }
+			return estimate(t, e, p, nil), top - base
+		}
+		plain, mPlain := peak(&hypergrad.ITD{Inner: tc.inner, T: tc.t, Truncate: tc.trunc})
+		ck, mCk := peak(&hypergrad.ITD{Inner: tc.inner, T: tc.t, Truncate: tc.trunc, Checkpoint: true})
+		for i := range plain.Hypergradient {
+			if math.Float64bits(plain.Hypergradient[i]) != math.Float64bits(ck.Hypergradient[i]) {
+				t.Fatalf("%v t=%d K=%d: checkpointed hypergradient differs at %d: %v vs %v", tc.inner, tc.t, tc.trunc, i, ck.Hypergradient[i], plain.Hypergradient[i])
+			}
+		}
+		steps := plain.LinearIters
+		if extra := ck.Counts.InnerGrads - plain.Counts.InnerGrads; extra > steps {
+			t.Errorf("%v t=%d: %d recomputed gradients for %d reverse steps", tc.inner, tc.t, extra, steps)
+		}
+		if tc.t == 400 && tc.trunc == 0 && !(mCk*4 < mPlain) {
+			t.Errorf("%v t=400: checkpointed peak %d bytes, stored %d", tc.inner, mCk, mPlain)
+		}
+		t.Logf("%s t=%d: peak device bytes %d → %d, gradients %d → %d", ck.Method, tc.t, mPlain, mCk, plain.Counts.InnerGrads, ck.Counts.InnerGrads)
+	}
+}

@@ -22,13 +22,17 @@ import (
 // carries the momentum term: a_s = ((1+β)I − αA(w_s)) a_{s+1} − β a_{s+2}.
 // Truncate = K > 0 back-propagates through the last K steps only (truncated
 // ITD, Shaban et al. 2019) and stores only K+1 iterates; 0 means all steps.
-// Memory is O(K·d); AID needs O(d).
+// Memory is O(K·d); AID needs O(d). With Checkpoint, ITD stores the state
+// every ⌈√K⌉ steps and recomputes the iterates of one segment at a time in
+// the reverse pass (Griewank's √t checkpointing): O(√K·d) memory for at most
+// K more inner gradients, with a bit-identical result.
 type ITD struct {
-	Inner    InnerSolver // nil means GradientDescent{}
-	T        int         // inner iterations (≥ 0)
-	Truncate int         // reverse steps K (0: all T)
-	TolInner float64     // stop the inner solve when ‖∇_w g‖ ≤ TolInner (0: off)
-	Monitor  Monitor     // optional progress callback
+	Inner      InnerSolver // nil means GradientDescent{}
+	T          int         // inner iterations (≥ 0)
+	Truncate   int         // reverse steps K (0: all T)
+	TolInner   float64     // stop the inner solve when ‖∇_w g‖ ≤ TolInner (0: off)
+	Checkpoint bool        // O(√K·d) memory by recomputation
+	Monitor    Monitor     // optional progress callback
 }
 
 func (m *ITD) inner() InnerSolver {
@@ -38,12 +42,17 @@ func (m *ITD) inner() InnerSolver {
 	return m.Inner
 }
 
-// String returns "itd(<inner>)", or "titd<K>(<inner>)" when truncated.
+// String returns "itd(<inner>)", "titd<K>(<inner>)" when truncated, with a
+// "-ckpt" suffix on the name when checkpointed.
 func (m *ITD) String() string {
-	if m.Truncate > 0 && m.Truncate < m.T {
-		return fmt.Sprintf("titd%d(%s)", m.Truncate, m.inner())
+	ck := ""
+	if m.Checkpoint {
+		ck = "-ckpt"
 	}
-	return "itd(" + m.inner().String() + ")"
+	if m.Truncate > 0 && m.Truncate < m.T {
+		return fmt.Sprintf("titd%d%s(%s)", m.Truncate, ck, m.inner())
+	}
+	return "itd" + ck + "(" + m.inner().String() + ")"
 }
 
 // Estimate computes the ITD hypergradient. start.V0 is ignored. See Estimator.
@@ -78,11 +87,14 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if m.Truncate > 0 && m.Truncate < m.T {
 		keep = m.Truncate
 	}
-	traj := make([]backend.Vector, keep+1) // ring buffer of the last keep+1 iterates
-	for i := range traj {
-		if traj[i], err = r.vec(d); err != nil {
-			return res, r.fail("setup", -1, err)
-		}
+	var traj trajectory
+	if m.Checkpoint {
+		traj, err = newCheckpointedTrajectory(r, spec, keep, d)
+	} else {
+		traj, err = newStoredTrajectory(r, keep, d)
+	}
+	if err != nil {
+		return res, r.fail("setup", -1, err)
 	}
 	var a, aNext, tmp, hg, tmpH backend.Vector
 	if err := r.vecsN(d, &a, &aNext, &tmp); err != nil {
@@ -92,8 +104,7 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, err
 	}
 
-	record := func(k int, x backend.Vector) { r.b.Copy(traj[k%(keep+1)], x) }
-	w, err = r.solveInner(spec, w, m.T, m.TolInner, record)
+	w, err = r.solveInner(spec, w, m.T, m.TolInner, traj.record)
 	if err != nil {
 		return res, err
 	}
@@ -124,7 +135,11 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		if err := r.check("reverse", j); err != nil {
 			return res, err
 		}
-		if err := r.linearize(traj[s%(keep+1)]); err != nil {
+		ws, err := traj.at(s)
+		if err != nil {
+			return res, r.fail("reverse", j, err)
+		}
+		if err := r.linearize(ws); err != nil {
 			return res, r.fail("reverse", j, err)
 		}
 		if err := crossStep(tmpH, aNext); err != nil {

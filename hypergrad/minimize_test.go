@@ -46,7 +46,7 @@ func TestMinimize(t *testing.T) {
 		share    float64
 		monotone bool
 	}{
-		{"maid", hypergrad.Minimizer{MaxOuter: 100}, 0.85, true},                                                                                  // measured 0.897
+		{"maid", hypergrad.Minimizer{MaxOuter: 100}, 0.75, true},                                                                                  // measured 0.79
 		{"line-search fixed accuracy", hypergrad.Minimizer{Accuracy: hypergrad.FixedAccuracy{Eps: 1e-6, Delta: 1e-6}, MaxOuter: 100}, 0.75, true}, // measured 0.79
 		{"adam", hypergrad.Minimizer{Update: hypergrad.Adam{Step: 0.05}, Accuracy: hypergrad.FixedAccuracy{Eps: 1e-6, Delta: 1e-6}, MaxOuter: 300}, 0.99, false},
 		{"fixed step", hypergrad.Minimizer{Update: hypergrad.FixedStep{Step: 3e3}, Accuracy: hypergrad.FixedAccuracy{Eps: 1e-6, Delta: 1e-6}, MaxOuter: 100}, 0.1, false},

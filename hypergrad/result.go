@@ -147,6 +147,8 @@ var (
 	// ErrNoBound reports an accuracy target for a problem or method without
 	// an error bound.
 	ErrNoBound = errors.New("no error bound")
+
+	errCheckpoint = errors.New("internal error: checkpoint missing")
 )
 
 // Error reports where an estimate failed.
