@@ -116,7 +116,7 @@ func Quick() *Suite {
 
 // Full is the larger suite: the quick problems, a harder ridge (κ ≈ 1e3) and
 // a wider quadratic, finer grids, more repeats, and the outer-loop (MAID)
-// experiment. It takes several minutes on 2 cores.
+// experiment. It takes about 10 minutes on 2 cores.
 func Full() *Suite {
 	s := Quick()
 	s.Name = "full"
@@ -134,7 +134,7 @@ func Full() *Suite {
 }
 
 // OuterOnly is the outer-loop experiment alone (MAID against fixed
-// accuracies; about a minute on 2 cores).
+// accuracies; about two minutes on 2 cores).
 func OuterOnly() *Suite {
 	return &Suite{Name: "maid", Outer: DefaultOuter()}
 }
