@@ -1,0 +1,455 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+)
+
+func init() {
+	backend.Register("cuda", func() (backend.Backend, error) { return New(Options{}) })
+}
+
+// Options configure a CUDA backend.
+type Options struct {
+	// Device is the ordinal of the GPU (0 for the first).
+	Device int
+}
+
+// Backend is the CUDA implementation of backend.Backend. Like every backend
+// it is not safe for concurrent use. Close it: device memory and the
+// context's retain are released only there.
+type Backend struct {
+	drv    driver
+	desc   string
+	err    error
+	closed bool
+
+	allocated int64    // bytes of live vectors and matrices
+	live      []devptr // every live allocation, scratch included, for Close
+
+	small devptr  // scalar partial sums (2·maxReduceGrid doubles), then 4 result doubles
+	part  scratch // per-block column partials of the dense kernels
+	rowS  scratch // row weights s of the CSR kernels
+	// host receives results from the device and args holds the arguments
+	// of the launch in flight. Each is an allocation of its own, free of Go
+	// pointers, as cgo requires of memory whose address is passed to C.
+	host *[4]float64
+	args *[16]uint64
+}
+
+// scratch is a device buffer of doubles grown on demand.
+type scratch struct {
+	p devptr
+	n int // capacity in doubles
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// smallDoubles is the size of Backend.small: 2·maxReduceGrid partial sums
+// and 4 results.
+const smallDoubles = 2*maxReduceGrid + 4
+
+// New opens the GPU opts.Device: it retains its primary context, creates a
+// stream, and loads the kernels (the driver JIT-compiles their PTX). Errors
+// are *backend.OpError with Op "Open" wrapping backend.ErrDevice.
+func New(opts Options) (*Backend, error) {
+	d, err := openDriver(opts)
+	if err != nil {
+		return nil, &backend.OpError{Backend: "cuda", Op: "Open", Err: backend.ErrDevice, Detail: err.Error()}
+	}
+	b := &Backend{drv: d, host: new([4]float64), args: new([16]uint64)}
+	if err := d.enter(); err != nil {
+		d.close()
+		return nil, &backend.OpError{Backend: "cuda", Op: "Open", Err: backend.ErrDevice, Detail: err.Error()}
+	}
+	defer d.exit()
+	b.desc = d.describe()
+	if b.small, err = b.rawAlloc(smallDoubles * 8); err != nil {
+		d.close()
+		return nil, allocError("Open", smallDoubles*8, err)
+	}
+	return b, nil
+}
+
+// Name returns "cuda".
+func (b *Backend) Name() string { return "cuda" }
+
+// Device describes the GPU.
+func (b *Backend) Device() string { return b.desc }
+
+// MemInfo returns the device's free and total memory as the driver reports
+// them (cuMemGetInfo), for all processes and contexts.
+func (b *Backend) MemInfo() (free, total int64, err error) {
+	if b.closed {
+		return 0, 0, &backend.OpError{Backend: "cuda", Op: "MemInfo", Err: backend.ErrClosed}
+	}
+	if err := b.drv.enter(); err != nil {
+		return 0, 0, err
+	}
+	defer b.drv.exit()
+	return b.drv.memInfo()
+}
+
+type vec struct {
+	owner *Backend
+	n     int
+	p     devptr
+	freed bool
+}
+
+func (v *vec) Len() int { return v.n }
+
+func (b *Backend) fail(op string, err error, format string, args ...any) {
+	if b.err == nil {
+		b.err = &backend.OpError{Backend: "cuda", Op: op, Err: err, Detail: fmt.Sprintf(format, args...)}
+	}
+}
+
+// device records a failure of the driver in op.
+func (b *Backend) device(op string, err error) {
+	if errors.Is(err, backend.ErrOutOfMemory) {
+		b.fail(op, backend.ErrOutOfMemory, "%v", err)
+		return
+	}
+	b.fail(op, backend.ErrDevice, "%v", err)
+}
+
+// ok reports whether operations may run: no recorded error and not closed.
+func (b *Backend) ok(op string) bool {
+	if b.closed {
+		b.fail(op, backend.ErrClosed, "")
+	}
+	return b.err == nil
+}
+
+// enter binds the calling goroutine to the device for op; the caller
+// defers b.drv.exit() when it returns true.
+func (b *Backend) enter(op string) bool {
+	if err := b.drv.enter(); err != nil {
+		b.device(op, err)
+		return false
+	}
+	return true
+}
+
+// launch runs kernel k on grid blocks with args, recording a failure in op.
+func (b *Backend) launch(op string, k kernelID, grid int, args ...uint64) bool {
+	if b.err != nil {
+		return false
+	}
+	n := copy(b.args[:], args)
+	if err := b.drv.launch(k, grid, b.args[:n]); err != nil {
+		b.fail(op, backend.ErrDevice, "launch of %v (%d blocks): %v", k, grid, err)
+		return false
+	}
+	return true
+}
+
+// v resolves a vector operand, recording an error for nil, foreign or freed ones.
+func (b *Backend) v(op string, x backend.Vector) *vec {
+	if b.err != nil {
+		return nil
+	}
+	xv, isCUDA := x.(*vec)
+	switch {
+	case x == nil || (isCUDA && xv == nil):
+		b.fail(op, backend.ErrInvalid, "nil vector")
+		return nil
+	case !isCUDA || xv.owner != b:
+		b.fail(op, backend.ErrForeign, "vector %T", x)
+		return nil
+	case xv.freed:
+		b.fail(op, backend.ErrFreed, "vector")
+		return nil
+	}
+	return xv
+}
+
+// optV resolves an optional vector operand: nil stays nil. It reports false
+// when a non-nil operand is invalid.
+func (b *Backend) optV(op string, x backend.Vector) (*vec, bool) {
+	if x == nil {
+		return nil, b.err == nil
+	}
+	xv := b.v(op, x)
+	return xv, xv != nil
+}
+
+func (b *Backend) sameLen(op string, xs ...*vec) bool {
+	for _, x := range xs[1:] {
+		if x.n != xs[0].n {
+			b.fail(op, backend.ErrShape, "lengths %d and %d", xs[0].n, x.n)
+			return false
+		}
+	}
+	return true
+}
+
+// rawAlloc allocates device memory and records it for Close. The record is
+// a slice, not a map, so that allocating and freeing allocate no Go memory
+// once it has grown to the most allocations ever live at once.
+func (b *Backend) rawAlloc(bytes int64) (devptr, error) {
+	p, err := b.drv.alloc(bytes)
+	if err != nil {
+		return 0, err
+	}
+	b.live = append(b.live, p)
+	return p, nil
+}
+
+// rawFree releases an allocation of rawAlloc (0 is a no-op).
+func (b *Backend) rawFree(p devptr) error {
+	if p == 0 {
+		return nil
+	}
+	for i, q := range b.live {
+		if q == p {
+			last := len(b.live) - 1
+			b.live[i] = b.live[last]
+			b.live = b.live[:last]
+			break
+		}
+	}
+	return b.drv.free(p)
+}
+
+// allocError returns the error of a failed allocation in op.
+func allocError(op string, bytes int64, err error) error {
+	e := backend.ErrDevice
+	if errors.Is(err, backend.ErrOutOfMemory) {
+		e = backend.ErrOutOfMemory
+	}
+	return &backend.OpError{Backend: "cuda", Op: op, Err: e, Detail: fmt.Sprintf("%d bytes: %v", bytes, err)}
+}
+
+// NewVector allocates a vector of n zeros.
+func (b *Backend) NewVector(n int) (backend.Vector, error) {
+	const op = "NewVector"
+	if b.closed {
+		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrClosed}
+	}
+	if n < 0 {
+		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrInvalid, Detail: fmt.Sprintf("length %d", n)}
+	}
+	if n > math.MaxInt64/8 {
+		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrOutOfMemory, Detail: fmt.Sprintf("length %d", n)}
+	}
+	v := &vec{owner: b, n: n}
+	if n == 0 {
+		return v, nil
+	}
+	bytes := int64(n) * 8
+	if err := b.drv.enter(); err != nil {
+		return nil, allocError(op, bytes, err)
+	}
+	defer b.drv.exit()
+	p, err := b.rawAlloc(bytes)
+	if err != nil {
+		return nil, allocError(op, bytes, err)
+	}
+	// Zero it with a kernel on the stream (not through b.launch: an
+	// allocation works whatever error the backend holds).
+	args := b.args[:3]
+	args[0], args[1], args[2] = i64(n), p, f64(0)
+	if err := b.drv.launch(kFill, elemGrid(n), args); err != nil {
+		b.rawFree(p)
+		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrDevice, Detail: err.Error()}
+	}
+	v.p = p
+	b.allocated += bytes
+	return v, nil
+}
+
+// Free releases a vector's device memory after the operations in flight.
+func (b *Backend) Free(x backend.Vector) {
+	xv, ok := x.(*vec)
+	if !ok || xv == nil || xv.owner != b || xv.freed {
+		return
+	}
+	xv.freed = true
+	if b.closed || xv.p == 0 {
+		return
+	}
+	b.allocated -= int64(xv.n) * 8
+	b.release("Free", xv.p)
+	xv.p = 0
+}
+
+// release frees p after the operations in flight, recording a failure in op.
+func (b *Backend) release(op string, ps ...devptr) {
+	if err := b.drv.enter(); err != nil {
+		b.device(op, err)
+		return
+	}
+	defer b.drv.exit()
+	if err := b.drv.sync(); err != nil {
+		b.device(op, err)
+	}
+	for _, p := range ps {
+		if err := b.rawFree(p); err != nil {
+			b.device(op, err)
+		}
+	}
+}
+
+// Allocated returns the bytes held by live vectors and matrices (both
+// copies of a CSR matrix). The backend's scratch space is not counted.
+func (b *Backend) Allocated() int64 { return b.allocated }
+
+// Upload copies src into dst.
+func (b *Backend) Upload(dst backend.Vector, src []float64) {
+	const op = "Upload"
+	if !b.ok(op) {
+		return
+	}
+	d := b.v(op, dst)
+	if d == nil {
+		return
+	}
+	if len(src) != d.n {
+		b.fail(op, backend.ErrShape, "host slice of %d for a vector of %d", len(src), d.n)
+		return
+	}
+	if d.n == 0 || !b.enter(op) {
+		return
+	}
+	defer b.drv.exit()
+	if err := b.drv.htod(d.p, unsafe.Pointer(&src[0]), int64(d.n)*8); err != nil {
+		b.device(op, err)
+	}
+}
+
+// Download copies src to the host slice dst after every earlier operation.
+func (b *Backend) Download(dst []float64, src backend.Vector) {
+	const op = "Download"
+	if !b.ok(op) {
+		return
+	}
+	s := b.v(op, src)
+	if s == nil {
+		return
+	}
+	if len(dst) != s.n {
+		b.fail(op, backend.ErrShape, "host slice of %d for a vector of %d", len(dst), s.n)
+		return
+	}
+	if !b.enter(op) {
+		return
+	}
+	defer b.drv.exit()
+	if s.n == 0 {
+		if err := b.drv.sync(); err != nil {
+			b.device(op, err)
+		}
+		return
+	}
+	if err := b.drv.dtoh(unsafe.Pointer(&dst[0]), s.p, int64(s.n)*8); err != nil {
+		b.device(op, err)
+	}
+}
+
+// Err returns the first recorded error.
+func (b *Backend) Err() error { return b.err }
+
+// ClearErr forgets the recorded error. After a failure of the device itself
+// (ErrDevice from an asynchronous kernel fault), the CUDA context is usually
+// unusable and later operations fail again.
+func (b *Backend) ClearErr() { b.err = nil }
+
+// Sync waits for every issued operation and returns Err. A kernel fault
+// that happened asynchronously is recorded here, as ErrDevice with Op "Sync".
+func (b *Backend) Sync() error {
+	const op = "Sync"
+	if b.closed {
+		return b.err
+	}
+	if b.err != nil || !b.enter(op) {
+		return b.err
+	}
+	defer b.drv.exit()
+	if err := b.drv.sync(); err != nil {
+		b.device(op, err)
+	}
+	return b.err
+}
+
+// Close waits for the operations in flight, frees every device allocation
+// (vectors and matrices still live, and scratch space), and releases the
+// stream, the kernels' modules and the primary context. Closing twice is
+// harmless. It returns a device failure found on the way, if any.
+func (b *Backend) Close() error {
+	const op = "Close"
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.allocated = 0
+	var first error
+	note := func(err error) {
+		if err != nil && first == nil {
+			first = &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrDevice, Detail: err.Error()}
+		}
+	}
+	if err := b.drv.enter(); err != nil {
+		note(err)
+		return first
+	}
+	note(b.drv.sync())
+	for _, p := range b.live {
+		note(b.drv.free(p))
+	}
+	b.live = nil
+	b.small, b.part, b.rowS = 0, scratch{}, scratch{}
+	b.drv.exit()
+	note(b.drv.close())
+	return first
+}
+
+// grow makes s hold at least n doubles, recording a failure in op.
+func (b *Backend) grow(op string, s *scratch, n int) bool {
+	if s.n >= n {
+		return true
+	}
+	if err := b.drv.sync(); err != nil {
+		b.device(op, err)
+		return false
+	}
+	if err := b.rawFree(s.p); err != nil {
+		b.device(op, err)
+		return false
+	}
+	*s = scratch{}
+	n = max(n, 1024)
+	p, err := b.rawAlloc(int64(n) * 8)
+	if err != nil {
+		b.fail(op, backend.ErrOutOfMemory, "scratch space of %d bytes: %v", n*8, err)
+		return false
+	}
+	*s = scratch{p: p, n: n}
+	return true
+}
+
+// result copies the first k results of the small buffer to b.host, after
+// every earlier operation.
+func (b *Backend) result(op string, k int) bool {
+	if b.err != nil {
+		return false
+	}
+	if err := b.drv.dtoh(unsafe.Pointer(&b.host[0]), b.resultPtr(), int64(k)*8); err != nil {
+		b.device(op, err)
+		return false
+	}
+	return true
+}
+
+// resultPtr is the address of the results in the small buffer.
+func (b *Backend) resultPtr() devptr { return b.small + 2*maxReduceGrid*8 }
+
+// nan is returned by reductions that did not run.
+var nan = math.NaN()

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The GPU part of issue 3 in one command, for a GPU machine without Go.
+#
+# Here (no GPU needed), from the repository root:
+#   bash ../shared/cuda/build-gpubin.sh ./cmd/hypergrad
+#   rm -rf .gpubin/bench .gpubin/data .gpubin/problems .gpubin/spectral .gpubin/backend/cpu .gpubin/backend/pkg.test
+#       (those test binaries run no CUDA code, and the whole .gpubin is over the device tool's 64 MiB)
+# There, from the repository root, with .gpubin carried:
+#   bash backend/cuda/gpu-session.sh "$OUT"
+#
+# It writes into the folder given (default gpu-out): device.txt; tests.log (every
+# test binary of .gpubin through gpu-test.sh, -test.v); cli-{cpu,cuda}.json and
+# .err (hypergrad grad, logreg, AID-CG, t = k = 50, synth:n=100000,d=1000,
+# kappa=1e3,seed=0); bench.txt (backend/cuda's benchmarks: MulVec, MulVecTrans,
+# GramVec, GLMGrad, Dot, Axpy, and the 1 GiB device-to-device copies); and
+# summary.md, a draft of bench/results/gpu-<date>.md. Each part has a time
+# limit (tests 330 s, each CLI run 60 s, benchmarks 90 s), so that the whole
+# stays within the device tool's 10 minutes (run it with timeout_s 600);
+# HG_GPU_DATA overrides the CLI's data.
+set -uo pipefail
+out=${1:-gpu-out}
+mkdir -p "$out"
+root=$(pwd)
+
+{
+	nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv
+	nvidia-smi | head -12
+} >"$out/device.txt" 2>&1
+
+timeout 330 bash .gpubin/gpu-test.sh >"$out/tests.log" 2>&1
+echo "gpu-test.sh: exit status $?" >>"$out/tests.log"
+
+data=${HG_GPU_DATA:-synth:n=100000,d=1000,kappa=1e3,seed=0}
+for be in cuda cpu; do
+	timeout 60 .gpubin/bin/hypergrad grad -problem logreg -data "$data" -method aid-cg -t 50 -k 50 \
+		-backend "$be" -json >"$out/cli-$be.json" 2>"$out/cli-$be.err"
+	echo "exit status $?" >>"$out/cli-$be.err"
+done
+
+(cd backend/cuda && timeout 90 "$root/.gpubin/backend/cuda/pkg.test" -test.run '^$' -test.bench . \
+	-test.benchtime 20x) >"$out/bench.txt" 2>&1
+echo "exit status $?" >>"$out/bench.txt"
+
+{
+	echo "# hypergrad on a GPU, $(date -u +%Y-%m-%d) (draft written by backend/cuda/gpu-session.sh)"
+	echo
+	echo "## Device"
+	echo
+	echo '```'
+	cat "$out/device.txt"
+	echo '```'
+	echo
+	echo "## Tests (.gpubin/gpu-test.sh: every cuda test binary)"
+	echo
+	echo '```'
+	grep -E '^(=== [a-z.]|--- FAIL|    --- FAIL|FAIL|ok|PASS$|WARNING|gpu-test.sh|panic)' "$out/tests.log"
+	echo '```'
+	echo
+	awk '/^=== [a-z.]/ { pkg = $2; order[++n] = pkg }
+		/^--- PASS/ { p[pkg]++ } /^--- FAIL/ { f[pkg]++ } /^--- SKIP/ { s[pkg]++ }
+		END { print "| package | tests passed | failed | skipped |"; print "|---|---|---|---|"
+		      for (i = 1; i <= n; i++) { k = order[i]; printf "| %s | %d | %d | %d |\n", k, p[k], f[k], s[k] } }' "$out/tests.log"
+	echo
+	echo "## One hypergradient: logreg, AID-CG, t = k = 50, $data"
+	echo
+	python3 - "$out" <<'PY'
+import json, math, sys
+out = sys.argv[1]
+res = {}
+for be in ("cpu", "cuda"):
+    try:
+        res[be] = json.load(open(f"{out}/cli-{be}.json"))
+    except Exception as e:
+        print(f"- {be}: no result ({e}); see cli-{be}.err")
+for be, r in res.items():
+    s = r["seconds"]
+    print(f"- {be} ({r['device']}): {s['total']:.4g} s per hypergradient (inner {s['inner']:.4g} s, "
+          f"linear {s['linear']:.4g} s; data {s['load']:.3g} s and setup {s['setup']:.3g} s not included), "
+          f"status {r['status']}, ‖h‖ = {r['norm']:.6g}")
+if len(res) == 2:
+    a, b = res["cpu"]["hypergradient"], res["cuda"]["hypergradient"]
+    d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+    n = math.sqrt(sum(x * x for x in a))
+    print(f"- ‖h_cuda − h_cpu‖/‖h_cpu‖ = {d / n:.3g} (50 iterations of an ill-conditioned problem, not converged: "
+          "rounding differences are amplified; the 1e-10 agreement is checked on converged problems by the hypergrad tests)")
+    print(f"- speed-up {res['cpu']['seconds']['total'] / res['cuda']['seconds']['total']:.3g}×")
+PY
+	echo
+	echo "## Bandwidth (backend/cuda benchmarks; MB/s = bytes of X read per op ÷ time; copies: bytes read + written)"
+	echo
+	echo '```'
+	grep -E '^(Benchmark|goos|cpu|exit)' "$out/bench.txt"
+	echo '```'
+} >"$out/summary.md" 2>&1
+cat "$out/summary.md"

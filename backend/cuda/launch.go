@@ -1,0 +1,122 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import "math"
+
+// blockSize is the number of threads of every block: HG_BLOCK of
+// kernels/common.cuh, which the kernels assume.
+const blockSize = 256
+
+// kernelID names a kernel of package kernels.
+type kernelID int
+
+const (
+	kFill kernelID = iota
+	kCopy
+	kScal
+	kAxpy
+	kAxpby
+	kMulElem
+	kDotPartial
+	kSsqPartial
+	kScaledSsqPartial
+	kSumFinal
+	kDensePass
+	kColReduce
+	kCSRRows
+	kCSCCols
+	numKernels
+)
+
+// kernelNames are the extern "C" names of the kernels, by kernelID.
+var kernelNames = [numKernels]string{
+	kFill:             "hg_fill",
+	kCopy:             "hg_copy",
+	kScal:             "hg_scal",
+	kAxpy:             "hg_axpy",
+	kAxpby:            "hg_axpby",
+	kMulElem:          "hg_mulelem",
+	kDotPartial:       "hg_dot_partial",
+	kSsqPartial:       "hg_ssq_partial",
+	kScaledSsqPartial: "hg_scaled_ssq_partial",
+	kSumFinal:         "hg_sum_final",
+	kDensePass:        "hg_dense_pass",
+	kColReduce:        "hg_colreduce",
+	kCSRRows:          "hg_csr_rows",
+	kCSCCols:          "hg_csc_cols",
+}
+
+func (k kernelID) String() string { return kernelNames[k] }
+
+// Operations of hg_dense_pass and hg_csr_rows (HG_OP_* of common.cuh).
+const (
+	opMulVec = 0
+	opTrans  = 1
+	opGram   = 2
+	opGLM    = 3
+)
+
+// Launch configurations. Every choice that affects the order of a
+// floating-point reduction is a function of the operands' shapes alone, never
+// of the device, so results are bit-identical run to run and from one GPU to
+// another of the same PTX JIT.
+const (
+	// maxElemGrid caps the grid of elementwise kernels (grid-stride loops;
+	// their results do not depend on the grid).
+	maxElemGrid = 4096
+	// reducePerThread is the least number of elements per thread of a
+	// scalar reduction, and maxReduceGrid caps its grid: the partial sums
+	// (2·maxReduceGrid doubles for Nrm2) live in a fixed scratch buffer.
+	reducePerThread = 4
+	maxReduceGrid   = 1024
+	// denseTileRows is HG_R, the rows of a tile of hg_dense_pass; a block
+	// owns at least denseMinRows rows, and there are at most maxDenseGrid
+	// blocks, each writing a partial vector of cols doubles.
+	denseTileRows = 4
+	denseMinRows  = 32
+	maxDenseGrid  = 1024
+	// maxSegGrid caps the grid of the segment kernels (hg_csr_rows,
+	// hg_csc_cols); maxSegWidth is the widest segment of threads per row
+	// or column.
+	maxSegGrid  = 1024
+	maxSegWidth = 32
+)
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// elemGrid returns the grid of an elementwise kernel over n > 0 elements.
+func elemGrid(n int) int { return min(ceilDiv(n, blockSize), maxElemGrid) }
+
+// reduceGrid returns the grid of a scalar reduction over n > 0 elements.
+func reduceGrid(n int) int { return min(ceilDiv(n, blockSize*reducePerThread), maxReduceGrid) }
+
+// denseGrid returns the rows per block and the number of blocks of
+// hg_dense_pass over a matrix of rows rows (at least one block, even when
+// rows = 0, so that the per-block results are always defined).
+func denseGrid(rows int) (rpb, grid int) {
+	rpb = max(denseMinRows, ceilDiv(rows, maxDenseGrid))
+	rpb = ceilDiv(rpb, denseTileRows) * denseTileRows
+	return rpb, max(1, ceilDiv(rows, rpb))
+}
+
+// segWidth returns the threads per segment for segments (rows or columns)
+// holding nnz entries in all: the least power of two ≥ the average, at most
+// maxSegWidth.
+func segWidth(nnz, segments int) int {
+	avg := 1
+	if segments > 0 {
+		avg = ceilDiv(nnz, segments)
+	}
+	w := 1
+	for w < avg && w < maxSegWidth {
+		w *= 2
+	}
+	return w
+}
+
+// segGrid returns the grid of a segment kernel over n > 0 segments of width w.
+func segGrid(n, w int) int { return min(ceilDiv(n, blockSize/w), maxSegGrid) }
+
+func f64(x float64) uint64 { return math.Float64bits(x) }
+func i64(x int) uint64     { return uint64(int64(x)) }

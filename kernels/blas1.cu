@@ -1,0 +1,96 @@
+// BLAS-1 kernels of backend/cuda: elementwise operations (grid-stride loops,
+// any grid size) and the two-stage reductions Dot and Nrm2.
+//
+// Reduction tree (Dot, Nrm2, and every scalar sum): with G blocks of HG_BLOCK
+// threads, thread t of block b adds the products of elements
+// i = b·HG_BLOCK + t + k·G·HG_BLOCK, k = 0, 1, … in increasing k; the block
+// adds its threads' sums by the fixed binary tree of hg_block_sum and writes
+// partial[b]; hg_sum_final (one block) adds partial[t], partial[t+HG_BLOCK], …
+// per thread and the threads by the same tree. G depends only on n (see
+// backend/cuda), so the result is a function of the inputs alone.
+#include "common.cuh"
+
+extern "C" __global__ void hg_fill(i64 n, double* x, double a) {
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) x[i] = a;
+}
+
+extern "C" __global__ void hg_copy(i64 n, double* dst, const double* src) {
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) dst[i] = src[i];
+}
+
+// hg_scal sets x ← α·x (0·NaN = NaN).
+extern "C" __global__ void hg_scal(i64 n, double alpha, double* x) {
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) x[i] = alpha * x[i];
+}
+
+// hg_axpy sets y ← α·x + y.
+extern "C" __global__ void hg_axpy(i64 n, double alpha, const double* x, double* y) {
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) y[i] = alpha * x[i] + y[i];
+}
+
+// hg_axpby sets y ← α·x + β·y, or α·x when β = 0.
+extern "C" __global__ void hg_axpby(i64 n, double alpha, const double* x, double beta, double* y) {
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) y[i] = hg_finish(alpha, x[i], beta, &y[i]);
+}
+
+// hg_mulelem sets dst ← α·(x ⊙ y) + β·dst, or α·(x ⊙ y) when β = 0.
+extern "C" __global__ void hg_mulelem(i64 n, double* dst, double alpha, const double* x, const double* y, double beta) {
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) dst[i] = hg_finish(alpha, x[i] * y[i], beta, &dst[i]);
+}
+
+// hg_dot_partial sets partial[b] to block b's share of Σ x_i·y_i.
+extern "C" __global__ void hg_dot_partial(i64 n, const double* x, const double* y, double* partial) {
+	__shared__ double sh[HG_BLOCK];
+	double s = 0;
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) s += x[i] * y[i];
+	s = hg_block_sum(s, sh);
+	if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+// hg_ssq_partial sets partial[b] to block b's share of Σ x_i² and
+// partial[gridDim.x + b] to its max |x_i|.
+extern "C" __global__ void hg_ssq_partial(i64 n, const double* x, double* partial) {
+	__shared__ double sh[HG_BLOCK];
+	double s = 0, m = 0;
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) {
+		const double v = x[i];
+		s += v * v;
+		m = fmax(m, fabs(v));
+	}
+	s = hg_block_sum(s, sh);
+	m = hg_block_max(m, sh);
+	if (threadIdx.x == 0) {
+		partial[blockIdx.x] = s;
+		partial[gridDim.x + blockIdx.x] = m;
+	}
+}
+
+// hg_scaled_ssq_partial sets partial[b] to block b's share of
+// Σ (x_i·2^k)², the second pass of Nrm2 when Σ x_i² overflows or underflows.
+extern "C" __global__ void hg_scaled_ssq_partial(i64 n, const double* x, i64 k, double* partial) {
+	__shared__ double sh[HG_BLOCK];
+	double s = 0;
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) {
+		const double v = scalbn(x[i], (int)k);
+		s += v * v;
+	}
+	s = hg_block_sum(s, sh);
+	if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+// hg_sum_final (one block) sets out[0] = Σ_{b<np} partial[b] and, when
+// withMax ≠ 0, out[1] = max_{b<np} partial[np+b] (the layout of
+// hg_ssq_partial).
+extern "C" __global__ void hg_sum_final(i64 np, const double* partial, i64 withMax, double* out) {
+	__shared__ double sh[HG_BLOCK];
+	double s = 0;
+	for (i64 i = threadIdx.x; i < np; i += HG_BLOCK) s += partial[i];
+	s = hg_block_sum(s, sh);
+	if (threadIdx.x == 0) out[0] = s;
+	if (withMax) {
+		double m = 0;
+		for (i64 i = threadIdx.x; i < np; i += HG_BLOCK) m = fmax(m, partial[np + i]);
+		m = hg_block_max(m, sh);
+		if (threadIdx.x == 0) out[1] = m;
+	}
+}

@@ -1,0 +1,179 @@
+// Dense row-major kernels of backend/cuda: MulVec, MulVecTrans and the fused
+// one-pass GramVec and GLMGrad.
+//
+// One pass over X. Block b owns the rows [b·rpb, min(rows, (b+1)·rpb)) and
+// walks them in tiles of HG_R rows. Thread t owns the columns
+// j = t + k·HG_BLOCK, k = 0, 1, …, kc−1 (kc = ⌈cols/HG_BLOCK⌉), so that
+// consecutive threads read consecutive addresses of a row. For each tile:
+//   1. row dot products: thread t forms p_r = Σ_k X[i_r, j_k]·u[j_k] (k in
+//      increasing order) for the HG_R rows r of the tile; the block adds the
+//      p_r of its threads by the fixed tree of hg_block_sum (HG_R trees at once);
+//   2. threads r < HG_R turn z_r into the row weight s_r (MulVec: writes its
+//      output instead; GramVec: s = d·z; GLMGrad: s = ℓ'(z,y), curv = ℓ''(z,y),
+//      and the loss);
+//   3. accumulation: thread t adds s_0·X[i_0,j] + s_1·X[i_1,j] + … (rows in
+//      order) to its column accumulators.
+// When kc ≤ HG_KMAX (cols ≤ HG_KMAX·HG_BLOCK) the tile's values stay in
+// registers between steps 1 and 3 and the accumulators too: X is read exactly
+// once. Wider matrices re-read the tile in step 3 (from L1/L2, right after
+// step 1) and keep the accumulators in the block's row of partial.
+// Each block writes its accumulators to partial[b·cols + j]; hg_colreduce adds
+// the blocks' rows in the fixed order b = g, g+8, … per group g < 8, then the 8
+// groups by a tree, and applies α and β. rpb, and so the tree, depend only on
+// the shape (see backend/cuda), so results are bit-identical run to run.
+#include "common.cuh"
+
+#define HG_R 4    // rows per tile
+#define HG_KMAX 4 // column chunks per thread kept in registers
+
+// hg_dense_pass runs op (HG_OP_*) over the rows of the rows×cols matrix X:
+//   MULVEC: rowout_i ← α·(x_iᵀu) + β·rowout_i (β = 0 overwrites);
+//   TRANS:  partial ← per-block Σ_i aux_i·x_i;
+//   GRAM:   partial ← per-block Σ_i aux_i·(x_iᵀu)·x_i (aux == 0: weight 1);
+//   GLM:    z_i = x_iᵀu, y_i = aux_i: per-block Σ_i ℓ'(z_i,y_i)·x_i into partial
+//           (when partial ≠ 0), curv_i ← ℓ''(z_i,y_i) (when curv ≠ 0), and the
+//           per-block loss Σ_i ℓ(z_i,y_i) into losspart[b] (when losspart ≠ 0).
+extern "C" __global__ void hg_dense_pass(i64 op, i64 rows, i64 cols, const double* X, const double* u,
+                                         const double* aux, i64 loss, double alpha, double beta, double* rowout,
+                                         double* curv, double* partial, double* losspart, i64 rpb) {
+	__shared__ double red[HG_R][HG_BLOCK];
+	__shared__ double srow[HG_R];
+	__shared__ double lrow[HG_R];
+	const int t = threadIdx.x;
+	const i64 r0 = (i64)blockIdx.x * rpb;
+	const i64 r1 = hg_min64(rows, r0 + rpb);
+	const i64 kc = (cols + HG_BLOCK - 1) / HG_BLOCK;
+	const bool dots = op != HG_OP_TRANS;
+	const bool accum = op != HG_OP_MULVEC && partial != 0;
+	const bool inreg = kc <= HG_KMAX;
+	double* prow = accum ? partial + (i64)blockIdx.x * cols : 0; // this block's row of partial
+	double acc[HG_KMAX];
+	HG_UNROLL for (int k = 0; k < HG_KMAX; k++) acc[k] = 0;
+	if (accum && !inreg) {
+		for (i64 j = t; j < cols; j += HG_BLOCK) prow[j] = 0;
+	}
+	double lossacc = 0; // loss of the rows of slot t < HG_R
+
+	for (i64 i0 = r0; i0 < r1; i0 += HG_R) { // the same trip count in every thread
+		double xr[HG_R][HG_KMAX];
+		if (dots) {
+			double p[HG_R];
+			HG_UNROLL for (int r = 0; r < HG_R; r++) p[r] = 0;
+			if (inreg) {
+				HG_UNROLL for (int k = 0; k < HG_KMAX; k++) {
+					const i64 j = t + (i64)k * HG_BLOCK;
+					const bool okj = k < kc && j < cols;
+					const double uj = okj ? u[j] : 0;
+					HG_UNROLL for (int r = 0; r < HG_R; r++) {
+						const i64 i = i0 + r;
+						const double a = (okj && i < r1) ? X[i * cols + j] : 0;
+						xr[r][k] = a;
+						p[r] += a * uj;
+					}
+				}
+			} else {
+				for (i64 j = t; j < cols; j += HG_BLOCK) {
+					const double uj = u[j];
+					HG_UNROLL for (int r = 0; r < HG_R; r++) {
+						const i64 i = i0 + r;
+						if (i < r1) p[r] += X[i * cols + j] * uj;
+					}
+				}
+			}
+			HG_UNROLL for (int r = 0; r < HG_R; r++) red[r][t] = p[r];
+			__syncthreads();
+			for (int s = HG_BLOCK / 2; s > 0; s >>= 1) {
+				if (t < s) {
+					HG_UNROLL for (int r = 0; r < HG_R; r++) red[r][t] += red[r][t + s];
+				}
+				__syncthreads();
+			}
+			if (t < HG_R) {
+				const i64 i = i0 + t;
+				double sv = 0;
+				if (i < r1) {
+					const double z = red[t][0];
+					if (op == HG_OP_MULVEC) {
+						rowout[i] = hg_finish(alpha, z, beta, &rowout[i]);
+					} else if (op == HG_OP_GRAM) {
+						sv = aux != 0 ? aux[i] * z : z;
+					} else { // HG_OP_GLM
+						double l, g, h;
+						hg_glm(loss, z, aux[i], &l, &g, &h);
+						lossacc += l;
+						if (curv != 0) curv[i] = h;
+						sv = g;
+					}
+				}
+				srow[t] = sv;
+			}
+		} else if (t < HG_R) { // HG_OP_TRANS
+			const i64 i = i0 + t;
+			srow[t] = i < r1 ? aux[i] : 0;
+		}
+		__syncthreads();
+		if (accum) {
+			if (inreg) {
+				HG_UNROLL for (int k = 0; k < HG_KMAX; k++) {
+					const i64 j = t + (i64)k * HG_BLOCK;
+					if (k < kc && j < cols) {
+						double a = acc[k];
+						HG_UNROLL for (int r = 0; r < HG_R; r++) {
+							const i64 i = i0 + r;
+							if (i < r1) a += srow[r] * (dots ? xr[r][k] : X[i * cols + j]);
+						}
+						acc[k] = a;
+					}
+				}
+			} else {
+				for (i64 j = t; j < cols; j += HG_BLOCK) {
+					double a = prow[j];
+					HG_UNROLL for (int r = 0; r < HG_R; r++) {
+						const i64 i = i0 + r;
+						if (i < r1) a += srow[r] * X[i * cols + j];
+					}
+					prow[j] = a;
+				}
+			}
+		}
+		__syncthreads(); // srow and red are rewritten by the next tile
+	}
+
+	if (accum && inreg) {
+		HG_UNROLL for (int k = 0; k < HG_KMAX; k++) {
+			const i64 j = t + (i64)k * HG_BLOCK;
+			if (k < kc && j < cols) prow[j] = acc[k];
+		}
+	}
+	if (losspart != 0) {
+		if (t < HG_R) lrow[t] = lossacc;
+		__syncthreads();
+		if (t == 0) {
+			double s = 0;
+			HG_UNROLL for (int r = 0; r < HG_R; r++) s += lrow[r];
+			losspart[blockIdx.x] = s;
+		}
+	}
+}
+
+// hg_colreduce sets dst_j ← α·Σ_{b<nb} partial[b·cols + j] + β·dst_j (β = 0
+// overwrites) for j < cols. A block covers 32 columns with 8 groups of 32
+// threads: group g adds b = g, g+8, g+16, … in order, then the 8 groups are
+// added by a fixed tree. Grid: ⌈cols/32⌉ blocks.
+extern "C" __global__ void hg_colreduce(i64 nb, i64 cols, const double* partial, double alpha, double beta,
+                                        double* dst) {
+	__shared__ double sh[8][32];
+	const int c = threadIdx.x & 31, g = threadIdx.x >> 5;
+	const i64 j = (i64)blockIdx.x * 32 + c;
+	double s = 0;
+	if (j < cols) {
+		for (i64 b = g; b < nb; b += 8) s += partial[b * cols + j];
+	}
+	sh[g][c] = s;
+	__syncthreads();
+	for (int w = 4; w > 0; w >>= 1) {
+		if (g < w) sh[g][c] += sh[g + w][c];
+		__syncthreads();
+	}
+	if (g == 0 && j < cols) dst[j] = hg_finish(alpha, sh[0][c], beta, &dst[j]);
+}
