@@ -151,3 +151,24 @@ type Referencer interface {
 type CrossNormer interface {
 	CrossNorm(w backend.Vector) (Constant, error)
 }
+
+// LinearizationStore is implemented by problems whose linearization at w
+// (what Linearize keeps: a copy of w, and for GLM-type losses the curvature
+// weights ℓ”(Xw, y)) is a by-product of the inner gradient at w, computed in
+// the same pass over the data. ITD records it into numbered slots during the
+// forward pass and restores it in the reverse pass, which saves one pass over
+// the data per reverse step.
+type LinearizationStore interface {
+	// SlotBytes returns the device bytes one slot holds.
+	SlotBytes() int64
+	// AllocSlots prepares n slots, replacing any earlier ones.
+	AllocSlots(n int) error
+	// InnerGradRecord sets dst ← ∇_w g(w, λ), exactly as InnerGrad, and
+	// stores the linearization at w in slot.
+	InnerGradRecord(dst, w backend.Vector, slot int) error
+	// UseSlot makes the linearization stored in slot current for HessVec
+	// and CrossVec, as Linearize(w) would, without a pass over the data.
+	UseSlot(slot int) error
+	// FreeSlots releases the slots.
+	FreeSlots()
+}

@@ -146,8 +146,10 @@ func TestCountsAndResult(t *testing.T) {
 	if res.Counts != want {
 		t.Errorf("AID-CG counts %+v, want %+v", res.Counts, want)
 	}
+	// ridge records its linearizations during the forward pass: no
+	// Linearize in the reverse pass.
 	res = estimate(t, &hypergrad.ITD{T: 7, Truncate: 3}, p, nil)
-	want = hypergrad.Counts{InnerGrads: 8, HessVecs: 3, CrossVecs: 3, OuterGrads: 1, OuterHyperGrads: 1, Linearizations: 3}
+	want = hypergrad.Counts{InnerGrads: 8, HessVecs: 3, CrossVecs: 3, OuterGrads: 1, OuterHyperGrads: 1, Linearizations: 0}
 	if res.Counts != want || res.LinearIters != 3 || res.Method != "titd3(gd)" {
 		t.Errorf("truncated ITD: %s counts %+v, reverse steps %d", res.Method, res.Counts, res.LinearIters)
 	}
@@ -346,5 +348,28 @@ func TestCheckpointedITD(t *testing.T) {
 			t.Errorf("%v t=400: checkpointed peak %d bytes, stored %d", tc.inner, mCk, mPlain)
 		}
 		t.Logf("%s t=%d: peak device bytes %d → %d, gradients %d → %d", ck.Method, tc.t, mPlain, mCk, plain.Counts.InnerGrads, ck.Counts.InnerGrads)
+	}
+}
+
+// TestITDRecordedLinearizations: recording the linearization during the
+// forward pass (bilevel.LinearizationStore) gives the bit-identical ITD
+// hypergradient without a Linearize per reverse step.
+func TestITDRecordedLinearizations(t *testing.T) {
+	for _, p := range []bilevel.Problem{logregTest(t), ridge100(t)} {
+		for _, tc := range []struct {
+			inner    hypergrad.InnerSolver
+			t, trunc int
+		}{{hypergrad.GradientDescent{}, 60, 0}, {hypergrad.HeavyBall{}, 60, 0}, {hypergrad.GradientDescent{}, 61, 9}, {hypergrad.HeavyBall{}, 40, 7}} {
+			cached := estimate(t, &hypergrad.ITD{Inner: tc.inner, T: tc.t, Truncate: tc.trunc}, p, nil)
+			plain := estimate(t, &hypergrad.ITD{Inner: tc.inner, T: tc.t, Truncate: tc.trunc, MaxCacheBytes: -1}, p, nil)
+			for i := range plain.Hypergradient {
+				if math.Float64bits(plain.Hypergradient[i]) != math.Float64bits(cached.Hypergradient[i]) {
+					t.Fatalf("%v: recorded linearizations change the hypergradient at %d", cached.Method, i)
+				}
+			}
+			if cached.Counts.Linearizations != 0 || plain.Counts.Linearizations != plain.LinearIters {
+				t.Errorf("%v: %d linearizations with recording, %d without", cached.Method, cached.Counts.Linearizations, plain.Counts.Linearizations)
+			}
+		}
 	}
 }

@@ -234,7 +234,7 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 		// The gradient at w_k: the step's own gradient for GD and heavy
 		// ball; for FISTA (whose step uses ∇g(z_k)) only when checking.
 		if s.kind != innerFISTA || (wantNorm && j%every == 0) || !(st.grad0 >= 0) {
-			if err := r.innerGrad(st.grad, st.w); err != nil {
+			if err := r.stepGrad(k, st.grad, st.w); err != nil {
 				return r.fail("inner", k, err)
 			}
 			if wantNorm || !(st.grad0 >= 0) {

@@ -26,13 +26,24 @@ import (
 // every ⌈√K⌉ steps and recomputes the iterates of one segment at a time in
 // the reverse pass (Griewank's √t checkpointing): O(√K·d) memory for at most
 // K more inner gradients, with a bit-identical result.
+//
+// When the problem implements bilevel.LinearizationStore (ridge, logreg) and
+// Checkpoint is off, the forward pass records the linearization at each w_s
+// (for logreg, the curvature weights that the gradient's pass over X computes
+// anyway) and the reverse pass restores it instead of linearizing again:
+// two passes over the data per step instead of three, again with a
+// bit-identical result, for (K+1)·SlotBytes of memory (used when that is at
+// most MaxCacheBytes, default 1 GiB).
 type ITD struct {
 	Inner      InnerSolver // nil means GradientDescent{}
 	T          int         // inner iterations (≥ 0)
 	Truncate   int         // reverse steps K (0: all T)
 	TolInner   float64     // stop the inner solve when ‖∇_w g‖ ≤ TolInner (0: off)
 	Checkpoint bool        // O(√K·d) memory by recomputation
-	Monitor    Monitor     // optional progress callback
+	// MaxCacheBytes caps the memory of recorded linearizations (0: 1 GiB;
+	// negative: never record).
+	MaxCacheBytes int64
+	Monitor       Monitor // optional progress callback
 }
 
 func (m *ITD) inner() InnerSolver {
@@ -87,14 +98,34 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if m.Truncate > 0 && m.Truncate < m.T {
 		keep = m.Truncate
 	}
-	var traj trajectory
-	if m.Checkpoint {
+	var (
+		traj  trajectory
+		store bilevel.LinearizationStore
+	)
+	limit := m.MaxCacheBytes
+	if limit == 0 {
+		limit = 1 << 30
+	}
+	if ls, ok := p.(bilevel.LinearizationStore); ok && !m.Checkpoint && int64(keep+1)*ls.SlotBytes() <= limit {
+		if err := ls.AllocSlots(keep + 1); err == nil {
+			store = ls
+			defer ls.FreeSlots()
+			r.gradRecord = func(k int, dst, w backend.Vector) error { return ls.InnerGradRecord(dst, w, k%(keep+1)) }
+		}
+	}
+	switch {
+	case store != nil: // the slots hold the iterates
+	case m.Checkpoint:
 		traj, err = newCheckpointedTrajectory(r, spec, keep, d)
-	} else {
+	default:
 		traj, err = newStoredTrajectory(r, keep, d)
 	}
 	if err != nil {
 		return res, r.fail("setup", -1, err)
+	}
+	var record func(int, backend.Vector)
+	if traj != nil {
+		record = traj.record
 	}
 	var a, aNext, tmp, hg, tmpH backend.Vector
 	if err := r.vecsN(d, &a, &aNext, &tmp); err != nil {
@@ -104,7 +135,8 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, err
 	}
 
-	w, err = r.solveInner(spec, w, m.T, m.TolInner, traj.record)
+	w, err = r.solveInner(spec, w, m.T, m.TolInner, record)
+	r.gradRecord = nil
 	if err != nil {
 		return res, err
 	}
@@ -135,12 +167,18 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		if err := r.check("reverse", j); err != nil {
 			return res, err
 		}
-		ws, err := traj.at(s)
-		if err != nil {
-			return res, r.fail("reverse", j, err)
-		}
-		if err := r.linearize(ws); err != nil {
-			return res, r.fail("reverse", j, err)
+		if store != nil {
+			if err := store.UseSlot(s % (keep + 1)); err != nil {
+				return res, r.fail("reverse", j, err)
+			}
+		} else {
+			ws, err := traj.at(s)
+			if err != nil {
+				return res, r.fail("reverse", j, err)
+			}
+			if err := r.linearize(ws); err != nil {
+				return res, r.fail("reverse", j, err)
+			}
 		}
 		if err := crossStep(tmpH, aNext); err != nil {
 			return res, r.fail("reverse", j, err)

@@ -22,6 +22,9 @@ type run struct {
 	vecs    []backend.Vector
 	start   time.Time
 	consts  func() (bilevel.Constants, error) // memoised p.Constants()
+	// gradRecord, if set, replaces the inner gradient of step k (ITD records
+	// the linearization at w_k with it).
+	gradRecord func(k int, dst, w backend.Vector) error
 }
 
 func newRun(ctx context.Context, p bilevel.Problem, method string, monitor Monitor) (*run, error) {
@@ -141,6 +144,15 @@ func (r *run) since(t time.Time) time.Duration {
 func (r *run) innerGrad(dst, w backend.Vector) error {
 	r.res.Counts.InnerGrads++
 	return r.p.InnerGrad(dst, w)
+}
+
+// stepGrad is the inner gradient of step k: innerGrad, or gradRecord.
+func (r *run) stepGrad(k int, dst, w backend.Vector) error {
+	if r.gradRecord == nil {
+		return r.innerGrad(dst, w)
+	}
+	r.res.Counts.InnerGrads++
+	return r.gradRecord(k, dst, w)
 }
 
 func (r *run) linearize(w backend.Vector) error {

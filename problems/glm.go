@@ -37,8 +37,12 @@ type glm struct {
 	wLin  backend.Vector // linearization point
 	curv  backend.Vector // ℓ''(X wLin, y) (logistic only)
 	tmp   backend.Vector // len d scratch
-	one   []float64      // len 1 host scratch for a shared λ
-	lin   bool
+	// curW and curCurv are the current linearization: wLin and curv after
+	// Linearize, or a slot's vectors after UseSlot.
+	curW, curCurv backend.Vector
+	slots         []glmSlot
+	one           []float64 // len 1 host scratch for a shared λ
+	lin           bool
 	// constants cache at the current λ
 	consts *bilevel.Constants
 }
@@ -83,6 +87,7 @@ func newGLM(b backend.Backend, s *data.Supervised, loss backend.Loss) (*glm, err
 	p.lam = make([]float64, p.h)
 	p.elamH = make([]float64, p.d)
 	p.one = make([]float64, 1)
+	p.curW, p.curCurv = p.wLin, p.curv
 	if err := p.SetHyper(s.Lambda); err != nil {
 		cleanup()
 		return nil, err
@@ -92,6 +97,12 @@ func newGLM(b backend.Backend, s *data.Supervised, loss backend.Loss) (*glm, err
 		return nil, err
 	}
 	return p, nil
+}
+
+// glmSlot is a stored linearization: w and, for the logistic loss, the
+// curvature weights at w.
+type glmSlot struct {
+	w, curv backend.Vector
 }
 
 // uploadMatrix copies a host matrix to the backend.
@@ -104,6 +115,7 @@ func uploadMatrix(b backend.Backend, m *data.Matrix) (backend.Matrix, error) {
 
 // Close frees the problem's device memory.
 func (p *glm) Close() error {
+	p.FreeSlots()
 	for _, v := range []backend.Vector{p.yTr, p.yVal, p.elam, p.wLin, p.curv, p.tmp} {
 		if v != nil {
 			p.b.Free(v)
@@ -170,7 +182,7 @@ func (p *glm) Linearize(w backend.Vector) error {
 	if err := p.b.Err(); err != nil {
 		return err
 	}
-	p.lin = true
+	p.curW, p.curCurv, p.lin = p.wLin, p.curv, true
 	return nil
 }
 
@@ -178,7 +190,7 @@ func (p *glm) HessVec(dst, v backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
-	p.b.GramVec(dst, 1/float64(p.n), p.xTr, p.curv, v, 0) // curv is nil for ridge
+	p.b.GramVec(dst, 1/float64(p.n), p.xTr, p.curCurv, v, 0) // nil curvature for ridge
 	p.b.MulElem(dst, 1, p.elam, v, 1)
 	return p.b.Err()
 }
@@ -188,14 +200,86 @@ func (p *glm) CrossVec(dst, v backend.Vector) error {
 		return ErrNotLinearized
 	}
 	if p.h == 1 {
-		p.b.MulElem(p.tmp, 1, p.elam, p.wLin, 0)
+		p.b.MulElem(p.tmp, 1, p.elam, p.curW, 0)
 		p.one[0] = p.b.Dot(p.tmp, v)
 		p.b.Upload(dst, p.one)
 		return p.b.Err()
 	}
-	p.b.MulElem(dst, 1, p.elam, p.wLin, 0)
+	p.b.MulElem(dst, 1, p.elam, p.curW, 0)
 	p.b.MulElem(dst, 1, dst, v, 0)
 	return p.b.Err()
+}
+
+// SlotBytes is d (and n for the logistic loss's curvature) float64s.
+func (p *glm) SlotBytes() int64 {
+	n := int64(p.d)
+	if p.loss == backend.Logistic {
+		n += int64(p.n)
+	}
+	return 8 * n
+}
+
+// AllocSlots prepares n linearization slots.
+func (p *glm) AllocSlots(n int) error {
+	p.FreeSlots()
+	if n < 0 {
+		return fmt.Errorf("problems: AllocSlots(%d)", n)
+	}
+	p.slots = make([]glmSlot, n)
+	for i := range p.slots {
+		var err error
+		if p.slots[i].w, err = p.b.NewVector(p.d); err != nil {
+			p.FreeSlots()
+			return err
+		}
+		if p.loss == backend.Logistic {
+			if p.slots[i].curv, err = p.b.NewVector(p.n); err != nil {
+				p.FreeSlots()
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// InnerGradRecord is InnerGrad that also keeps w and the curvature weights,
+// which the gradient's pass over X computes anyway.
+func (p *glm) InnerGradRecord(dst, w backend.Vector, slot int) error {
+	if slot < 0 || slot >= len(p.slots) {
+		return fmt.Errorf("problems: slot %d of %d", slot, len(p.slots))
+	}
+	s := p.slots[slot]
+	p.b.GLMGrad(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, s.curv) // nil curvature for ridge
+	p.b.MulElem(dst, 1, p.elam, w, 1)
+	p.b.Copy(s.w, w)
+	return p.b.Err()
+}
+
+// UseSlot makes a stored linearization current.
+func (p *glm) UseSlot(slot int) error {
+	if slot < 0 || slot >= len(p.slots) {
+		return fmt.Errorf("problems: slot %d of %d", slot, len(p.slots))
+	}
+	p.curW, p.curCurv, p.lin = p.slots[slot].w, p.slots[slot].curv, true
+	return nil
+}
+
+// FreeSlots releases the slots; the current linearization falls back to
+// the last Linearize.
+func (p *glm) FreeSlots() {
+	for _, s := range p.slots {
+		if s.w != nil {
+			p.b.Free(s.w)
+		}
+		if s.curv != nil {
+			p.b.Free(s.curv)
+		}
+	}
+	if p.slots != nil && p.curW != p.wLin {
+		p.lin = false // the current linearization was a slot
+	}
+	p.slots = nil
+	p.curW, p.curCurv = p.wLin, p.curv
 }
 
 func (p *glm) OuterValue(w backend.Vector) (float64, error) {
