@@ -31,11 +31,7 @@ type Runner struct {
 }
 
 // problem is what the bench needs of a problem.
-type problem interface {
-	bilevel.Problem
-	bilevel.Referencer
-	Close() error
-}
+type problem = problems.Problem
 
 // NewProblem loads a problem of the spec onto the backend.
 func NewProblem(b backend.Backend, spec ProblemSpec) (problem, string, error) {
@@ -43,20 +39,7 @@ func NewProblem(b backend.Backend, spec ProblemSpec) (problem, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	switch v := d.(type) {
-	case *data.Supervised:
-		shape := fmt.Sprintf("n=%d, m=%d, d=%d, h=%d", v.XTrain.Rows, v.XVal.Rows, v.XTrain.Cols, len(v.Lambda))
-		if spec.Problem == "logreg" {
-			p, err := problems.NewLogreg(b, v)
-			return p, shape, err
-		}
-		p, err := problems.NewRidge(b, v)
-		return p, shape, err
-	case *data.Quadratic:
-		p, err := problems.NewQuadratic(b, v)
-		return p, fmt.Sprintf("m1=%d, m2=%d, d=%d, h=%d", v.A.Rows, v.D.Rows, v.D.Cols, v.C.Cols), err
-	}
-	return nil, "", fmt.Errorf("bench: unexpected data %T", d)
+	return problems.New(b, spec.Problem, d)
 }
 
 // Estimator builds the estimator of a method with t inner and k linear

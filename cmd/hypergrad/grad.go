@@ -166,30 +166,6 @@ func (f *gradFlags) estimator() hypergrad.Estimator {
 	return aid
 }
 
-// problem is a bilevel problem the command can close and describe.
-type problem interface {
-	bilevel.Problem
-	bilevel.Referencer
-	Close() error
-}
-
-func newProblem(b backend.Backend, name string, d any) (problem, string, error) {
-	switch v := d.(type) {
-	case *data.Supervised:
-		shape := fmt.Sprintf("n=%d, m=%d, d=%d, h=%d", v.XTrain.Rows, v.XVal.Rows, v.XTrain.Cols, len(v.Lambda))
-		if name == "logreg" {
-			p, err := problems.NewLogreg(b, v)
-			return p, shape, err
-		}
-		p, err := problems.NewRidge(b, v)
-		return p, shape, err
-	case *data.Quadratic:
-		p, err := problems.NewQuadratic(b, v)
-		return p, fmt.Sprintf("m1=%d, m2=%d, d=%d, h=%d", v.A.Rows, v.D.Rows, v.D.Cols, v.C.Cols), err
-	}
-	return nil, "", fmt.Errorf("unexpected data %T", d)
-}
-
 // gradOutput is the JSON object printed with -json.
 type gradOutput struct {
 	Problem       string              `json:"problem"`
@@ -245,7 +221,7 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 	load := time.Since(tLoad)
 
 	tSetup := time.Now()
-	p, shape, err := newProblem(b, f.problem, d)
+	p, shape, err := problems.New(b, f.problem, d)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
