@@ -353,3 +353,19 @@ func TestErrors(t *testing.T) {
 		t.Error("rank-deficient D: Constants gave no error")
 	}
 }
+
+func TestNew(t *testing.T) {
+	b := newCPU(t)
+	s := synth(t, false, 20, 3, 10, 40)
+	p, shape, err := New(b, "ridge", s)
+	if err != nil || shape != "n=20, m=5, d=3, h=3" || p.InnerDim() != 3 {
+		t.Fatalf("New(ridge) = %v, %q, %v", p, shape, err)
+	}
+	p.Close()
+	if _, _, err := New(b, "quadratic", s); err == nil {
+		t.Error("supervised data accepted for quadratic")
+	}
+	if _, _, err := New(b, "lasso", s); err == nil {
+		t.Error("unknown family accepted")
+	}
+}
