@@ -196,6 +196,27 @@ func Rows(rep *Report) []Row {
 			}
 		}
 	}
+	for _, pr := range rep.Problems {
+		if pr.Tightness == nil {
+			continue
+		}
+		for _, r := range pr.Tightness.Rows {
+			m := "aid-" + r.Linear + "(fista)"
+			add(pr.Name, m, "bound_"+r.Kind, r.T, r.K, r.Bound, "")
+			add(pr.Name, m, "bound_true_error", r.T, r.K, r.TrueErr, "")
+			add(pr.Name, m, "bound_ratio_"+r.Phase, r.T, r.K, r.Ratio, "")
+			add(pr.Name, m, "bound_a_priori", r.T, r.K, r.APriori, "")
+		}
+	}
+	if rep.Outer != nil {
+		for _, run := range rep.Outer.Runs {
+			for _, pt := range run.Curve {
+				add(rep.Outer.Problem, run.Name, "validation_loss", 0, 0, pt.Loss, "calls="+strconv.Itoa(pt.Calls))
+			}
+			add(rep.Outer.Problem, run.Name, "calls_to_1pct", 0, 0, float64(run.CallsToTol), "calls")
+			add(rep.Outer.Problem, run.Name, "calls_to_0.1pct", 0, 0, float64(run.CallsTo01), "calls")
+		}
+	}
 	if rep.Reproduction != nil {
 		for _, b := range rep.Reproduction.Budget {
 			add("er-quadratic", "budget-hb", "abs_error", b.N, 200-b.N, b.ErrHB, "")
