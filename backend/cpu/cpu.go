@@ -1,5 +1,7 @@
-// Package cpu is the pure-Go backend: vectors are Go slices, BLAS-1 and the
-// inner loops of the matrix kernels use gonum's assembly kernels.
+// Package cpu is the pure-Go backend: vectors are Go slices, BLAS-1 uses
+// gonum's assembly kernels, and the dense matrix kernels use AVX2 + FMA3
+// assembly on amd64 CPUs that have it (golang.org/x/sys/cpu tells), gonum's
+// kernels otherwise and with the purego build tag (see kernels.go).
 //
 // # Parallelism
 //
@@ -15,9 +17,11 @@
 // length cols for MulVecTrans, GramVec and GLMGrad), and the accumulators are
 // summed in the fixed order 0, 1, …, parts−1 — each column of the vector
 // accumulators in that order too, whichever goroutine sums it. How an
-// operation is cut depends only on its shape and on Workers, so results are
-// bit-identical for the same inputs and the same Workers, whatever the
-// scheduling. Different Workers may differ in the last bits.
+// operation is cut depends only on its shape and on Workers, and the set of
+// dense kernels is chosen once per process from the CPU's features, so
+// results are bit-identical for the same inputs and the same Workers,
+// whatever the scheduling. Different Workers, and machines with and without
+// AVX2 + FMA3, may differ in the last bits.
 //
 // After warm-up (the first operation of each size) no operation allocates:
 // per-part accumulators are kept in the Backend, grown on demand and reused.

@@ -144,11 +144,16 @@ func (f *opFixture) ops() []struct {
 }
 
 // TestNoAllocs asserts that no operation allocates after warm-up, on sizes
-// that take the serial path and sizes that take the parallel path.
+// that take the serial path and sizes that take the parallel path, with
+// each set of dense kernels.
 func TestNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
+	kernelSets(t, testNoAllocs)
+}
+
+func testNoAllocs(t *testing.T) {
 	for _, size := range []struct {
 		name                string
 		n, rows, cols       int
@@ -235,8 +240,13 @@ func TestSplitRowsCSR(t *testing.T) {
 
 // TestDeterminismAcrossWorkers checks that every reduction and fused kernel
 // is bit-identical across repeated calls with the same Workers, and that
-// different Workers agree to the conformance tolerance.
+// different Workers agree to the conformance tolerance, with each set of
+// dense kernels.
 func TestDeterminismAcrossWorkers(t *testing.T) {
+	kernelSets(t, testDeterminismAcrossWorkers)
+}
+
+func testDeterminismAcrossWorkers(t *testing.T) {
 	const n, rows, cols = 100003, 3001, 257
 	results := map[int]map[string][]float64{}
 	for _, workers := range workerCounts {

@@ -44,7 +44,9 @@ func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, erro
 		return nil, &backend.OpError{Backend: "cpu", Op: "NewDense", Err: backend.ErrShape,
 			Detail: fmt.Sprintf("%d×%d matrix with %d values", rows, cols, len(data))}
 	}
-	m := &dense{owner: b, rows: rows, cols: cols, data: append([]float64(nil), data...)}
+	m := &dense{owner: b, rows: rows, cols: cols, data: make([]float64, len(data))}
+	adviseHugePages(m.data) // before the first write, which faults the pages in
+	copy(m.data, data)
 	b.allocated += m.Bytes()
 	return m, nil
 }
@@ -167,9 +169,9 @@ func (b *Backend) matvecArgs(op string, dst backend.Vector, a backend.Matrix, x 
 }
 
 // MulVec sets dst ← α·A·x + β·dst, dst_i = α·(a_iᵀx) + β·dst_i; with β = 0,
-// dst_i = α·(a_iᵀx). Dense rows go through gonum's gemv kernel, four rows at
-// a time; CSR rows one by one. Rows are independent, so the parts need no
-// reduction.
+// dst_i = α·(a_iᵀx). Dense rows go four at a time through the assembly dot
+// products (dotsFMA) or gonum's gemv kernel (see useFMA); CSR rows one by
+// one. Rows are independent, so the parts need no reduction.
 func (b *Backend) MulVec(dst backend.Vector, alpha float64, a backend.Matrix, x backend.Vector, beta float64) {
 	d, m, xv := b.matvecArgs("MulVec", dst, a, x, false)
 	if d == nil {
@@ -188,7 +190,7 @@ func (e *engine) mulVecPart(k int) {
 	a := &e.args
 	m, x, dst := &a.m, a.x, a.dst
 	alpha, beta := a.alpha, a.beta
-	if c := m.cols; m.indptr == nil && c > 0 && alpha != 0 {
+	if c := m.cols; m.indptr == nil && c > 0 && alpha != 0 && !useFMA {
 		gemvN(hi-lo, c, alpha, m.val[lo*c:hi*c], x, beta, dst[lo:hi])
 		return
 	}
@@ -203,8 +205,8 @@ func (e *engine) mulVecPart(k int) {
 }
 
 // MulVecTrans sets dst ← α·Aᵀ·x + β·dst, with Aᵀx = Σ_i x_i·a_i accumulated
-// per part (dense: gonum's gemv kernel, four rows at a time; CSR: row by
-// row) and the parts' accumulators summed in part order.
+// per part (dense: four rows at a time, by axpysFMA or gonum's gemv kernel;
+// CSR: row by row) and the parts' accumulators summed in part order.
 func (b *Backend) MulVecTrans(dst backend.Vector, alpha float64, a backend.Matrix, x backend.Vector, beta float64) {
 	d, m, xv := b.matvecArgs("MulVecTrans", dst, a, x, true)
 	if d == nil {
@@ -227,8 +229,10 @@ func (e *engine) mulVecTPart(k int) {
 // GramVec sets dst ← α·Xᵀ(d ⊙ (X·v)) + β·dst in one pass over the rows of
 // X (d == nil means d_i = 1): s_i = d_i·(x_iᵀv) and at once acc += s_i·x_i
 // while x_i is in cache — row by row for CSR, and for dense matrices by
-// blocks B of rows (about 128 KB, see blockRows): s_B = d_B ⊙ (X_B·v), then
-// acc += X_Bᵀ·s_B. Per-part accumulators are summed in part order.
+// blocks B of rows: s_B = d_B ⊙ (X_B·v), then acc += X_Bᵀ·s_B, with blocks
+// of about 128 KB (blockRows) for the portable kernels and software-pipelined
+// blocks of four rows for the assembly ones (fusedFMA). Per-part
+// accumulators are summed in part order.
 func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d, v backend.Vector, beta float64) {
 	const op = "GramVec"
 	if !b.ok(op) {
@@ -264,18 +268,18 @@ func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d
 func (e *engine) gramPart(k int) {
 	lo, hi := e.span(k)
 	a := &e.args
-	m, v, wts := &a.m, a.x, a.wts
+	m := &a.m
 	acc := e.acc[k][:m.cols]
 	clear(acc)
+	if m.indptr == nil && m.cols > 0 && useFMA {
+		e.fusedFMA(k, lo, hi, acc)
+		return
+	}
 	for i := lo; i < hi; {
 		end := m.blockEnd(i, hi)
 		z := e.zbuf[k][:end-i]
-		m.dots(i, v, z)
-		if wts != nil {
-			for t, d := range wts[i:end] {
-				z[t] *= d
-			}
-		}
+		m.dots(i, a.x, z)
+		e.weigh(i, z, 0)
 		m.axpys(i, z, acc)
 		i = end
 	}
@@ -319,7 +323,7 @@ func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w
 		return nan
 	}
 	e := b.eng
-	e.args.m, e.args.x, e.args.y, e.args.loss = m, wv.data, yv.data, loss
+	e.args.m, e.args.x, e.args.y, e.args.loss, e.args.glm = m, wv.data, yv.data, loss, true
 	e.args.alpha, e.args.beta = alpha, beta
 	if cv != nil {
 		e.args.curv = cv.data
@@ -341,31 +345,55 @@ func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w
 func (e *engine) glmPart(k int) {
 	lo, hi := e.span(k)
 	a := &e.args
-	m, w, y, curv, loss := &a.m, a.x, a.y, a.curv, a.loss
+	m := &a.m
 	var acc []float64
 	if a.grad {
 		acc = e.acc[k][:m.cols]
 		clear(acc)
+		if m.indptr == nil && m.cols > 0 && useFMA {
+			e.partial[k] = e.fusedFMA(k, lo, hi, acc)
+			return
+		}
 	}
 	var total float64
 	for i := lo; i < hi; {
 		end := m.blockEnd(i, hi)
 		z := e.zbuf[k][:end-i]
-		m.dots(i, w, z)
-		for t, zt := range z {
-			l, g, h := glm(loss, zt, y[i+t])
-			total += l
-			if curv != nil {
-				curv[i+t] = h
-			}
-			z[t] = g
-		}
+		m.dots(i, a.x, z)
+		total = e.weigh(i, z, total)
 		if acc != nil {
 			m.axpys(i, z, acc)
 		}
 		i = end
 	}
 	e.partial[k] = total
+}
+
+// weigh turns the products z_t = x_{i+t}ᵀv of a block of rows of a fused
+// pass into the rows' coefficients: d_{i+t}·z_t for GramVec (z_t itself when
+// d == nil), ℓ′(z_t, y_{i+t}) for GLMGrad, which also stores ℓ″ in curv (when
+// not nil) and returns total + the rows' losses, added one by one in row
+// order (GramVec returns total unchanged).
+func (e *engine) weigh(i int, z []float64, total float64) float64 {
+	a := &e.args
+	if !a.glm {
+		if a.wts != nil {
+			for t, d := range a.wts[i : i+len(z)] {
+				z[t] *= d
+			}
+		}
+		return total
+	}
+	y := a.y[i : i+len(z)]
+	for t, zt := range z {
+		l, g, h := glm(a.loss, zt, y[t])
+		total += l
+		if a.curv != nil {
+			a.curv[i+t] = h
+		}
+		z[t] = g
+	}
+	return total
 }
 
 // glm returns ℓ(z,y), ℓ′(z,y) and ℓ″(z,y) for the loss.

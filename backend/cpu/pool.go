@@ -57,6 +57,7 @@ type opArgs struct {
 	alpha, beta float64
 	a           float64 // Fill value
 	loss        backend.Loss
+	glm         bool // the fused operation is GLMGrad (else GramVec)
 	grad        bool // GLMGrad accumulates a gradient
 	np          int  // number of parts of the row pass
 	m           matRef

@@ -1,0 +1,448 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 + FMA3 kernels for dense row-major matrices; see fma_amd64.go for
+// their contracts and kernels.go for how they are used. Every kernel has a
+// fixed summation order that depends only on the number of columns n, so
+// its results are bit-identical from call to call.
+//
+// Register use: SI walks the rows (row r at SI + r·R8, R9 = 3·R8), DI walks
+// the vector (x or y), CX holds n, BX counts the iterations of the main loop.
+
+// func dot4FMA(a []float64, stride int, x []float64, z *[4]float64)
+//
+// z_r = Σ_j a[r·stride+j]·x[j] for r = 0…3, j < n = len(x). Each row has two
+// accumulators of 4 lanes: lanes j mod 8 of the 8-column steps. After the
+// loop they are added (acc0 + acc1), a 4-column step (n mod 8 ≥ 4) goes into
+// the sum, the lanes are reduced as (l0+l1)+(l2+l3), and the last n mod 4
+// columns are added one by one with scalar FMAs — the order of dot1FMA.
+TEXT ·dot4FMA(SB), NOSPLIT, $0-64
+	MOVQ a_base+0(FP), SI
+	MOVQ stride+24(FP), R8
+	MOVQ x_base+32(FP), DI
+	MOVQ x_len+40(FP), CX
+	MOVQ z+56(FP), DX
+	SHLQ $3, R8
+	LEAQ (R8)(R8*2), R9
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ   d4tail4
+
+d4loop8:
+	VMOVUPD     (DI), Y8
+	VMOVUPD     32(DI), Y9
+	VFMADD231PD (SI), Y8, Y0
+	VFMADD231PD 32(SI), Y9, Y1
+	VFMADD231PD (SI)(R8*1), Y8, Y2
+	VFMADD231PD 32(SI)(R8*1), Y9, Y3
+	VFMADD231PD (SI)(R8*2), Y8, Y4
+	VFMADD231PD 32(SI)(R8*2), Y9, Y5
+	VFMADD231PD (SI)(R9*1), Y8, Y6
+	VFMADD231PD 32(SI)(R9*1), Y9, Y7
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	DECQ        BX
+	JNZ         d4loop8
+
+d4tail4:
+	VADDPD Y1, Y0, Y0
+	VADDPD Y3, Y2, Y2
+	VADDPD Y5, Y4, Y4
+	VADDPD Y7, Y6, Y6
+	TESTQ  $4, CX
+	JZ     d4reduce
+	VMOVUPD     (DI), Y8
+	VFMADD231PD (SI), Y8, Y0
+	VFMADD231PD (SI)(R8*1), Y8, Y2
+	VFMADD231PD (SI)(R8*2), Y8, Y4
+	VFMADD231PD (SI)(R9*1), Y8, Y6
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+
+d4reduce:
+	// Rows a, b, c, d in Y0, Y2, Y4, Y6.
+	VHADDPD    Y2, Y0, Y0       // a0+a1, b0+b1, a2+a3, b2+b3
+	VHADDPD    Y6, Y4, Y4       // c0+c1, d0+d1, c2+c3, d2+d3
+	VPERM2F128 $0x20, Y4, Y0, Y1 // a0+a1, b0+b1, c0+c1, d0+d1
+	VPERM2F128 $0x31, Y4, Y0, Y3 // a2+a3, b2+b3, c2+c3, d2+d3
+	VADDPD     Y3, Y1, Y1
+	VMOVUPD    Y1, (DX)
+	ANDQ       $3, CX
+	JZ         d4done
+
+d4scalar:
+	VMOVSD      (DI), X8
+	VMOVSD      (DX), X9
+	VFMADD231SD (SI), X8, X9
+	VMOVSD      X9, (DX)
+	VMOVSD      8(DX), X9
+	VFMADD231SD (SI)(R8*1), X8, X9
+	VMOVSD      X9, 8(DX)
+	VMOVSD      16(DX), X9
+	VFMADD231SD (SI)(R8*2), X8, X9
+	VMOVSD      X9, 16(DX)
+	VMOVSD      24(DX), X9
+	VFMADD231SD (SI)(R9*1), X8, X9
+	VMOVSD      X9, 24(DX)
+	ADDQ        $8, SI
+	ADDQ        $8, DI
+	DECQ        CX
+	JNZ         d4scalar
+
+d4done:
+	VZEROUPPER
+	RET
+
+// func dot1FMA(a, x []float64) float64
+//
+// Σ_j a[j]·x[j], j < n = len(x), in the order of one row of dot4FMA.
+TEXT ·dot1FMA(SB), NOSPLIT, $0-56
+	MOVQ   a_base+0(FP), SI
+	MOVQ   x_base+24(FP), DI
+	MOVQ   x_len+32(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	MOVQ   CX, BX
+	SHRQ   $3, BX
+	JZ     d1tail4
+
+d1loop8:
+	VMOVUPD     (DI), Y8
+	VMOVUPD     32(DI), Y9
+	VFMADD231PD (SI), Y8, Y0
+	VFMADD231PD 32(SI), Y9, Y1
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	DECQ        BX
+	JNZ         d1loop8
+
+d1tail4:
+	VADDPD Y1, Y0, Y0
+	TESTQ  $4, CX
+	JZ     d1reduce
+	VMOVUPD     (DI), Y8
+	VFMADD231PD (SI), Y8, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+
+d1reduce:
+	VEXTRACTF128 $1, Y0, X1 // l2, l3
+	VHADDPD      X1, X0, X0 // l0+l1, l2+l3
+	VHADDPD      X0, X0, X0 // (l0+l1)+(l2+l3)
+	ANDQ         $3, CX
+	JZ           d1done
+
+d1scalar:
+	VMOVSD      (DI), X8
+	VFMADD231SD (SI), X8, X0
+	ADDQ        $8, SI
+	ADDQ        $8, DI
+	DECQ        CX
+	JNZ         d1scalar
+
+d1done:
+	VMOVSD X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func axpy4FMA(a []float64, stride int, c *[4]float64, y []float64)
+//
+// y[j] ← fma(c3, a3[j], fma(c2, a2[j], fma(c1, a1[j], fma(c0, a0[j], y[j]))))
+// for j < n = len(y), a_r = a[r·stride:]: every element gets the same four
+// fused multiply-adds in row order, whichever loop handles it, so the result
+// equals four axpy1FMA calls in row order.
+TEXT ·axpy4FMA(SB), NOSPLIT, $0-64
+	MOVQ         a_base+0(FP), SI
+	MOVQ         stride+24(FP), R8
+	MOVQ         c+32(FP), DX
+	MOVQ         y_base+40(FP), DI
+	MOVQ         y_len+48(FP), CX
+	SHLQ         $3, R8
+	LEAQ         (R8)(R8*2), R9
+	VBROADCASTSD (DX), Y12
+	VBROADCASTSD 8(DX), Y13
+	VBROADCASTSD 16(DX), Y14
+	VBROADCASTSD 24(DX), Y15
+	MOVQ         CX, BX
+	SHRQ         $4, BX
+	JZ           a4tail4
+
+a4loop16:
+	VMOVUPD     (DI), Y0
+	VMOVUPD     32(DI), Y1
+	VMOVUPD     64(DI), Y2
+	VMOVUPD     96(DI), Y3
+	VFMADD231PD (SI), Y12, Y0
+	VFMADD231PD 32(SI), Y12, Y1
+	VFMADD231PD 64(SI), Y12, Y2
+	VFMADD231PD 96(SI), Y12, Y3
+	VFMADD231PD (SI)(R8*1), Y13, Y0
+	VFMADD231PD 32(SI)(R8*1), Y13, Y1
+	VFMADD231PD 64(SI)(R8*1), Y13, Y2
+	VFMADD231PD 96(SI)(R8*1), Y13, Y3
+	VFMADD231PD (SI)(R8*2), Y14, Y0
+	VFMADD231PD 32(SI)(R8*2), Y14, Y1
+	VFMADD231PD 64(SI)(R8*2), Y14, Y2
+	VFMADD231PD 96(SI)(R8*2), Y14, Y3
+	VFMADD231PD (SI)(R9*1), Y15, Y0
+	VFMADD231PD 32(SI)(R9*1), Y15, Y1
+	VFMADD231PD 64(SI)(R9*1), Y15, Y2
+	VFMADD231PD 96(SI)(R9*1), Y15, Y3
+	VMOVUPD     Y0, (DI)
+	VMOVUPD     Y1, 32(DI)
+	VMOVUPD     Y2, 64(DI)
+	VMOVUPD     Y3, 96(DI)
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        BX
+	JNZ         a4loop16
+
+a4tail4:
+	ANDQ $15, CX
+
+a4loop4:
+	CMPQ        CX, $4
+	JL          a4scalar
+	VMOVUPD     (DI), Y0
+	VFMADD231PD (SI), Y12, Y0
+	VFMADD231PD (SI)(R8*1), Y13, Y0
+	VFMADD231PD (SI)(R8*2), Y14, Y0
+	VFMADD231PD (SI)(R9*1), Y15, Y0
+	VMOVUPD     Y0, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $4, CX
+	JMP         a4loop4
+
+a4scalar:
+	TESTQ CX, CX
+	JZ    a4done
+
+a4sloop:
+	VMOVSD      (DI), X0
+	VFMADD231SD (SI), X12, X0
+	VFMADD231SD (SI)(R8*1), X13, X0
+	VFMADD231SD (SI)(R8*2), X14, X0
+	VFMADD231SD (SI)(R9*1), X15, X0
+	VMOVSD      X0, (DI)
+	ADDQ        $8, SI
+	ADDQ        $8, DI
+	DECQ        CX
+	JNZ         a4sloop
+
+a4done:
+	VZEROUPPER
+	RET
+
+// func axpy1FMA(c float64, a, y []float64)
+//
+// y[j] ← fma(c, a[j], y[j]) for j < n = len(y).
+TEXT ·axpy1FMA(SB), NOSPLIT, $0-56
+	VBROADCASTSD c+0(FP), Y12
+	MOVQ         a_base+8(FP), SI
+	MOVQ         y_base+32(FP), DI
+	MOVQ         y_len+40(FP), CX
+	MOVQ         CX, BX
+	SHRQ         $4, BX
+	JZ           a1tail4
+
+a1loop16:
+	VMOVUPD     (DI), Y0
+	VMOVUPD     32(DI), Y1
+	VMOVUPD     64(DI), Y2
+	VMOVUPD     96(DI), Y3
+	VFMADD231PD (SI), Y12, Y0
+	VFMADD231PD 32(SI), Y12, Y1
+	VFMADD231PD 64(SI), Y12, Y2
+	VFMADD231PD 96(SI), Y12, Y3
+	VMOVUPD     Y0, (DI)
+	VMOVUPD     Y1, 32(DI)
+	VMOVUPD     Y2, 64(DI)
+	VMOVUPD     Y3, 96(DI)
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        BX
+	JNZ         a1loop16
+
+a1tail4:
+	ANDQ $15, CX
+
+a1loop4:
+	CMPQ        CX, $4
+	JL          a1scalar
+	VMOVUPD     (DI), Y0
+	VFMADD231PD (SI), Y12, Y0
+	VMOVUPD     Y0, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $4, CX
+	JMP         a1loop4
+
+a1scalar:
+	TESTQ CX, CX
+	JZ    a1done
+
+a1sloop:
+	VMOVSD      (DI), X0
+	VFMADD231SD (SI), X12, X0
+	VMOVSD      X0, (DI)
+	ADDQ        $8, SI
+	ADDQ        $8, DI
+	DECQ        CX
+	JNZ         a1sloop
+
+a1done:
+	VZEROUPPER
+	RET
+
+// func gram4FMA(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
+//
+// One step of the fused pass over eight rows a_r = a[r·stride:], r = 0…7
+// (len(a) ≥ 7·stride + n, n = len(x) = len(y)): it accumulates the four rows
+// 0…3, whose coefficients c are known, y[j] += Σ_r c_r·a_r[j] as axpy4FMA
+// does, and in the same loop computes the dot products z_r = a_{4+r}ᵀx of
+// the next four rows as dot4FMA does — the same bits as the two calls, but
+// with one stream of new rows from memory while the rows of the previous
+// step are reread from cache.
+//
+// Registers: SI rows 0…3, R10 rows 4…7, DI x, R11 y; Y0…Y7 the dot-product
+// accumulators (two a row), Y8, Y9 x, Y10, Y11 y, Y12…Y15 c.
+TEXT ·gram4FMA(SB), NOSPLIT, $0-96
+	MOVQ         a_base+0(FP), SI
+	MOVQ         stride+24(FP), R8
+	MOVQ         c+32(FP), DX
+	MOVQ         x_base+40(FP), DI
+	MOVQ         x_len+48(FP), CX
+	MOVQ         y_base+64(FP), R11
+	SHLQ         $3, R8
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (SI)(R8*4), R10
+	VBROADCASTSD (DX), Y12
+	VBROADCASTSD 8(DX), Y13
+	VBROADCASTSD 16(DX), Y14
+	VBROADCASTSD 24(DX), Y15
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
+	MOVQ         CX, BX
+	SHRQ         $3, BX
+	JZ           g4tail4
+
+g4loop8:
+	VMOVUPD     (DI), Y8
+	VMOVUPD     32(DI), Y9
+	VMOVUPD     (R11), Y10
+	VMOVUPD     32(R11), Y11
+	VFMADD231PD (R10), Y8, Y0
+	VFMADD231PD 32(R10), Y9, Y1
+	VFMADD231PD (R10)(R8*1), Y8, Y2
+	VFMADD231PD 32(R10)(R8*1), Y9, Y3
+	VFMADD231PD (R10)(R8*2), Y8, Y4
+	VFMADD231PD 32(R10)(R8*2), Y9, Y5
+	VFMADD231PD (R10)(R9*1), Y8, Y6
+	VFMADD231PD 32(R10)(R9*1), Y9, Y7
+	VFMADD231PD (SI), Y12, Y10
+	VFMADD231PD 32(SI), Y12, Y11
+	VFMADD231PD (SI)(R8*1), Y13, Y10
+	VFMADD231PD 32(SI)(R8*1), Y13, Y11
+	VFMADD231PD (SI)(R8*2), Y14, Y10
+	VFMADD231PD 32(SI)(R8*2), Y14, Y11
+	VFMADD231PD (SI)(R9*1), Y15, Y10
+	VFMADD231PD 32(SI)(R9*1), Y15, Y11
+	VMOVUPD     Y10, (R11)
+	VMOVUPD     Y11, 32(R11)
+	ADDQ        $64, SI
+	ADDQ        $64, R10
+	ADDQ        $64, DI
+	ADDQ        $64, R11
+	DECQ        BX
+	JNZ         g4loop8
+
+g4tail4:
+	VADDPD Y1, Y0, Y0
+	VADDPD Y3, Y2, Y2
+	VADDPD Y5, Y4, Y4
+	VADDPD Y7, Y6, Y6
+	TESTQ  $4, CX
+	JZ     g4axpyscalar
+	VMOVUPD     (DI), Y8
+	VMOVUPD     (R11), Y10
+	VFMADD231PD (R10), Y8, Y0
+	VFMADD231PD (R10)(R8*1), Y8, Y2
+	VFMADD231PD (R10)(R8*2), Y8, Y4
+	VFMADD231PD (R10)(R9*1), Y8, Y6
+	VFMADD231PD (SI), Y12, Y10
+	VFMADD231PD (SI)(R8*1), Y13, Y10
+	VFMADD231PD (SI)(R8*2), Y14, Y10
+	VFMADD231PD (SI)(R9*1), Y15, Y10
+	VMOVUPD     Y10, (R11)
+	ADDQ        $32, SI
+	ADDQ        $32, R10
+	ADDQ        $32, DI
+	ADDQ        $32, R11
+
+g4axpyscalar:
+	ANDQ $3, CX
+	MOVQ CX, BX
+	JZ   g4reduce
+
+g4aloop:
+	VMOVSD      (R11), X10
+	VFMADD231SD (SI), X12, X10
+	VFMADD231SD (SI)(R8*1), X13, X10
+	VFMADD231SD (SI)(R8*2), X14, X10
+	VFMADD231SD (SI)(R9*1), X15, X10
+	VMOVSD      X10, (R11)
+	ADDQ        $8, SI
+	ADDQ        $8, R11
+	DECQ        BX
+	JNZ         g4aloop
+
+g4reduce:
+	MOVQ       z+88(FP), DX
+	VHADDPD    Y2, Y0, Y0
+	VHADDPD    Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y3
+	VADDPD     Y3, Y1, Y1
+	VMOVUPD    Y1, (DX)
+	TESTQ      CX, CX
+	JZ         g4done
+
+g4dscalar:
+	VMOVSD      (DI), X8
+	VMOVSD      (DX), X9
+	VFMADD231SD (R10), X8, X9
+	VMOVSD      X9, (DX)
+	VMOVSD      8(DX), X9
+	VFMADD231SD (R10)(R8*1), X8, X9
+	VMOVSD      X9, 8(DX)
+	VMOVSD      16(DX), X9
+	VFMADD231SD (R10)(R8*2), X8, X9
+	VMOVSD      X9, 16(DX)
+	VMOVSD      24(DX), X9
+	VFMADD231SD (R10)(R9*1), X8, X9
+	VMOVSD      X9, 24(DX)
+	ADDQ        $8, R10
+	ADDQ        $8, DI
+	DECQ        CX
+	JNZ         g4dscalar
+
+g4done:
+	VZEROUPPER
+	RET
+

@@ -1,0 +1,230 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/backendtest"
+)
+
+// fmaRuns reports whether the kernels of fma_amd64.s (or their Go versions,
+// in builds without the assembly) can run here.
+var fmaRuns = haveFMA || !asmKernels
+
+// kernelSets runs f once for each set of dense kernels this machine can run:
+// the FMA kernels (assembly where haveFMA, their Go versions in builds
+// without assembly) and the portable ones (gonum), with useFMA set
+// accordingly.
+func kernelSets(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	sets := []bool{false}
+	if fmaRuns {
+		sets = []bool{true, false}
+	}
+	for _, fma := range sets {
+		name := "portable"
+		if fma {
+			name = "fma"
+		}
+		t.Run(name, func(t *testing.T) {
+			defer func(old bool) { useFMA = old }(useFMA)
+			useFMA = fma
+			f(t)
+		})
+	}
+}
+
+// TestConformanceOtherKernels runs the conformance suite on the set of dense
+// kernels that TestConformance does not use: the portable ones where the
+// assembly kernels run, else the Go versions of the FMA kernels.
+func TestConformanceOtherKernels(t *testing.T) {
+	if !fmaRuns {
+		t.Skip("the FMA kernels cannot run here; TestConformance runs the portable ones")
+	}
+	defer func(old bool) { useFMA = old }(useFMA)
+	useFMA = !useFMA
+	for _, w := range workerCounts {
+		t.Run(fmt.Sprintf("workers=%d", w), func(t *testing.T) {
+			backendtest.Run(t, func(t *testing.T) backend.Backend { return New(Options{Workers: w}) })
+		})
+	}
+}
+
+// refDot is Σ_j a_j·x_j in the order the assembly dot products promise:
+// fused multiply-adds into eight lanes (lane j mod 8), lanes l and l+4
+// added, a four-column step, (l0+l1)+(l2+l3), then the last columns in order.
+func refDot(a, x []float64) float64 {
+	n := len(x)
+	var acc [8]float64
+	j := 0
+	for ; j+8 <= n; j += 8 {
+		for l := range acc {
+			acc[l] = math.FMA(a[j+l], x[j+l], acc[l])
+		}
+	}
+	var s [4]float64
+	for l := range s {
+		s[l] = acc[l] + acc[l+4]
+	}
+	if n-j >= 4 {
+		for l := range s {
+			s[l] = math.FMA(a[j+l], x[j+l], s[l])
+		}
+		j += 4
+	}
+	r := (s[0] + s[1]) + (s[2] + s[3])
+	for ; j < n; j++ {
+		r = math.FMA(a[j], x[j], r)
+	}
+	return r
+}
+
+// refAxpy sets y_j ← fma(c, a_j, y_j), as the assembly axpys do row by row.
+func refAxpy(c float64, a, y []float64) {
+	for j := range y {
+		y[j] = math.FMA(c, a[j], y[j])
+	}
+}
+
+// sameBits reports whether got and want are bit-identical, counting any
+// two NaNs as equal.
+func sameBits(got, want float64) bool {
+	return math.Float64bits(got) == math.Float64bits(want) || math.IsNaN(got) && math.IsNaN(want)
+}
+
+// fmaLens are the column counts of the kernel tests: every remainder of the
+// 16-, 8- and 4-column steps, and a long row.
+var fmaLens = func() []int {
+	var ns []int
+	for n := range 41 {
+		ns = append(ns, n)
+	}
+	return append(ns, 2000, 2003, 2013)
+}()
+
+// TestFMAKernels checks each FMA kernel (assembly, or its Go version in
+// builds without it) bit for bit against refDot and refAxpy, with a row stride larger than the row, and with Inf and NaN in the
+// data.
+func TestFMAKernels(t *testing.T) {
+	if !fmaRuns {
+		t.Skip("no AVX2+FMA on this CPU")
+	}
+	r := backendtest.Rand(7)
+	for _, special := range []bool{false, true} {
+		for _, n := range fmaLens {
+			stride := n + 3
+			a := backendtest.RandVector(r, 8*stride)
+			x := backendtest.RandVector(r, n)
+			y0 := backendtest.RandVector(r, n)
+			c := [4]float64{0.5, -1.25, 3, 1e-3}
+			if special && n > 2 {
+				a[1], a[stride+n-1] = math.Inf(1), math.NaN()
+				x[n/2] = math.Inf(-1)
+			}
+			row := func(k int) []float64 { return a[k*stride : k*stride+n] }
+			what := fmt.Sprintf("n=%d special=%v", n, special)
+
+			var z [4]float64
+			dot4FMA(a[:3*stride+n], stride, x, &z)
+			for k := range 4 {
+				if want := refDot(row(k), x); !sameBits(z[k], want) {
+					t.Errorf("dot4FMA %s: row %d = %v, want %v", what, k, z[k], want)
+				}
+				if got, want := dot1FMA(row(k), x), refDot(row(k), x); !sameBits(got, want) {
+					t.Errorf("dot1FMA %s: row %d = %v, want %v", what, k, got, want)
+				}
+			}
+
+			want := append([]float64(nil), y0...)
+			for k := range 4 {
+				refAxpy(c[k], row(k), want)
+			}
+			y := append([]float64(nil), y0...)
+			axpy4FMA(a[:3*stride+n], stride, &c, y)
+			checkBits(t, "axpy4FMA "+what, y, want)
+			y = append(y[:0], y0...)
+			for k := range 4 {
+				axpy1FMA(c[k], row(k), y)
+			}
+			checkBits(t, "axpy1FMA "+what, y, want)
+
+			y = append(y[:0], y0...)
+			gram4FMA(a[:7*stride+n], stride, &c, x, y, &z)
+			checkBits(t, "gram4FMA axpy "+what, y, want)
+			for k := range 4 {
+				if want := refDot(row(4+k), x); !sameBits(z[k], want) {
+					t.Errorf("gram4FMA %s: dot of row %d = %v, want %v", what, 4+k, z[k], want)
+				}
+			}
+		}
+	}
+}
+
+func checkBits(t *testing.T, what string, got, want []float64) {
+	t.Helper()
+	for j := range want {
+		if !sameBits(got[j], want[j]) {
+			t.Errorf("%s: [%d] = %v, want %v", what, j, got[j], want[j])
+			return
+		}
+	}
+}
+
+// TestFusedFMA checks the software-pipelined fused pass bit for bit against
+// the rows processed one by one in row order (refDot, weights or loss,
+// refAxpy), for every number of rows up to a few blocks and ragged column
+// counts: the pipelining changes when a row is accumulated, not how.
+func TestFusedFMA(t *testing.T) {
+	if !fmaRuns {
+		t.Skip("no AVX2+FMA on this CPU")
+	}
+	r := backendtest.Rand(8)
+	e := newEngine(1)
+	defer e.stop()
+	for _, n := range []int{1, 3, 4, 7, 8, 9, 17, 2001} {
+		for rows := range 14 {
+			val := backendtest.RandVector(r, rows*n)
+			v := backendtest.RandVector(r, n)
+			wts := backendtest.RandVector(r, rows)
+			labels := backendtest.RandLabels(r, rows)
+			for _, glmOp := range []bool{false, true} {
+				e.args = opArgs{m: matRef{rows: rows, cols: n, val: val}, x: v, glm: glmOp}
+				if glmOp {
+					e.args.y, e.args.loss, e.args.curv = labels, backend.Logistic, make([]float64, rows)
+				} else {
+					e.args.wts = wts
+				}
+				// Part [lo, rows): a start that is not a multiple of 4.
+				lo := min(rows, 1)
+				acc := backendtest.RandVector(r, n)
+				want := append([]float64(nil), acc...)
+				wantCurv := make([]float64, rows)
+				var wantLoss float64
+				for i := lo; i < rows; i++ {
+					row := val[i*n : (i+1)*n]
+					z := refDot(row, v)
+					if glmOp {
+						l, g, h := glm(backend.Logistic, z, labels[i])
+						wantLoss += l
+						z, wantCurv[i] = g, h
+					} else {
+						z *= wts[i]
+					}
+					refAxpy(z, row, want)
+				}
+				loss := e.fusedFMA(0, lo, rows, acc)
+				what := fmt.Sprintf("fusedFMA n=%d rows=%d glm=%v", n, rows, glmOp)
+				checkBits(t, what, acc, want)
+				if glmOp {
+					checkBits(t, what+" curv", e.args.curv, wantCurv)
+					if !sameBits(loss, wantLoss) {
+						t.Errorf("%s: loss %v, want %v", what, loss, wantLoss)
+					}
+				}
+				e.reset()
+			}
+		}
+	}
+}

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package cpu
+
+// adviseHugePages does nothing outside Linux.
+func adviseHugePages(x []float64) {}
