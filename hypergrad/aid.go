@@ -84,6 +84,9 @@ type aidState struct {
 	cold      bool // the linear solve started from q_0 = 0
 	linIters  int  // linear iterations over all rounds
 	innerUsed int
+	// store, when the problem has one, records the linearization at every
+	// inner gradient, so that the last one (at w_t) replaces Linearize.
+	store bilevel.LinearizationStore
 }
 
 // Estimate computes the AID hypergradient. See Estimator.
@@ -134,6 +137,11 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if s.st, err = r.newInnerState(s.inner, w); err != nil {
 		return res, err
 	}
+	if ls, ok := p.(bilevel.LinearizationStore); ok && ls.AllocSlots(1) == nil {
+		s.store = ls
+		defer ls.FreeSlots()
+		r.gradRecord = func(_ int, dst, w backend.Vector) error { return ls.InnerGradRecord(dst, w, 0) }
+	}
 	if a.Target != nil {
 		err = a.reachTarget(r, s)
 	} else {
@@ -170,7 +178,13 @@ func (a *AID) once(r *run, s *aidState, t int, tolIn, tolInRel float64, k int, t
 	w := s.st.w
 
 	t0 := time.Now()
-	if err := r.linearize(w); err != nil {
+	if s.store != nil {
+		// The final inner gradient was taken at w and recorded its
+		// linearization: no pass over the data.
+		if err := s.store.UseSlot(0); err != nil {
+			return r.fail("linear", -1, err)
+		}
+	} else if err := r.linearize(w); err != nil {
 		return r.fail("linear", -1, err)
 	}
 	if err := r.outerGrad(s.rhs, w); err != nil {

@@ -292,7 +292,7 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 	if err := r.check("inner", k); err != nil {
 		return err
 	}
-	if err := r.innerGrad(st.grad, st.w); err != nil {
+	if err := r.stepGrad(k, st.grad, st.w); err != nil {
 		return r.fail("inner", k, err)
 	}
 	nrm := r.b.Nrm2(st.grad)
