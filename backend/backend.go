@@ -27,10 +27,10 @@
 // Vectors are whole allocations (there are no views), so two operands alias
 // exactly when they are the same Vector. Elementwise operations (Copy, Axpy,
 // Axpby, Scal, MulElem, Fill) allow any aliasing. Matrix-vector products and
-// the fused kernels (MulVec, MulVecTrans, GramVec, GLMGrad) write dst while
-// they read the other vector operands: dst must not be any of them, and in
-// GLMGrad the outputs dst and curv must be distinct from each other and from w
-// and y. A forbidden alias is reported as ErrAlias.
+// the fused kernels (MulVec, MulVecTrans, GramVec, GramDiag, GLMGrad) write
+// dst while they read the other vector operands: dst must not be any of them,
+// and in GLMGrad the outputs dst and curv must be distinct from each other
+// and from w and y. A forbidden alias is reported as ErrAlias.
 //
 // # Special values
 //
@@ -195,6 +195,14 @@ type Backend interface {
 	// of X (len v = len dst = cols, len d = rows; d == nil means d = 1).
 	// This is the Hessian-vector product of every GLM-type loss.
 	GramVec(dst Vector, alpha float64, x Matrix, d, v Vector, beta float64)
+	// GramDiag sets dst ← α·diag(Xᵀ diag(d) X) + β·dst, that is
+	// dst_j ← α·Σ_i d_i·X_ij² + β·dst_j, in one pass over X (len d = rows,
+	// len dst = cols; d == nil means d = 1). With β = 0, dst is overwritten.
+	// For CSR, X_ij is the sum of row i's entries of column j (duplicates
+	// are summed, then squared), and only stored entries contribute.
+	// It is the diagonal of the GLM Hessian, the Jacobi preconditioner of
+	// conjugate gradients.
+	GramDiag(dst Vector, alpha float64, x Matrix, d Vector, beta float64)
 	// GLMGrad computes z = X·w and, in the same pass over the rows of X,
 	//
 	//	dst ← α·Xᵀℓ'(z, y) + β·dst   (skipped when dst == nil)

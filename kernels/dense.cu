@@ -1,5 +1,5 @@
-// Dense row-major kernels of backend/cuda: MulVec, MulVecTrans and the fused
-// one-pass GramVec and GLMGrad.
+// Dense row-major kernels of backend/cuda: MulVec, MulVecTrans, the fused
+// one-pass GramVec and GLMGrad, and GramDiag (hg_dense_sqcols, at the end).
 //
 // One pass over X. Block b owns the rows [b·rpb, min(rows, (b+1)·rpb)) and
 // walks them in tiles of HG_R rows. Thread t owns the columns
@@ -153,6 +153,39 @@ extern "C" __global__ void hg_dense_pass(i64 op, i64 rows, i64 cols, const doubl
 			HG_UNROLL for (int r = 0; r < HG_R; r++) s += lrow[r];
 			losspart[blockIdx.x] = s;
 		}
+	}
+}
+
+// hg_dense_sqcols is the pass of GramDiag: block b sets partial[b·cols + j] ←
+// Σ_i d_i·(X_ij·X_ij) over its rows [b·rpb, min(rows, (b+1)·rpb)) (d == 0:
+// d_i = 1), and hg_colreduce then adds the blocks' rows and applies α and β,
+// as for the other column sums. Thread t owns the columns j = t + k·HG_BLOCK
+// and sums each in a register, in row order; each row is read in tiles of
+// HG_R rows, loaded before they are added so that HG_R loads are in flight.
+// For a given row the block's threads read consecutive addresses. There is
+// no shared memory and no barrier: the threads are independent.
+extern "C" __global__ void hg_dense_sqcols(i64 rows, i64 cols, const double* X, const double* d, double* partial,
+                                           i64 rpb) {
+	const int t = threadIdx.x;
+	const i64 r0 = (i64)blockIdx.x * rpb;
+	const i64 r1 = hg_min64(rows, r0 + rpb);
+	double* prow = partial + (i64)blockIdx.x * cols;
+	for (i64 j = t; j < cols; j += HG_BLOCK) {
+		double a = 0;
+		i64 i = r0;
+		for (; i + HG_R <= r1; i += HG_R) {
+			double x[HG_R], w[HG_R];
+			HG_UNROLL for (int r = 0; r < HG_R; r++) {
+				x[r] = X[(i + r) * cols + j];
+				w[r] = d != 0 ? d[i + r] : 1.0;
+			}
+			HG_UNROLL for (int r = 0; r < HG_R; r++) a += w[r] * (x[r] * x[r]);
+		}
+		for (; i < r1; i++) {
+			const double x = X[i * cols + j];
+			a += (d != 0 ? d[i] : 1.0) * (x * x);
+		}
+		prow[j] = a;
 	}
 }
 

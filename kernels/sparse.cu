@@ -1,4 +1,5 @@
-// CSR kernels of backend/cuda: MulVec, MulVecTrans, GramVec and GLMGrad.
+// CSR kernels of backend/cuda: MulVec, MulVecTrans, GramVec, GramDiag and
+// GLMGrad.
 //
 // The matrix is on the device twice: as uploaded (CSR: 64-bit row pointers,
 // 32-bit column indices) and transposed (CSC, made by the host at upload:
@@ -76,6 +77,39 @@ extern "C" __global__ void hg_csc_cols(i64 cols, const i64* colptr, const int* r
 		if (j < cols) {
 			const i64 end = colptr[j + 1];
 			for (i64 k = colptr[j] + lane; k < end; k += wi) p += cval[k] * s[rowind[k]];
+		}
+		const double a = hg_segment_sum(p, sh, wi);
+		if (lane == 0 && j < cols) dst[j] = hg_finish(alpha, a, beta, &dst[j]);
+	}
+}
+
+// hg_csc_sqcols sets dst_j ← α·Σ_i d_i·X_ij² + β·dst_j (β = 0 overwrites;
+// d == 0: d_i = 1) over column j's entries in the transposed copy: GramDiag.
+// X_ij is the sum of row i's duplicate entries of column j, which the
+// transposed copy holds consecutively (a column's entries are in row order,
+// duplicates in their CSR order): a lane takes an entry only if it starts
+// its row's run (the previous entry is of another row), adds the rest of the
+// run in order, squares the sum and weighs it. The lanes' sums are then
+// added as in hg_csc_cols.
+extern "C" __global__ void hg_csc_sqcols(i64 cols, const i64* colptr, const int* rowind, const double* cval,
+                                         const double* d, double alpha, double beta, double* dst, i64 w) {
+	__shared__ double sh[HG_BLOCK];
+	const int t = threadIdx.x;
+	const int wi = (int)w;
+	const int lane = t & (wi - 1);
+	const i64 spb = HG_BLOCK / wi;
+	for (i64 base = (i64)blockIdx.x * spb; base < cols; base += (i64)gridDim.x * spb) {
+		const i64 j = base + t / wi;
+		double p = 0;
+		if (j < cols) {
+			const i64 start = colptr[j], end = colptr[j + 1];
+			for (i64 k = start + lane; k < end; k += wi) {
+				const int r = rowind[k];
+				if (k > start && rowind[k - 1] == r) continue; // inside a run of duplicates
+				double x = cval[k];
+				for (i64 q = k + 1; q < end && rowind[q] == r; q++) x += cval[q];
+				p += (d != 0 ? d[r] : 1.0) * (x * x);
+			}
 		}
 		const double a = hg_segment_sum(p, sh, wi);
 		if (lane == 0 && j < cols) dst[j] = hg_finish(alpha, a, beta, &dst[j]);

@@ -67,6 +67,7 @@ func (s *suite) testForbiddenAliases(t *testing.T) {
 			{"GramVec(v, α, X, d, v, β)", "GramVec", func() { b.GramVec(xv, 1, a, yv, xv, 0) }},
 			{"GramVec(v, α, X, nil, v, β)", "GramVec", func() { b.GramVec(xv, 1, a, nil, xv, 0) }},
 			{"GramVec(d, α, X, d, v, β)", "GramVec", func() { b.GramVec(xv, 1, a, xv, yv, 0) }},
+			{"GramDiag(d, α, X, d, β)", "GramDiag", func() { b.GramDiag(xv, 1, a, xv, 0) }},
 			{"GLMGrad(w, α, X, w, y, …)", "GLMGrad", func() { b.GLMGrad(xv, 1, a, xv, yv, backend.Logistic, 0, nil) }},
 			{"GLMGrad(y, α, X, w, y, …)", "GLMGrad", func() { b.GLMGrad(xv, 1, a, yv, xv, backend.Logistic, 0, nil) }},
 			{"GLMGrad(c, α, X, w, y, …, c)", "GLMGrad", func() { b.GLMGrad(xv, 1, a, ov, yv, backend.Logistic, 0, xv) }},
@@ -121,6 +122,10 @@ func (s *suite) testShapeErrors(t *testing.T) {
 			{"GramVec", func() { b.GramVec(v3b, 1, a, nil, v4, 0) }},
 			{"GramVec", func() { b.GramVec(v3b, 1, a, v4, v3, 0) }},
 			{"GramVec", func() { b.GramVec(v3b, 1, a, v3, v5, 0) }},
+			{"GramDiag", func() { b.GramDiag(v4, 1, a, nil, 0) }},
+			{"GramDiag", func() { b.GramDiag(v5, 1, a, v5b, 0) }},
+			{"GramDiag", func() { b.GramDiag(v3b, 1, a, v4, 0) }},
+			{"GramDiag", func() { b.GramDiag(v3b, 1, a, v3, 0) }},
 			{"GLMGrad", func() { b.GLMGrad(v3b, 1, a, v4, v5, backend.Squared, 0, nil) }},
 			{"GLMGrad", func() { b.GLMGrad(v3b, 1, a, v3, v4, backend.Squared, 0, nil) }},
 			{"GLMGrad", func() { b.GLMGrad(v4, 1, a, v3, v5, backend.Squared, 0, nil) }},
@@ -173,6 +178,7 @@ func (s *suite) testStickyError(t *testing.T) {
 	b.MulVec(yv, 1, a, xv, 0)
 	b.MulVecTrans(yv, 1, a, xv, 0)
 	b.GramVec(yv, 1, a, nil, xv, 0)
+	b.GramDiag(yv, 1, a, xv, 0)
 	b.Dot(xv, short) // a second failure must not replace the first
 	for name, r := range map[string]float64{
 		"Dot":     b.Dot(xv, xv),
@@ -225,6 +231,9 @@ func (s *suite) testForeign(t *testing.T) {
 		{"MulVecTrans", func() { b.MulVecTrans(ox, 1, a, y, 0) }},
 		{"GramVec", func() { b.GramVec(x, 1, oa, nil, y, 0) }},
 		{"GramVec", func() { b.GramVec(x, 1, a, ox, y, 0) }},
+		{"GramDiag", func() { b.GramDiag(x, 1, oa, y, 0) }},
+		{"GramDiag", func() { b.GramDiag(ox, 1, a, y, 0) }},
+		{"GramDiag", func() { b.GramDiag(x, 1, a, ox, 0) }},
 		{"GLMGrad", func() { b.GLMGrad(x, 1, a, y, ox, backend.Squared, 0, nil) }},
 		{"GLMGrad", func() { b.GLMGrad(nil, 1, a, y, x, backend.Squared, 0, ox) }},
 		{"GLMGrad", func() { b.GLMGrad(x, 1, oa, y, y, backend.Squared, 0, nil) }},
@@ -262,6 +271,8 @@ func (s *suite) testFreed(t *testing.T) {
 		{"Nrm2", func() { b.Nrm2(f) }},
 		{"MulVec", func() { b.MulVec(f, 1, a, x, 0) }},
 		{"GramVec", func() { b.GramVec(y, 1, a, f, x, 0) }},
+		{"GramDiag", func() { b.GramDiag(f, 1, a, x, 0) }},
+		{"GramDiag", func() { b.GramDiag(y, 1, a, f, 0) }},
 		{"GLMGrad", func() { b.GLMGrad(nil, 1, a, x, y, backend.Squared, 0, f) }},
 	}
 	for k, c := range cases {
@@ -276,6 +287,8 @@ func (s *suite) testFreed(t *testing.T) {
 	wantErr(t, b, backend.ErrFreed, "MulVecTrans", "freed matrix")
 	b.GLMGrad(y, 1, a, x, y, backend.Squared, 0, nil)
 	wantErr(t, b, backend.ErrFreed, "GLMGrad", "freed matrix")
+	b.GramDiag(y, 1, a, nil, 0)
+	wantErr(t, b, backend.ErrFreed, "GramDiag", "freed matrix")
 }
 
 // testInvalid checks the allocation errors and unknown losses.
@@ -402,6 +415,7 @@ func (s *suite) testDeterminism(t *testing.T) {
 			"MulVec":      func(_, c backend.Vector) float64 { b.MulVec(c, 1.5, a, w, 0.5); return 0 },
 			"MulVecTrans": func(d, _ backend.Vector) float64 { b.MulVecTrans(d, 1.5, a, v, 0.5); return 0 },
 			"GramVec":     func(d, _ backend.Vector) float64 { b.GramVec(d, 1.5, a, y, w, 0.5); return 0 },
+			"GramDiag":    func(d, _ backend.Vector) float64 { b.GramDiag(d, 1.5, a, v, 0.5); return 0 },
 			"GLMGrad logistic": func(d, c backend.Vector) float64 {
 				return b.GLMGrad(d, 1.5, a, w, y, backend.Logistic, 0.5, c)
 			},

@@ -82,6 +82,33 @@ func RandCSR(r *rand.Rand, rows, cols int, density float64) *HostMatrix {
 	return m
 }
 
+// Merged returns m with the duplicate entries of each CSR row merged into
+// one, their values summed in CSR order (as a backend must sum them), the
+// columns of a row kept in the order of their first entry; a dense m is
+// returned as is. The result describes the same matrix with no duplicates.
+func (m *HostMatrix) Merged() *HostMatrix {
+	if m.Format != backend.CSR {
+		return m
+	}
+	out := &HostMatrix{Rows: m.Rows, Cols: m.Cols, Format: backend.CSR, Indptr: make([]int, 1, m.Rows+1)}
+	pos := make([]int, m.Cols) // 1 + the position in out of column j's entry in the current row
+	for i := range m.Rows {
+		start := len(out.Indices)
+		for k := m.Indptr[i]; k < m.Indptr[i+1]; k++ {
+			j := m.Indices[k]
+			if p := pos[j] - 1; p >= start {
+				out.Data[p] += m.Data[k]
+				continue
+			}
+			pos[j] = len(out.Indices) + 1
+			out.Indices = append(out.Indices, j)
+			out.Data = append(out.Data, m.Data[k])
+		}
+		out.Indptr = append(out.Indptr, len(out.Indices))
+	}
+	return out
+}
+
 // Upload copies the matrix to b with NewDense or NewCSR.
 func (m *HostMatrix) Upload(b backend.Backend) (backend.Matrix, error) {
 	if m.Format == backend.CSR {

@@ -108,6 +108,54 @@ func (s *suite) testGramVec(t *testing.T) {
 	})
 }
 
+// testGramDiag checks GramDiag on every shape, with d nil and not (signed
+// weights: the operation does not assume d ≥ 0), and for CSR also on the
+// same matrix with its duplicates merged, which a backend may treat
+// differently (each stored entry squared as it comes).
+func (s *suite) testGramDiag(t *testing.T) {
+	b := s.backend(t)
+	eachShape(t, b, func(seed uint64, m *HostMatrix, a backend.Matrix) {
+		r := Rand(seed)
+		wts := RandVector(r, m.Rows)
+		wv := newVec(t, b, wts)
+		defer b.Free(wv)
+		mats := []*HostMatrix{m}
+		as := []backend.Matrix{a}
+		if m.Format == backend.CSR {
+			mm := m.Merged()
+			mats = append(mats, mm)
+			as = append(as, newMat(t, b, mm))
+			defer b.FreeMatrix(as[1])
+		}
+		for k, hm := range mats {
+			for _, withD := range []bool{false, true} {
+				var dRef []float64
+				var dArg backend.Vector
+				if withD {
+					dRef, dArg = wts, wv
+				}
+				p, pMag := refGramDiag(hm, dRef)
+				for _, ab := range alphaBetas {
+					d := RandVector(r, m.Cols)
+					if ab.nanDst {
+						d = withNaN(d)
+					}
+					dv := newVec(t, b, d)
+					b.GramDiag(dv, ab.alpha, as[k], dArg, ab.beta)
+					what := fmt.Sprintf("GramDiag %v%s d=%v %s (seed %d)", hm, map[bool]string{false: "", true: " (duplicates merged)"}[k == 1],
+						map[bool]string{false: "nil", true: "weights"}[withD], coef(ab.alpha, ab.beta, ab.nanDst), seed)
+					if noErr(t, b, what) {
+						ref, mag := combine(ab.alpha, p, pMag, ab.beta, d)
+						checkVec(t, what, get(t, b, dv), ref, mag)
+						checkExact(t, what+": d", get(t, b, wv), wts)
+					}
+					b.Free(dv)
+				}
+			}
+		}
+	})
+}
+
 func (s *suite) testGLMGrad(t *testing.T) {
 	b := s.backend(t)
 	eachShape(t, b, func(seed uint64, m *HostMatrix, a backend.Matrix) {
@@ -203,6 +251,9 @@ func (s *suite) testCSRDuplicates(t *testing.T) {
 		{"MulVec", func(a backend.Matrix, dst backend.Vector) { b.MulVec(dst, 1, a, x, 0) }},
 		{"MulVecTrans", func(a backend.Matrix, dst backend.Vector) { b.MulVecTrans(dst, 1, a, x, 0) }},
 		{"GramVec", func(a backend.Matrix, dst backend.Vector) { b.GramVec(dst, 1, a, wts, x, 0) }},
+		// Column 2 is 2·(1+2)² = 18, not 2·(1²+2²) = 10: duplicates are summed, then squared.
+		{"GramDiag", func(a backend.Matrix, dst backend.Vector) { b.GramDiag(dst, 1, a, wts, 0) }},
+		{"GramDiag d=nil", func(a backend.Matrix, dst backend.Vector) { b.GramDiag(dst, 1, a, nil, 0) }},
 		{"GLMGrad", func(a backend.Matrix, dst backend.Vector) { b.GLMGrad(dst, 1, a, x, wts, backend.Squared, 0, nil) }},
 	}
 	for _, c := range cases {

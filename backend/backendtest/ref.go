@@ -115,6 +115,38 @@ func refGramVec(alpha float64, x *HostMatrix, d, v []float64, beta float64, dst 
 	return combine(alpha, p, pMag, beta, dst)
 }
 
+// refGramDiag returns diag(Xᵀ diag(d) X), p_j = Σ_i d_i·X_ij² (d == nil
+// means d = 1), and its term magnitudes |d_i|·(Σ|a|)², Σ over the stored
+// entries a of row i in column j. For CSR, X_ij is the sum of row i's
+// duplicate entries of column j, squared after summing.
+func refGramDiag(x *HostMatrix, d []float64) (p, mag []float64) {
+	p, mag = make([]float64, x.Cols), make([]float64, x.Cols)
+	sum, abs := make([]float64, x.Cols), make([]float64, x.Cols)
+	seen := make([]bool, x.Cols)
+	var cols []int
+	for i := range x.Rows {
+		cols = cols[:0]
+		x.row(i, func(j int, v float64) {
+			if !seen[j] {
+				seen[j], sum[j], abs[j] = true, 0, 0
+				cols = append(cols, j)
+			}
+			sum[j] += v
+			abs[j] += math.Abs(v)
+		})
+		di := 1.0
+		if d != nil {
+			di = d[i]
+		}
+		for _, j := range cols {
+			seen[j] = false
+			p[j] += di * sum[j] * sum[j]
+			mag[j] += math.Abs(di) * abs[j] * abs[j]
+		}
+	}
+	return p, mag
+}
+
 // refLoss returns ℓ(z,y), ℓ′(z,y), ℓ″(z,y) from the definitions in
 // backend.Loss, written independently of any backend.
 func refLoss(loss backend.Loss, z, y float64) (l, g, h float64) {

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 		{"MulVec", s.testMulVec},
 		{"MulVecTrans", s.testMulVecTrans},
 		{"GramVec", s.testGramVec},
+		{"GramDiag", s.testGramDiag},
 		{"GLMGrad", s.testGLMGrad},
 		{"CSRDuplicates", s.testCSRDuplicates},
 		{"AllowedAliases", s.testAllowedAliases},

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -30,6 +31,7 @@ var (
 	benchHostOnce sync.Once
 	benchDense    *backendtest.HostMatrix
 	benchCSR      *backendtest.HostMatrix
+	benchMerged   *backendtest.HostMatrix // benchCSR with its duplicates merged
 
 	benchMu       sync.Mutex
 	benchFixtures = map[int]*benchFixture{}
@@ -75,24 +77,64 @@ func fixture(tb testing.TB, workers int) *benchFixture {
 		return v
 	}
 	f.x, f.y = vec(backendtest.RandVector(r, benchLen)), vec(backendtest.RandVector(r, benchLen))
-	for name, m := range map[string]*backendtest.HostMatrix{"dense": benchDense, "csr": benchCSR} {
-		a, err := m.Upload(b)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		w := backendtest.RandVector(r, m.Cols)
-		for i := range w {
-			w[i] /= math.Sqrt(float64(m.Cols))
-		}
-		f.ops[name] = &benchOperands{a: a, w: vec(w), dst: vec(make([]float64, m.Cols)),
-			r: vec(backendtest.RandVector(r, m.Rows)), labels: vec(backendtest.RandLabels(r, m.Rows)),
-			curv: vec(make([]float64, m.Rows))}
-	}
-	if err := b.Err(); err != nil {
-		tb.Fatal(err)
+	for _, name := range []string{"dense", "csr"} {
+		f.add(tb, name, r)
 	}
 	benchFixtures[workers] = f
 	return f
+}
+
+// operands returns the operands of the named matrix, uploading them on
+// first use ("csr-merged" only then, so that other benchmarks do not pay for it).
+func (f *benchFixture) operands(tb testing.TB, name string) *benchOperands {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if o := f.ops[name]; o != nil {
+		return o
+	}
+	f.add(tb, name, backendtest.Rand(3))
+	return f.ops[name]
+}
+
+// add uploads the named matrix and the vectors of its products.
+func (f *benchFixture) add(tb testing.TB, name string, r *rand.Rand) {
+	b := f.b
+	vec := func(x []float64) backend.Vector {
+		v, err := b.NewVector(len(x))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b.Upload(v, x)
+		return v
+	}
+	var m *backendtest.HostMatrix
+	switch name {
+	case "dense":
+		m = benchDense
+	case "csr":
+		m = benchCSR
+	case "csr-merged":
+		if benchMerged == nil {
+			benchMerged = benchCSR.Merged()
+		}
+		m = benchMerged
+	default:
+		tb.Fatalf("no benchmark matrix %q", name)
+	}
+	a, err := m.Upload(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := backendtest.RandVector(r, m.Cols)
+	for i := range w {
+		w[i] /= math.Sqrt(float64(m.Cols))
+	}
+	f.ops[name] = &benchOperands{a: a, w: vec(w), dst: vec(make([]float64, m.Cols)),
+		r: vec(backendtest.RandVector(r, m.Rows)), labels: vec(backendtest.RandLabels(r, m.Rows)),
+		curv: vec(make([]float64, m.Rows))}
+	if err := b.Err(); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // benchVec runs op on the vector fixture for each worker count.
@@ -117,11 +159,17 @@ func benchVec(b *testing.B, bytes int64, op func(f *benchFixture)) {
 
 // benchMat runs op on each matrix format for each worker count.
 func benchMat(b *testing.B, op func(be *Backend, o *benchOperands)) {
-	for _, format := range []string{"dense", "csr"} {
+	benchMatFormats(b, []string{"dense", "csr"}, op)
+}
+
+// benchMatFormats runs op on the named operands ("dense", "csr",
+// "csr-merged") for each worker count.
+func benchMatFormats(b *testing.B, formats []string, op func(be *Backend, o *benchOperands)) {
+	for _, format := range formats {
 		for _, w := range benchWorkers {
 			b.Run(fmt.Sprintf("%s/workers=%d", format, w), func(b *testing.B) {
 				f := fixture(b, w)
-				o := f.ops[format]
+				o := f.operands(b, format)
 				op(f.b, o) // warm up: grows the accumulators
 				b.SetBytes(o.a.Bytes())
 				b.ReportAllocs()
@@ -162,6 +210,14 @@ func BenchmarkMulVecTrans(b *testing.B) {
 
 func BenchmarkGramVec(b *testing.B) {
 	benchMat(b, func(be *Backend, o *benchOperands) { be.GramVec(o.dst, 1, o.a, nil, o.w, 0) })
+}
+
+// BenchmarkGramDiag is the Jacobi preconditioner diag(Xᵀ diag(d) X), d = r.
+// The CSR matrix has duplicate entries in some rows (backendtest.RandCSR),
+// so it takes the path that sums them first; csr-merged is the same matrix
+// with them merged, which squares each stored entry as it comes.
+func BenchmarkGramDiag(b *testing.B) {
+	benchMatFormats(b, []string{"dense", "csr", "csr-merged"}, func(be *Backend, o *benchOperands) { be.GramDiag(o.dst, 1, o.a, o.r, 0) })
 }
 
 func BenchmarkGLMGradLogistic(b *testing.B) {

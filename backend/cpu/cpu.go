@@ -14,12 +14,12 @@
 //
 // Reductions are deterministic: every part accumulates into its own
 // accumulator (a scalar for Dot, Nrm2 and the GLMGrad loss; a vector of
-// length cols for MulVecTrans, GramVec and GLMGrad), and the accumulators are
-// summed in the fixed order 0, 1, …, parts−1 — each column of the vector
-// accumulators in that order too, whichever goroutine sums it. How an
-// operation is cut depends only on its shape and on Workers, and the set of
-// dense kernels is chosen once per process from the CPU's features, so
-// results are bit-identical for the same inputs and the same Workers,
+// length cols for MulVecTrans, GramVec, GramDiag and GLMGrad), and the
+// accumulators are summed in the fixed order 0, 1, …, parts−1 — each column
+// of the vector accumulators in that order too, whichever goroutine sums it.
+// How an operation is cut depends only on its shape and on Workers, and the
+// set of dense kernels is chosen once per process from the CPU's features,
+// so results are bit-identical for the same inputs and the same Workers,
 // whatever the scheduling. Different Workers, and machines with and without
 // AVX2 + FMA3, may differ in the last bits.
 //

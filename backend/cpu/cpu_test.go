@@ -135,6 +135,8 @@ func (f *opFixture) ops() []struct {
 			op{"MulVecTrans/" + m.name, func() { b.MulVecTrans(f.dst, 1, a, f.r, 0.5) }},
 			op{"GramVec/" + m.name, func() { b.GramVec(f.dst, 1, a, f.rowsScale, f.v, 0) }},
 			op{"GramVec/nil-d/" + m.name, func() { b.GramVec(f.dst, 1, a, nil, f.v, 0.5) }},
+			op{"GramDiag/" + m.name, func() { b.GramDiag(f.dst, 1, a, f.rowsScale, 0) }},
+			op{"GramDiag/nil-d/" + m.name, func() { b.GramDiag(f.dst, 1, a, nil, 0.5) }},
 			op{"GLMGrad/logistic/" + m.name, func() { b.GLMGrad(f.dst, 1, a, f.w, f.labels, backend.Logistic, 0, f.curv) }},
 			op{"GLMGrad/squared/" + m.name, func() { b.GLMGrad(f.dst, 1, a, f.w, f.r, backend.Squared, 0.5, nil) }},
 			op{"GLMGrad/loss-only/" + m.name, func() { b.GLMGrad(nil, 1, a, f.w, f.labels, backend.Logistic, 0, nil) }},
@@ -310,6 +312,9 @@ func (f *opFixture) reductions() map[string][]float64 {
 		b.GramVec(f.dst, 1, m.a, f.rowsScale, f.v, 0.5)
 		out["GramVec/"+m.name] = get(f.dst)
 		b.Fill(f.dst, 1)
+		b.GramDiag(f.dst, 1, m.a, f.rowsScale, 0.5)
+		out["GramDiag/"+m.name] = get(f.dst)
+		b.Fill(f.dst, 1)
 		loss := b.GLMGrad(f.dst, 1, m.a, f.w, f.labels, backend.Logistic, 0.5, f.curv)
 		out["GLMGrad/"+m.name] = append(append(get(f.dst), get(f.curv)...), loss)
 		b.Fill(f.rowDst, 1)
@@ -317,6 +322,47 @@ func (f *opFixture) reductions() map[string][]float64 {
 		out["MulVec/"+m.name] = get(f.rowDst)
 	}
 	return out
+}
+
+// TestCSRDuplicateFlag checks that NewCSR records whether a row holds two
+// entries of the same column, which selects GramDiag's path, and that both
+// paths agree on a matrix with and without its duplicates merged.
+func TestCSRDuplicateFlag(t *testing.T) {
+	b := New(Options{Workers: 3})
+	defer b.Close()
+	withDup := backendtest.RandCSR(backendtest.Rand(7), 3001, 257, 0.1)
+	merged := withDup.Merged()
+	adjacentRows := &backendtest.HostMatrix{Rows: 2, Cols: 3, Format: backend.CSR, // column 1 in both rows: no duplicate
+		Indptr: []int{0, 2, 4}, Indices: []int{1, 0, 2, 1}, Data: []float64{1, 2, 3, 4}}
+	var out [][]float64
+	for _, c := range []struct {
+		m    *backendtest.HostMatrix
+		want bool
+	}{{withDup, true}, {merged, false}, {adjacentRows, false}} {
+		a, err := c.m.Upload(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.(*csr).dupRows != nil; got != c.want {
+			t.Errorf("%v: rows with duplicates recorded: %v, want %v", c.m, got, c.want)
+		}
+		if c.m == adjacentRows {
+			continue
+		}
+		dst, _ := b.NewVector(c.m.Cols)
+		b.GramDiag(dst, 1, a, nil, 0)
+		x := make([]float64, c.m.Cols)
+		b.Download(x, dst)
+		out = append(out, x)
+	}
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for j := range out[0] {
+		if d := math.Abs(out[0][j] - out[1][j]); d > 1e-12*math.Abs(out[1][j]) {
+			t.Fatalf("column %d: %v with duplicates, %v merged", j, out[0][j], out[1][j])
+		}
+	}
 }
 
 // TestAbandonedBackendStopsWorkers checks that the worker goroutines of a

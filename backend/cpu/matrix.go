@@ -25,6 +25,7 @@ type csr struct {
 	indptr     []int
 	indices    []int32
 	data       []float64
+	dupRows    []bool // rows holding two entries of the same column; nil if none
 	freed      bool
 }
 
@@ -51,7 +52,9 @@ func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, erro
 	return m, nil
 }
 
-// NewCSR copies a CSR matrix after checking its structure.
+// NewCSR copies a CSR matrix after checking its structure, and records the
+// rows that hold two entries of the same column (for GramDiag). Duplicates
+// are kept as given: the operations sum them (Σ over stored entries).
 func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) (backend.Matrix, error) {
 	if b.closed {
 		return nil, &backend.OpError{Backend: "cpu", Op: "NewCSR", Err: backend.ErrClosed}
@@ -75,14 +78,29 @@ func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) 
 		return nil, bad("indptr ends at %d but there are %d indices and %d values", nnz, len(indices), len(data))
 	}
 	idx := make([]int32, nnz)
-	for k, j := range indices {
-		if j < 0 || j >= cols {
-			return nil, bad("column index %d out of range [0,%d) at position %d", j, cols, k)
+	// last[j] is 1 + the last row seen with an entry in column j: a row that
+	// meets its own number has a duplicate (GramDiag must then sum the
+	// duplicates before squaring; see gramDiagPart).
+	last := make([]int, cols)
+	var dupRows []bool
+	for i := range rows {
+		for k := indptr[i]; k < indptr[i+1]; k++ {
+			j := indices[k]
+			if j < 0 || j >= cols {
+				return nil, bad("column index %d out of range [0,%d) at position %d", j, cols, k)
+			}
+			idx[k] = int32(j)
+			if last[j] == i+1 {
+				if dupRows == nil {
+					dupRows = make([]bool, rows)
+				}
+				dupRows[i] = true
+			}
+			last[j] = i + 1
 		}
-		idx[k] = int32(j)
 	}
 	m := &csr{owner: b, rows: rows, cols: cols, indptr: append([]int(nil), indptr...), indices: idx,
-		data: append([]float64(nil), data...)}
+		data: append([]float64(nil), data...), dupRows: dupRows}
 	b.allocated += m.Bytes()
 	return m, nil
 }
@@ -124,7 +142,7 @@ func (b *Backend) mat(op string, a backend.Matrix) (matRef, bool) {
 			break
 		}
 		owner, freed = t.owner, t.freed
-		r = matRef{rows: t.rows, cols: t.cols, val: t.data, indptr: t.indptr, indices: t.indices}
+		r = matRef{rows: t.rows, cols: t.cols, val: t.data, indptr: t.indptr, indices: t.indices, dupRows: t.dupRows}
 	case nil:
 	default:
 		b.fail(op, backend.ErrForeign, "matrix %T", a)
@@ -282,6 +300,145 @@ func (e *engine) gramPart(k int) {
 		e.weigh(i, z, 0)
 		m.axpys(i, z, acc)
 		i = end
+	}
+}
+
+// GramDiag sets dst ← α·diag(Xᵀ diag(d) X) + β·dst, dst_j = α·Σ_i d_i·X_ij²
+// + β·dst_j (d == nil means d_i = 1), in one pass over the rows of X: each
+// part adds d_i·(x_ij·x_ij) into its accumulator row by row (dense: four
+// rows at a time, which adds to each column in the same row order), and the
+// parts' accumulators are summed in part order, as MulVecTrans.
+//
+// CSR duplicates: X_ij is the sum of row i's entries of column j (NewCSR
+// keeps duplicates as given), so the square must be taken after summing.
+// NewCSR records the rows that hold a duplicate (there are none in canonical
+// CSR). In a row without, every stored entry is squared as it comes; in a
+// row with, the values are first summed by column, in CSR order (as the CUDA
+// backend sums them), into per-part scratch (rowSum, marked in rowSeen), then
+// each column of the row is squared and accumulated once, at its first entry.
+func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, d backend.Vector, beta float64) {
+	const op = "GramDiag"
+	if !b.ok(op) {
+		return
+	}
+	m, okm := b.mat(op, x)
+	dv := b.v(op, dst)
+	wv, okw := b.optV(op, d)
+	if dv == nil || !okw || !okm {
+		return
+	}
+	if len(dv.data) != m.cols || (wv != nil && len(wv.data) != m.rows) {
+		dl := -1
+		if wv != nil {
+			dl = len(wv.data)
+		}
+		b.fail(op, backend.ErrShape, "X %d×%d, dst %d, d %d", m.rows, m.cols, len(dv.data), dl)
+		return
+	}
+	if dv == wv {
+		b.fail(op, backend.ErrAlias, "dst is d")
+		return
+	}
+	e := b.eng
+	e.args.m, e.args.dst, e.args.alpha, e.args.beta = m, dv.data, alpha, beta
+	if wv != nil {
+		e.args.wts = wv.data
+	}
+	np := e.transParts(&m, 1)
+	if m.dupRows != nil {
+		e.growRowScratch(np, m.cols)
+	}
+	e.transPass(e.fGramDiag, np)
+	e.reset()
+}
+
+func (e *engine) gramDiagPart(k int) {
+	lo, hi := e.span(k)
+	a := &e.args
+	m := &a.m
+	acc := e.acc[k][:m.cols]
+	clear(acc)
+	if m.indptr == nil {
+		sqCols(m.val, m.cols, lo, hi, a.wts, acc)
+		return
+	}
+	var sum []float64
+	var seen []bool
+	if m.dupRows != nil {
+		sum, seen = e.rowSum[k][:m.cols], e.rowSeen[k][:m.cols]
+	}
+	for i := lo; i < hi; i++ {
+		di := 1.0
+		if a.wts != nil {
+			di = a.wts[i]
+		}
+		s, t := m.indptr[i], m.indptr[i+1]
+		idx, val := m.indices[s:t], m.val[s:t]
+		val = val[:len(idx)]
+		if m.dupRows == nil || !m.dupRows[i] {
+			for q, j := range idx {
+				v := val[q]
+				acc[j] += di * (v * v)
+			}
+			continue
+		}
+		for q, j := range idx {
+			if seen[j] {
+				sum[j] += val[q]
+			} else {
+				seen[j], sum[j] = true, val[q]
+			}
+		}
+		for _, j := range idx {
+			if seen[j] {
+				seen[j] = false
+				v := sum[j]
+				acc[j] += di * (v * v)
+			}
+		}
+	}
+}
+
+// sqCols adds d_i·(a_ij·a_ij) to acc_j for the rows [lo, hi) of the
+// row-major matrix a with cols = len(acc) columns (d == nil: d_i = 1), four
+// rows at a time: acc_j is loaded and stored once per four rows, and gets
+// the rows' terms in row order, so the result does not depend on how the
+// rows are grouped.
+func sqCols(a []float64, cols, lo, hi int, d, acc []float64) {
+	if cols == 0 {
+		return
+	}
+	acc = acc[:cols]
+	wt := func(i int) float64 {
+		if d == nil {
+			return 1
+		}
+		return d[i]
+	}
+	i := lo
+	for ; i+4 <= hi; i += 4 {
+		r0 := a[i*cols : (i+1)*cols]
+		r1 := a[(i+1)*cols : (i+2)*cols]
+		r2 := a[(i+2)*cols : (i+3)*cols]
+		r3 := a[(i+3)*cols : (i+4)*cols]
+		r0, r1, r2, r3 = r0[:len(acc)], r1[:len(acc)], r2[:len(acc)], r3[:len(acc)]
+		d0, d1, d2, d3 := wt(i), wt(i+1), wt(i+2), wt(i+3)
+		for j, s := range acc {
+			x0, x1, x2, x3 := r0[j], r1[j], r2[j], r3[j]
+			s += d0 * (x0 * x0)
+			s += d1 * (x1 * x1)
+			s += d2 * (x2 * x2)
+			s += d3 * (x3 * x3)
+			acc[j] = s
+		}
+	}
+	for ; i < hi; i++ {
+		r := a[i*cols : (i+1)*cols]
+		r = r[:len(acc)]
+		di := wt(i)
+		for j, x := range r {
+			acc[j] += di * (x * x)
+		}
 	}
 }
 

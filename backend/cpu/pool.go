@@ -39,6 +39,8 @@ type engine struct {
 	bounds  []int       // parts of the current operation: [bounds[k], bounds[k+1])
 	cbounds []int       // column ranges of the reduction of accumulators
 	acc     [][]float64 // per-part accumulators, grown on demand
+	rowSum  [][]float64 // per-part CSR row values by column (GramDiag with duplicates), grown on demand
+	rowSeen [][]bool    // per-part marks of rowSum's live columns: all false between rows
 	zbuf    [][]float64 // per-part row-block results (len maxBlock)
 	partial []float64   // per-part scalars
 	args    opArgs      // operands of the operation in flight
@@ -47,13 +49,14 @@ type engine struct {
 	fCopy, fFill, fScal, fAxpy, fAxpby, fMulElem func(int)
 	fDot, fSsq, fNrm2                            func(int)
 	fMulVec, fMulVecT, fGram, fGLM, fReduce      func(int)
+	fGramDiag                                    func(int)
 }
 
 // opArgs are the operands of the operation in flight. They are cleared when
 // it returns so that the engine does not keep freed memory alive.
 type opArgs struct {
 	x, y, dst   []float64
-	wts, curv   []float64
+	wts, curv   []float64 // d of GramVec and GramDiag; curv of GLMGrad
 	alpha, beta float64
 	a           float64 // Fill value
 	loss        backend.Loss
@@ -69,6 +72,7 @@ type matRef struct {
 	val        []float64 // dense row-major values, or CSR values
 	indptr     []int     // nil for dense
 	indices    []int32
+	dupRows    []bool // CSR: rows holding two entries of the same column; nil if none
 }
 
 func newEngine(workers int) *engine {
@@ -77,6 +81,8 @@ func newEngine(workers int) *engine {
 		bounds:  make([]int, workers+1),
 		cbounds: make([]int, workers+1),
 		acc:     make([][]float64, workers),
+		rowSum:  make([][]float64, workers),
+		rowSeen: make([][]bool, workers),
 		zbuf:    make([][]float64, workers),
 		partial: make([]float64, workers),
 	}
@@ -87,7 +93,7 @@ func newEngine(workers int) *engine {
 	e.fAxpy, e.fAxpby, e.fMulElem = e.axpyPart, e.axpbyPart, e.mulElemPart
 	e.fDot, e.fSsq, e.fNrm2 = e.dotPart, e.ssqPart, e.nrm2Part
 	e.fMulVec, e.fMulVecT, e.fGram, e.fGLM = e.mulVecPart, e.mulVecTPart, e.gramPart, e.glmPart
-	e.fReduce = e.reducePart
+	e.fGramDiag, e.fReduce = e.gramDiagPart, e.reducePart
 	if workers > 1 {
 		e.start = make(chan int, workers)
 		e.done = make(chan struct{}, workers)
@@ -136,7 +142,7 @@ func (e *engine) stop() {
 		if e.start != nil {
 			close(e.start)
 		}
-		e.acc = nil
+		e.acc, e.rowSum, e.rowSeen = nil, nil, nil
 	})
 }
 
@@ -238,6 +244,17 @@ func (e *engine) growAcc(np, n int) {
 	for k := range np {
 		if cap(e.acc[k]) < n {
 			e.acc[k] = make([]float64, n)
+		}
+	}
+}
+
+// growRowScratch makes rowSum and rowSeen of parts 0…np−1 at least n long;
+// new marks are false.
+func (e *engine) growRowScratch(np, n int) {
+	for k := range np {
+		if cap(e.rowSum[k]) < n {
+			e.rowSum[k] = make([]float64, n)
+			e.rowSeen[k] = make([]bool, n)
 		}
 	}
 }

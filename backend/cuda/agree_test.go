@@ -174,6 +174,14 @@ func TestAgreeWithCPU(t *testing.T) {
 				s.b.GramVec(s.dst, 1, s.a, nil, s.v, 0.5)
 				return 0
 			}, 0)
+			p.agreeVec(t, "GramDiag", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
+				s.b.GramDiag(s.dst, 2, s.a, s.d, 0)
+				return 0
+			}, 0)
+			p.agreeVec(t, "GramDiag d=nil β=0.5", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
+				s.b.GramDiag(s.dst, 1, s.a, nil, 0.5)
+				return 0
+			}, 0)
 			const lossScale = -1 // the loss is a sum of nonnegative terms
 			for _, loss := range []backend.Loss{backend.Logistic, backend.Squared} {
 				y := func(s *pairSide) backend.Vector { return s.y }
@@ -223,6 +231,9 @@ func TestDeterminismLarge(t *testing.T) {
 				b.Fill(s.dst, 1)
 				b.GramVec(s.dst, 1, s.a, s.d, s.v, 0.5)
 				run("GramVec", s.dst, 0)
+				b.Fill(s.dst, 1)
+				b.GramDiag(s.dst, 1, s.a, s.d, 0.5)
+				run("GramDiag", s.dst, 0)
 				b.Fill(s.dst, 1)
 				l := b.GLMGrad(s.dst, 1, s.a, s.w, s.y, backend.Logistic, 0.5, s.row)
 				run("GLMGrad", s.dst, l)

@@ -43,6 +43,8 @@ func TestNoAllocs(t *testing.T) {
 			{"MulVec", func() { b.MulVec(curv, 1, a, v, 0.5) }},
 			{"MulVecTrans", func() { b.MulVecTrans(dst, 1, a, rv, 0.5) }},
 			{"GramVec", func() { b.GramVec(dst, 1, a, rv, v, 0) }},
+			{"GramDiag", func() { b.GramDiag(dst, 1, a, rv, 0) }},
+			{"GramDiag nil d", func() { b.GramDiag(dst, 1, a, nil, 0.5) }},
 			{"GLMGrad", func() { b.GLMGrad(dst, 1, a, v, labels, backend.Logistic, 0, curv) }},
 			{"Sync", func() { b.Sync() }},
 		} {

@@ -128,6 +128,12 @@ func BenchmarkGramVec(b *testing.B) {
 	benchMat(b, func(be *Backend, o *benchOperands) { be.GramVec(o.dst, 1, o.a, o.curv, o.w, 0) })
 }
 
+// BenchmarkGramDiag is the Jacobi preconditioner diag(Xᵀ diag(d) X): one
+// pass over X (for CSR, over the transposed copy, with the row indices).
+func BenchmarkGramDiag(b *testing.B) {
+	benchMat(b, func(be *Backend, o *benchOperands) { be.GramDiag(o.dst, 1, o.a, o.r, 0) })
+}
+
 // BenchmarkGLMGradLogistic is the fused gradient; it returns the loss, so
 // every call synchronizes.
 func BenchmarkGLMGradLogistic(b *testing.B) {

@@ -85,19 +85,20 @@
 //     b·256+t, b·256+t+256·G, … in order; a block adds its threads by a
 //     binary tree in shared memory (t += t+128, then t+64, …, t+1); one block
 //     adds the G block sums the same way. G = min(⌈n/1024⌉, 1024).
-//   - Dense products (MulVec, MulVecTrans, GramVec, GLMGrad): block b owns
-//     rows [b·rpb, (b+1)·rpb) with rpb = max(32, ⌈rows/1024⌉) rounded up to a
-//     multiple of 4, in tiles of 4 rows; thread t owns the columns t, t+256, …
+//   - Dense products (MulVec, MulVecTrans, GramVec, GramDiag, GLMGrad):
+//     block b owns rows [b·rpb, (b+1)·rpb) with rpb = max(32, ⌈rows/1024⌉)
+//     rounded up to a multiple of 4, in tiles of 4 rows; thread t owns the
+//     columns t, t+256, …
 //     A row's dot product is thread t's sum over its columns in order, then
 //     the binary tree over the 256 threads. A column's sum over the block's
 //     rows is in row order; the blocks' column sums are then added in the
 //     order b ≡ g (mod 8) for each of 8 groups, and the groups by a tree
 //     (hg_colreduce).
 //   - CSR rows (MulVec, and the row pass of GramVec and GLMGrad) and CSC
-//     columns (MulVecTrans, the column pass): a segment of w threads (w the
-//     least power of two ≥ the average entries per row or column, at most
-//     32) owns a row or column; lane l sums the entries l, l+w, … in order,
-//     and the lanes are added by a binary tree.
+//     columns (MulVecTrans, GramDiag, the column pass): a segment of w
+//     threads (w the least power of two ≥ the average entries per row or
+//     column, at most 32) owns a row or column; lane l sums the entries l,
+//     l+w, … in order, and the lanes are added by a binary tree.
 //
 // GramVec and GLMGrad on a dense matrix make one pass over X: a block
 // computes the dot products of a tile of rows and accumulates the tile's
@@ -110,6 +111,12 @@
 // partial vectors of length cols (too large for wide sparse matrices) or
 // per-block column maps whose index traffic costs about what the second pass
 // does.
+//
+// GramDiag makes one pass: on a dense matrix each thread sums d_i·X_ij² down
+// its columns over its block's rows, in row order, and hg_colreduce adds the
+// blocks' partial vectors; on a CSR matrix each column of the transposed copy
+// is gathered, a row's duplicate entries (adjacent there) summed before they
+// are squared.
 //
 // The kernels are compiled with nvcc -fmad=false, so a·b+c rounds twice, as
 // in Go: elementwise results equal the CPU backend's bit for bit, and

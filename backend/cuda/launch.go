@@ -26,6 +26,8 @@ const (
 	kColReduce
 	kCSRRows
 	kCSCCols
+	kDenseSqCols
+	kCSCSqCols
 	numKernels
 )
 
@@ -45,6 +47,8 @@ var kernelNames = [numKernels]string{
 	kColReduce:        "hg_colreduce",
 	kCSRRows:          "hg_csr_rows",
 	kCSCCols:          "hg_csc_cols",
+	kDenseSqCols:      "hg_dense_sqcols",
+	kCSCSqCols:        "hg_csc_sqcols",
 }
 
 func (k kernelID) String() string { return kernelNames[k] }

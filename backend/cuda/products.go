@@ -143,6 +143,61 @@ func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d
 		f64(alpha), f64(beta), dv.p, i64(ms.wCol))
 }
 
+// GramDiag sets dst ← α·diag(Xᵀ diag(d) X) + β·dst, dst_j = α·Σ_i d_i·X_ij² +
+// β·dst_j (d == nil: d = 1), in one pass over X.
+//
+// Dense: each block sums d_i·X_ij² over its rows for every column, in row
+// order (hg_dense_sqcols, the rows and blocks of hg_dense_pass), then
+// hg_colreduce adds the blocks' partial vectors in block order. CSR: one
+// gather per column of the transposed copy (hg_csc_sqcols), which holds a
+// row's duplicate entries of a column next to each other, in CSR order: they
+// are summed, then squared, so X_ij is the sum of the duplicates as for the
+// other operations.
+func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, d backend.Vector, beta float64) {
+	const op = "GramDiag"
+	if !b.ok(op) {
+		return
+	}
+	md, ms, okm := b.mat(op, x)
+	dv := b.v(op, dst)
+	wv, okw := b.optV(op, d)
+	if dv == nil || !okw || !okm {
+		return
+	}
+	rows, cols := x.Dims()
+	if dv.n != cols || (wv != nil && wv.n != rows) {
+		dl := -1
+		if wv != nil {
+			dl = wv.n
+		}
+		b.fail(op, backend.ErrShape, "X %d×%d, dst %d, d %d", rows, cols, dv.n, dl)
+		return
+	}
+	if dv == wv {
+		b.fail(op, backend.ErrAlias, "dst is d")
+		return
+	}
+	if cols == 0 || !b.enter(op) {
+		return
+	}
+	defer b.drv.exit()
+	var wp devptr
+	if wv != nil {
+		wp = wv.p
+	}
+	if md != nil {
+		rpb, g := denseGrid(rows)
+		if !b.grow(op, &b.part, g*cols) ||
+			!b.launch(op, kDenseSqCols, g, i64(rows), i64(cols), md.p, wp, b.part.p, i64(rpb)) {
+			return
+		}
+		b.colReduce(op, g, cols, alpha, beta, dv.p)
+		return
+	}
+	b.launch(op, kCSCSqCols, segGrid(cols, ms.wCol), i64(cols), ms.colptr, ms.rowind, ms.cval, wp,
+		f64(alpha), f64(beta), dv.p, i64(ms.wCol))
+}
+
 // GLMGrad computes z = X·w and, in the same pass over the rows of X, the
 // loss Σ_i ℓ(z_i, y_i), curv_i ← ℓ″(z_i, y_i) and dst ← α·Xᵀℓ′(z, y) + β·dst
 // — for dense matrices in one pass (hg_dense_pass, then hg_colreduce), for
