@@ -117,7 +117,7 @@ func TestRunAndWrite(t *testing.T) {
 		t.Fatalf("%d problems, reproduction %v", len(rep.Problems), rep.Reproduction != nil)
 	}
 	for _, pr := range rep.Problems {
-		if len(pr.Methods) != 4 || pr.KappaStar < 1 {
+		if len(pr.Methods) != 5 || pr.KappaStar < 1 || !(pr.KappaJacobi >= 1) {
 			t.Fatalf("%s: %d methods, κ* = %v", pr.Name, len(pr.Methods), pr.KappaStar)
 		}
 		for _, ir := range pr.InnerRates {

@@ -31,6 +31,9 @@ func WriteMarkdown(w io.Writer, rep *Report, figures []string) error {
 	if rep.Peers != nil {
 		writePeers(&b, rep.Peers)
 	}
+	if rep.TTA != nil {
+		writeTTA(&b, rep.TTA)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -55,8 +58,8 @@ func dur(s float64) string {
 }
 
 func writeProblem(b *strings.Builder, pr *ProblemReport, figures []string) {
-	fmt.Fprintf(b, "## %s\n\n`%s` (%s, %s). At w*: μ* = %s, L* = %s, κ* = %s; step sizes from μ = %s, L = %s (%s). ‖∇f‖ = %s (%s).\n\n",
-		pr.Name, pr.Source, pr.Problem, pr.Shape, sci(pr.MuStar), sci(pr.LStar), sci(pr.KappaStar), sci(pr.Mu), sci(pr.L), pr.ConstKind, sci(pr.RefNorm), pr.RefMethod)
+	fmt.Fprintf(b, "## %s\n\n`%s` (%s, %s). At w*: μ* = %s, L* = %s, κ* = %s (with the Jacobi preconditioner diag(A): %s); step sizes from μ = %s, L = %s (%s). ‖∇f‖ = %s (%s).\n\n",
+		pr.Name, pr.Source, pr.Problem, pr.Shape, sci(pr.MuStar), sci(pr.LStar), sci(pr.KappaStar), sci(pr.KappaJacobi), sci(pr.Mu), sci(pr.L), pr.ConstKind, sci(pr.RefNorm), pr.RefMethod)
 	o := pr.Oracles
 	fmt.Fprintf(b, "Time per oracle call (median, min–max): inner gradient %s (%s–%s), Hessian-vector %s (%s–%s), cross %s (%s–%s).\n\n",
 		dur(o["inner_grad"].Median), dur(o["inner_grad"].Min), dur(o["inner_grad"].Max),

@@ -139,8 +139,16 @@ func (r *Runner) aidGrid(ctx context.Context, p problem, ref *bilevel.Reference,
 			}
 			return nil
 		}
-		if _, err := aid.Estimate(ctx, p, nil); err != nil && !errors.Is(err, errEnough) {
+		res, err := aid.Estimate(ctx, p, nil)
+		if err != nil && !errors.Is(err, errEnough) {
 			return nil, err
+		}
+		if err == nil && !slices.Contains(r.Suite.KGrid, res.LinearIters) {
+			// The solver converged between grid points (CG at its floor):
+			// its final iterate holds for every larger k.
+			e := relErr(res.Hypergradient, ref.Hypergradient)
+			last = e
+			grid = append(grid, GridPoint{T: t, K: res.LinearIters, RelErr: e, Oracles: m.oracles(t, res.LinearIters)})
 		}
 		r.Progress.Step(pr.Name + " " + m.Name + ": grid")
 		if outer.add(last) {
@@ -265,6 +273,10 @@ func (r *Runner) methodRate(ctx context.Context, p problem, ref *bilevel.Referen
 	case "hb":
 		rate.Theory = math.Max(hbRadius(res.LinearStep, res.LinearMomentum, pr.MuStar), hbRadius(res.LinearStep, res.LinearMomentum, pr.LStar))
 		rate.Formula = "heavy-ball spectral radius on [μ*, L*]"
+	case "pcg":
+		sk := math.Sqrt(pr.KappaJacobi)
+		rate.Theory = (sk - 1) / (sk + 1)
+		rate.Formula = "(√κ_J−1)/(√κ_J+1), κ_J = κ(D^{-1/2}A*D^{-1/2})"
 	default:
 		sk := math.Sqrt(pr.KappaStar)
 		rate.Theory = (sk - 1) / (sk + 1)

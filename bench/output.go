@@ -232,6 +232,13 @@ func Rows(rep *Report) []Row {
 			add(rep.Peers.Problem, pm.Method, "rel_difference", rep.Peers.T, rep.Peers.K, pm.RelDiff, "")
 		}
 	}
+	if tr := rep.TTA; tr != nil {
+		for _, e := range append([]TTAEntry{tr.Peer, tr.Same}, tr.Ours...) {
+			add("tta-logreg", e.Config, "seconds_to_target", e.T, e.K, e.Seconds.Median, "s")
+			add("tta-logreg", e.Config, "rel_error", e.T, e.K, e.RelErr, "")
+		}
+		add("tta-logreg", tr.Ours[tr.Best].Config, "time_ratio_best_over_peer", tr.Ours[tr.Best].T, tr.Ours[tr.Best].K, tr.Ratio, "")
+	}
 	return rows
 }
 

@@ -145,29 +145,10 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	alpha := 2 / (c.L.Value + c.Mu.Value)
 	rep := &PeerReport{Problem: o.Problem, Source: o.Source, Shape: shape, T: o.T, K: o.K, Alpha: alpha, Python: python, Threads: o.Threads}
 
-	cmd := exec.CommandContext(ctx, python, script, "--data", npz, "--problem", o.Problem,
-		"--methods", strings.Join(o.Methods, ","), "--t", fmt.Sprint(o.T), "--k", fmt.Sprint(o.K),
-		"--alpha", fmt.Sprintf("%.17g", alpha), "--repeats", fmt.Sprint(o.Repeats), "--threads", fmt.Sprint(o.Threads))
-	cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", o.Threads), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", o.Threads))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	r.Progress.Step("peer: PyTorch")
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("peer %s: %v: %s", python, err, firstLine(stderr.String()))
-	}
-	var out struct {
-		Torch    string   `json:"torch"`
-		Threads  int      `json:"threads"`
-		Config   string   `json:"config"`
-		BLASLibs []string `json:"blas_libraries"`
-		Methods  map[string]struct {
-			Seconds       []float64 `json:"seconds"`
-			Hypergradient []float64 `json:"hypergradient"`
-		} `json:"methods"`
-		Gemv map[string][]float64 `json:"gemv_seconds"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return nil, fmt.Errorf("peer output: %w", err)
+	out, err := runPeerScript(ctx, python, script, npz, o.Problem, o.Methods, o.T, o.K, alpha, o.Repeats, o.Threads)
+	if err != nil {
+		return nil, err
 	}
 	rep.Torch, rep.Threads = out.Torch, out.Threads
 	rep.BLAS = blasInfo(out.Config)
@@ -222,6 +203,38 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 			RelDiff: relErr(h, pm.Hypergradient)})
 	}
 	return rep, nil
+}
+
+// peerOutput is what torch_peer.py prints.
+type peerOutput struct {
+	Torch    string   `json:"torch"`
+	Threads  int      `json:"threads"`
+	Config   string   `json:"config"`
+	BLASLibs []string `json:"blas_libraries"`
+	Methods  map[string]struct {
+		Seconds       []float64 `json:"seconds"`
+		Hypergradient []float64 `json:"hypergradient"`
+	} `json:"methods"`
+	Gemv map[string][]float64 `json:"gemv_seconds"`
+}
+
+// runPeerScript runs torch_peer.py on the .npz data with the given methods,
+// t, k, step and threads, and decodes its output.
+func runPeerScript(ctx context.Context, python, script, npz, problem string, methods []string, t, k int, alpha float64, repeats, threads int) (*peerOutput, error) {
+	cmd := exec.CommandContext(ctx, python, script, "--data", npz, "--problem", problem,
+		"--methods", strings.Join(methods, ","), "--t", fmt.Sprint(t), "--k", fmt.Sprint(k),
+		"--alpha", fmt.Sprintf("%.17g", alpha), "--repeats", fmt.Sprint(repeats), "--threads", fmt.Sprint(threads))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", threads), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", threads))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("peer %s: %v: %s", python, err, firstLine(stderr.String()))
+	}
+	var out peerOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return nil, fmt.Errorf("peer output: %w", err)
+	}
+	return &out, nil
 }
 
 // withSteps fixes the gradient-descent and fixed-point steps to alpha, as

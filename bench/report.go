@@ -8,6 +8,7 @@ type Report struct {
 	Reproduction *Reproduction   `json:"reproduction,omitempty"`
 	Outer        *OuterReport    `json:"outer,omitempty"`
 	Peers        *PeerReport     `json:"peers,omitempty"`
+	TTA          *TTAReport      `json:"time_to_accuracy,omitempty"`
 }
 
 // Meta describes the run.
@@ -36,6 +37,9 @@ type ProblemReport struct {
 	MuStar    float64 `json:"mu_star"`
 	LStar     float64 `json:"L_star"`
 	KappaStar float64 `json:"kappa_star"`
+	// KappaJacobi is κ(M^{-1/2} A M^{-1/2}) at w*, M = diag(A): the
+	// condition number that governs Jacobi-preconditioned CG.
+	KappaJacobi float64 `json:"kappa_jacobi"`
 	// Mu, L are the constants the default step sizes come from (exact,
 	// bounds or estimates, see Kind).
 	Mu        float64 `json:"mu"`

@@ -46,8 +46,13 @@ func NewProblem(b backend.Backend, spec ProblemSpec) (problem, string, error) {
 // iterations (k is ignored by ITD, which back-propagates through all t steps).
 func (m MethodSpec) Estimator(t, k int) hypergrad.Estimator {
 	var inner hypergrad.InnerSolver = hypergrad.GradientDescent{}
-	if m.Inner == "hb" {
+	switch m.Inner {
+	case "hb":
 		inner = hypergrad.HeavyBall{}
+	case "fista":
+		inner = hypergrad.FISTA{}
+	case "newton":
+		inner = hypergrad.Newton{}
 	}
 	if m.Name == "itd" {
 		return &hypergrad.ITD{Inner: inner, T: t}
@@ -58,6 +63,8 @@ func (m MethodSpec) Estimator(t, k int) hypergrad.Estimator {
 		lin = hypergrad.FixedPoint{}
 	case "hb":
 		lin = hypergrad.HeavyBallLinear{}
+	case "pcg":
+		lin = hypergrad.ConjugateGradient{Jacobi: true}
 	default:
 		lin = hypergrad.ConjugateGradient{}
 	}
@@ -66,11 +73,14 @@ func (m MethodSpec) Estimator(t, k int) hypergrad.Estimator {
 
 // oracles is the number of derivative oracle calls of a run with t inner
 // and k linear iterations: t+1 inner gradients (the last one gives the
-// residual), then k Hessian-vector products and 1 cross product (AID), or t
-// of each (ITD).
+// residual), then k Hessian-vector products and 1 cross product (AID, plus
+// the Hessian diagonal for Jacobi CG), or t of each (ITD).
 func (m MethodSpec) oracles(t, k int) int {
 	if m.Name == "itd" {
 		return 3*t + 1
+	}
+	if m.Linear == "pcg" {
+		return t + 1 + k + 2
 	}
 	return t + 1 + k + 1
 }
@@ -190,7 +200,7 @@ func (r *Runner) runProblem(ctx context.Context, spec ProblemSpec) (*ProblemRepo
 	pr := &ProblemReport{Name: spec.Name, Problem: spec.Problem, Source: spec.Source, Shape: shape,
 		D: p.InnerDim(), H: p.HyperDim(), Mu: c.Mu.Value, L: c.L.Value, ConstKind: c.L.Kind.String(),
 		RefNorm: norm(ref.Hypergradient), RefMethod: ref.Method}
-	pr.MuStar, pr.LStar, err = localSpectrum(p, ref.W)
+	pr.MuStar, pr.LStar, pr.KappaJacobi, err = localSpectrum(p, ref.W)
 	if err != nil {
 		return nil, err
 	}
@@ -220,17 +230,18 @@ func (r *Runner) runProblem(ctx context.Context, spec ProblemSpec) (*ProblemRepo
 }
 
 // localSpectrum returns the extreme eigenvalues of A(w*), formed densely
-// from d Hessian-vector products (d ≤ 2000).
-func localSpectrum(p problem, w []float64) (lo, hi float64, err error) {
+// from d Hessian-vector products (d ≤ 2000), and the condition number
+// kj of D^{-1/2} A D^{-1/2}, D = diag(A), which Jacobi CG sees.
+func localSpectrum(p problem, w []float64) (lo, hi, kj float64, err error) {
 	b := p.Backend()
 	d := p.InnerDim()
 	if d > 2000 {
-		return math.NaN(), math.NaN(), nil
+		return math.NaN(), math.NaN(), math.NaN(), nil
 	}
 	wv, e, col := vec(b, w), vec(b, make([]float64, d)), vec(b, make([]float64, d))
 	defer free(b, wv, e, col)
 	if err := p.Linearize(wv); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	a := mat.NewSymDense(d, nil)
 	unit := make([]float64, d)
@@ -239,7 +250,7 @@ func localSpectrum(p problem, w []float64) (lo, hi float64, err error) {
 		unit[j] = 1
 		b.Upload(e, unit)
 		if err := p.HessVec(col, e); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		b.Download(c, col)
 		for i := 0; i <= j; i++ {
@@ -249,10 +260,24 @@ func localSpectrum(p problem, w []float64) (lo, hi float64, err error) {
 	}
 	var eig mat.EigenSym
 	if !eig.Factorize(a, false) {
-		return 0, 0, errors.New("eigendecomposition of A(w*) failed")
+		return 0, 0, 0, errors.New("eigendecomposition of A(w*) failed")
 	}
 	v := eig.Values(nil)
-	return v[0], v[d-1], b.Err()
+	s := make([]float64, d)
+	for i := range s {
+		s[i] = 1 / math.Sqrt(a.At(i, i))
+	}
+	sa := mat.NewSymDense(d, nil)
+	for i := 0; i < d; i++ {
+		for j := i; j < d; j++ {
+			sa.SetSym(i, j, s[i]*a.At(i, j)*s[j])
+		}
+	}
+	if !eig.Factorize(sa, false) {
+		return 0, 0, 0, errors.New("eigendecomposition of D^{-1/2}A(w*)D^{-1/2} failed")
+	}
+	vj := eig.Values(nil)
+	return v[0], v[d-1], vj[d-1] / vj[0], b.Err()
 }
 
 // timeOracles times one inner gradient, one Hessian-vector product and one

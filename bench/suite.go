@@ -27,9 +27,9 @@ type ProblemSpec struct {
 
 // MethodSpec is an estimator of the suite.
 type MethodSpec struct {
-	Name   string // itd, aid-fp, aid-cg or aid-hb
-	Inner  string // gd or hb
-	Linear string // fp, cg or hb (AID only)
+	Name   string // itd, aid-fp, aid-cg, aid-pcg or aid-hb
+	Inner  string // gd, hb, fista or newton (the last two AID only)
+	Linear string // fp, cg, pcg (Jacobi CG) or hb (AID only)
 }
 
 // Suite describes a benchmark run.
@@ -80,12 +80,14 @@ func geom(lo, hi int, factor float64) []int {
 }
 
 // AllMethods are the estimators of Grazzi et al. (2020), all with the
-// gradient-descent inner solver of the paper.
+// gradient-descent inner solver of the paper, and AID with
+// Jacobi-preconditioned CG.
 func AllMethods() []MethodSpec {
 	return []MethodSpec{
 		{Name: "itd", Inner: "gd"},
 		{Name: "aid-fp", Inner: "gd", Linear: "fp"},
 		{Name: "aid-cg", Inner: "gd", Linear: "cg"},
+		{Name: "aid-pcg", Inner: "gd", Linear: "pcg"},
 		{Name: "aid-hb", Inner: "gd", Linear: "hb"},
 	}
 }

@@ -172,3 +172,14 @@ type LinearizationStore interface {
 	// FreeSlots releases the slots.
 	FreeSlots()
 }
+
+// HessDiager is implemented by problems that can compute the diagonal of
+// A = ∇²_ww g at the linearization point in one pass over their data (for
+// the GLM-type problems, diag(Xᵀ diag(ℓ”) X)/n + e^λ). Preconditioned
+// conjugate gradients (hypergrad.ConjugateGradient with Jacobi) uses it as
+// the Jacobi preconditioner M = diag(A).
+type HessDiager interface {
+	// HessDiag sets dst ← diag(A(w, λ)) at the linearization point w (len
+	// dst = InnerDim). It fails like HessVec before any Linearize.
+	HessDiag(dst backend.Vector) error
+}

@@ -141,6 +141,7 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		s.store = ls
 		defer ls.FreeSlots()
 		r.gradRecord = func(_ int, dst, w backend.Vector) error { return ls.InnerGradRecord(dst, w, 0) }
+		r.useRecorded = func() error { return ls.UseSlot(0) }
 	}
 	if a.Target != nil {
 		err = a.reachTarget(r, s)

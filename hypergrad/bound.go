@@ -169,7 +169,7 @@ func prior(k boundConstants, eps, resid, fNorm float64) Bound {
 	if k.kind == BoundNone || math.IsNaN(eps) || math.IsNaN(resid) {
 		b.Kind, b.Value = BoundNone, math.Inf(1)
 		if b.Note == "" {
-			b.Note = "no a priori rate for this solver (heavy ball's constant is unknown)"
+			b.Note = "no a priori rate for this solver (heavy ball's constant and the preconditioned κ of Jacobi CG are unknown)"
 		}
 		return b
 	}
@@ -213,7 +213,7 @@ func linearRate(s linearSpec, c bilevel.Constants) func(k int) float64 {
 	case s.kind == linFP || s.kind == linAD && s.beta == 0: // AD through gradient descent is FP
 		q := math.Max(math.Abs(1-s.alpha*mu), math.Abs(1-s.alpha*l))
 		return func(k int) float64 { return math.Pow(q, float64(k)) }
-	case s.kind == linCG:
+	case s.kind == linCG && !s.jacobi: // the preconditioned κ is unknown
 		kappa := l / mu
 		rho := (math.Sqrt(kappa) - 1) / (math.Sqrt(kappa) + 1)
 		return func(k int) float64 { return 2 * math.Pow(kappa, 1.5) * math.Pow(rho, float64(k)) }

@@ -25,8 +25,9 @@ type boundCase struct {
 
 func boundGrid(small bool) []boundCase {
 	var cases []boundCase
-	inners := []hypergrad.InnerSolver{hypergrad.GradientDescent{}, hypergrad.HeavyBall{}, hypergrad.FISTA{}}
-	linears := []hypergrad.LinearSolver{hypergrad.FixedPoint{}, hypergrad.ConjugateGradient{}, hypergrad.HeavyBallLinear{}, hypergrad.FrozenAD{}}
+	inners := []hypergrad.InnerSolver{hypergrad.GradientDescent{}, hypergrad.HeavyBall{}, hypergrad.FISTA{}, hypergrad.Newton{}}
+	linears := []hypergrad.LinearSolver{hypergrad.FixedPoint{}, hypergrad.ConjugateGradient{}, hypergrad.HeavyBallLinear{}, hypergrad.FrozenAD{},
+		hypergrad.ConjugateGradient{Jacobi: true}}
 	if small {
 		inners, linears = []hypergrad.InnerSolver{hypergrad.GradientDescent{}, hypergrad.FISTA{}}, linears[:2]
 	}

@@ -10,9 +10,9 @@ import (
 )
 
 // InnerSolver is an iterative method for the inner problem min_w g(w, λ):
-// GradientDescent, HeavyBall or FISTA.
+// GradientDescent, HeavyBall, FISTA or Newton.
 type InnerSolver interface {
-	// String names the solver: "gd", "hb" or "fista".
+	// String names the solver: "gd", "hb", "fista" or "newton".
 	String() string
 	// spec resolves zero parameters from the constants.
 	spec(c func() (bilevel.Constants, error)) (innerSpec, error)
@@ -24,6 +24,7 @@ const (
 	innerGD innerKind = iota
 	innerHB
 	innerFISTA
+	innerNewton
 )
 
 // innerSpec is an inner solver with resolved parameters.
@@ -32,6 +33,10 @@ type innerSpec struct {
 	alpha, beta float64 // step and momentum (heavy ball)
 	q           float64 // μ/L (FISTA)
 	every       int     // FISTA: iterations between tolerance checks
+	// Newton: forcing bound η_max, CG cap per step (0: none), Jacobi.
+	forcing float64
+	maxCG   int
+	jacobi  bool
 }
 
 // GradientDescent is w_{k+1} = w_k − α∇_w g(w_k, λ). Step 0 means
@@ -117,6 +122,49 @@ func (s FISTA) spec(c func() (bilevel.Constants, error)) (innerSpec, error) {
 	return innerSpec{kind: innerFISTA, alpha: tau, q: k.Mu.Value / k.L.Value, every: every}, nil
 }
 
+// Newton is the inexact (truncated) Newton method with conjugate gradients
+// (Nocedal & Wright 2006, §7.1; Dembo, Eisenstat & Steihaug 1982): at w_k,
+//
+//	s_k ≈ −A(w_k)⁻¹∇_w g(w_k)   by CG from 0 until ‖A s + ∇g‖ ≤ η_k‖∇g(w_k)‖,
+//	η_k = min(η_max, √(‖∇g(w_k)‖/‖∇g(w_0)‖)),
+//	w_{k+1} = w_k + τ s_k,   τ = 1, ½, ¼, …, 2⁻¹⁹ the first with
+//	‖∇g(w_k + τ s_k)‖² ≤ (1 − 2·10⁻⁴ τ(1−η_k))‖∇g(w_k)‖².
+//
+// Since ∇gᵀA s_k ≤ −(1−η_k)‖∇g‖², s_k descends ½‖∇g‖², so the backtracking
+// ends for every strongly convex g with a Lipschitz Hessian, and the
+// forcing terms η_k → 0 give local superlinear convergence (N&W Thm 7.2).
+// When no τ decreases ‖∇g‖ (its rounding floor), the solve stops there.
+// The gradient the line search evaluates is the next step's gradient, so
+// a step costs one gradient per trial, the CG Hessian-vector products, and,
+// when the problem is a bilevel.HessDiager, one Hessian diagonal: CG is
+// then Jacobi-preconditioned (ConjugateGradient with Jacobi) unless
+// PlainCG. Newton needs neither L nor μ; one inner iteration is one Newton
+// step. Its rate depends on constants the problem does not give, so it has
+// no a priori bound (the a posteriori bound holds as for every solver).
+// ITD does not differentiate through Newton.
+type Newton struct {
+	Forcing float64 // η_max in (0, 1), or 0 for 0.5
+	MaxCG   int     // CG iterations per step (≥ 0; 0: until the forcing tolerance)
+	PlainCG bool    // never precondition the steps' CG
+}
+
+func (Newton) String() string { return "newton" }
+
+func (s Newton) spec(func() (bilevel.Constants, error)) (innerSpec, error) {
+	eta := s.Forcing
+	if eta == 0 {
+		eta = 0.5
+	}
+	if !(eta > 0 && eta < 1) || s.MaxCG < 0 {
+		return innerSpec{}, fmt.Errorf("%w: Newton forcing %v (want 0 < η < 1), MaxCG %d", ErrInvalidSettings, s.Forcing, s.MaxCG)
+	}
+	maxCG := s.MaxCG
+	if maxCG == 0 {
+		maxCG = math.MaxInt
+	}
+	return innerSpec{kind: innerNewton, forcing: eta, maxCG: maxCG, jacobi: !s.PlainCG}, nil
+}
+
 // heavyBallSteps fills zero step and momentum from the constants.
 func heavyBallSteps(alpha, beta float64, c func() (bilevel.Constants, error)) (float64, float64, error) {
 	if alpha < 0 || !finite(alpha) {
@@ -167,6 +215,7 @@ func constantsFor(p bilevel.Problem) func() (bilevel.Constants, error) {
 // iterate, the previous iterate (heavy ball, FISTA) and FISTA's t_k.
 type innerState struct {
 	w, prev, grad, z backend.Vector
+	step             backend.Vector // Newton's s_k
 	tk               float64
 	iters            int     // steps taken so far
 	grad0            float64 // ‖∇_w g(w_0)‖
@@ -186,8 +235,13 @@ func (r *run) newInnerState(s innerSpec, w backend.Vector) (*innerState, error) 
 		}
 		r.b.Copy(st.prev, w) // w_{−1} = w_0
 	}
-	if s.kind == innerFISTA {
+	if s.kind == innerFISTA || s.kind == innerNewton {
 		if st.z, err = r.vec(d); err != nil {
+			return nil, r.fail("inner", -1, err)
+		}
+	}
+	if s.kind == innerNewton {
+		if st.step, err = r.vec(d); err != nil {
 			return nil, r.fail("inner", -1, err)
 		}
 	}
@@ -220,6 +274,9 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 	t0 := time.Now()
 	defer func() { r.res.Time.Inner += r.since(t0) }()
 	r.res.InnerStep, r.res.InnerMomentum = s.alpha, s.beta
+	if s.kind == innerNewton {
+		return r.continueNewton(s, st, t, tol, tolRel)
+	}
 	if tolRel > 0 && st.grad0 >= 0 {
 		tol = tolRel * st.grad0
 	}
@@ -336,4 +393,104 @@ func (h *stallHistory) stalled(k int, nrm, grad0 float64) bool {
 		return false
 	}
 	return nrm <= 1e-10*grad0 && k-h.bestK >= max(100, k/4)
+}
+
+// continueNewton takes up to t more Newton steps (see Newton and
+// continueInner). The gradient at the current iterate is evaluated first;
+// each accepted line-search trial's gradient is the next iterate's.
+func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel float64) error {
+	k := st.iters
+	if err := r.check("inner", k); err != nil {
+		return err
+	}
+	if err := r.stepGrad(k, st.grad, st.w); err != nil {
+		return r.fail("inner", k, err)
+	}
+	nrm := r.b.Nrm2(st.grad)
+	if !finite(nrm) {
+		return r.fail("inner", k, fmt.Errorf("%w: ‖∇g(w_%d)‖ = %v", ErrNonFinite, k, nrm))
+	}
+	if !(st.grad0 >= 0) {
+		st.grad0 = nrm
+	}
+	if tolRel > 0 {
+		tol = tolRel * st.grad0
+	}
+	status := Completed
+	for j := 0; ; j++ {
+		if err := r.report(PhaseInner, k, st.w, nrm); err != nil {
+			return err
+		}
+		if tol > 0 && nrm <= tol {
+			status = Converged
+			break
+		}
+		if j == t {
+			if tol > 0 {
+				status = IterationLimit
+			}
+			break
+		}
+		if err := r.check("inner", k); err != nil {
+			return err
+		}
+		// A(w_k): the linearization the gradient at w_k recorded, or a new one.
+		var err error
+		if r.useRecorded != nil {
+			err = r.useRecorded()
+		} else {
+			err = r.linearize(st.w)
+		}
+		if err != nil {
+			return r.fail("inner", k, err)
+		}
+		eta := math.Min(s.forcing, math.Sqrt(nrm/st.grad0))
+		r.b.Axpby(-1, st.grad, 0, st.z) // rhs −∇g(w_k)
+		r.b.Fill(st.step, 0)
+		if _, _, _, err := r.conjugateGradient(st.step, st.z, true, s.maxCG, eta*nrm, s.jacobi && r.hasDiag(), "inner", false); err != nil {
+			return err
+		}
+		// Backtracking on ‖∇g‖: the trial iterate in prev, its gradient in z.
+		accepted := false
+		var nt float64
+		for tau, n := 1.0, 0; n < 20; tau, n = tau/2, n+1 {
+			r.b.Copy(st.prev, st.w)
+			r.b.Axpy(tau, st.step, st.prev)
+			if err := r.stepGrad(k+1, st.z, st.prev); err != nil {
+				return r.fail("inner", k, err)
+			}
+			nt = r.b.Nrm2(st.z)
+			if finite(nt) && nt*nt <= (1-2e-4*tau*(1-eta))*nrm*nrm {
+				accepted = true
+				break
+			}
+		}
+		if !accepted {
+			// ‖∇g‖ cannot decrease: the rounding floor. The trials overwrote
+			// the recorded linearization, so take the gradient at w_k again.
+			if err := r.stepGrad(k, st.grad, st.w); err != nil {
+				return r.fail("inner", k, err)
+			}
+			if tol > 0 {
+				status = IterationLimit
+			}
+			break
+		}
+		st.w, st.prev = st.prev, st.w
+		st.grad, st.z = st.z, st.grad
+		nrm = nt
+		st.iters++
+		k++
+	}
+	if err := r.check("inner", k); err != nil {
+		return err
+	}
+	r.res.InnerIters, r.res.InnerResidual, r.res.InnerStatus = k, nrm, status
+	return nil
+}
+
+// hasDiag reports whether the problem can give the Jacobi preconditioner.
+func (r *run) hasDiag() bool {
+	_, ok := r.p.(bilevel.HessDiager)
+	return ok
 }

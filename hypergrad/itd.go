@@ -82,8 +82,8 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if err != nil {
 		return res, r.fail("setup", -1, err)
 	}
-	if spec.kind == innerFISTA {
-		return res, r.fail("setup", -1, fmt.Errorf("%w: ITD differentiates through gradient descent or heavy ball, not FISTA", ErrInvalidSettings))
+	if spec.kind == innerFISTA || spec.kind == innerNewton {
+		return res, r.fail("setup", -1, fmt.Errorf("%w: ITD differentiates through gradient descent or heavy ball, not %v", ErrInvalidSettings, m.inner()))
 	}
 	alpha, beta, heavy := spec.alpha, spec.beta, spec.kind == innerHB
 	if start == nil {

@@ -38,12 +38,29 @@ func (s FixedPoint) spec(c func() (bilevel.Constants, error)) (linearSpec, error
 // for A q = ∇_wE, A symmetric positive definite (AID-CG). Its error satisfies
 // ‖q_k − q*‖_A ≤ 2((√κ−1)/(√κ+1))^k ‖q_0 − q*‖_A (Nocedal & Wright eq. 5.36).
 // A direction with pᵀAp ≤ 0 stops it with ErrNotPositiveDefinite.
-type ConjugateGradient struct{}
+//
+// With Jacobi it is preconditioned conjugate gradients (Nocedal & Wright,
+// Algorithm 5.3) with M = diag(A) at the linearization point, computed in
+// one pass over the data by the problem's bilevel.HessDiager (counted in
+// Counts.HessDiags): the same bound then holds with κ the condition number of
+// M^{-1/2} A M^{-1/2}, which is small when A's ill-conditioning comes from
+// the scales of the features. The residual ‖A q − ∇_wE‖ is still the one
+// reported, tested against tolerances and used by the error bounds. The
+// preconditioned κ is not known in advance, so there is no a priori bound.
+type ConjugateGradient struct {
+	Jacobi bool // precondition with diag(A)
+}
 
-func (ConjugateGradient) String() string { return "cg" }
+// String returns "cg", or "pcg" with Jacobi.
+func (c ConjugateGradient) String() string {
+	if c.Jacobi {
+		return "pcg"
+	}
+	return "cg"
+}
 
-func (ConjugateGradient) spec(func() (bilevel.Constants, error)) (linearSpec, error) {
-	return linearSpec{kind: linCG}, nil
+func (c ConjugateGradient) spec(func() (bilevel.Constants, error)) (linearSpec, error) {
+	return linearSpec{kind: linCG, jacobi: c.Jacobi}, nil
 }
 
 // HeavyBallLinear is the heavy-ball method on A q = ∇_wE (AID-HB),
@@ -94,7 +111,7 @@ func (f FrozenAD) spec(c func() (bilevel.Constants, error)) (linearSpec, error) 
 	if err != nil {
 		return linearSpec{}, err
 	}
-	if is.kind == innerFISTA {
+	if is.kind == innerFISTA || is.kind == innerNewton {
 		return linearSpec{}, fmt.Errorf("%w: FrozenAD differentiates through gradient descent or heavy ball", ErrInvalidSettings)
 	}
 	return linearSpec{kind: linAD, alpha: is.alpha, beta: is.beta}, nil
@@ -112,6 +129,7 @@ const (
 type linearSpec struct {
 	kind        linearKind
 	alpha, beta float64
+	jacobi      bool // CG: precondition with diag(A)
 }
 
 // solveLinear runs up to k iterations of the linear solver on A q = rhs from
@@ -128,7 +146,7 @@ func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k in
 	)
 	switch s.kind {
 	case linCG:
-		iters, res, exact, err = r.conjugateGradient(q, rhs, q0zero, k, tol)
+		iters, res, exact, err = r.conjugateGradient(q, rhs, q0zero, k, tol, s.jacobi, "linear", true)
 	case linAD:
 		iters, res, err = r.frozenAD(s, q, rhs, q0zero, k, tol)
 	default:
@@ -203,68 +221,147 @@ func (r *run) richardson(s linearSpec, q, rhs backend.Vector, q0zero bool, k int
 	}
 }
 
-// conjugateGradient runs the Hestenes–Stiefel iteration
+// conjugateGradient runs the Hestenes–Stiefel iteration, preconditioned
+// with M = diag(A) when jacobi (Nocedal & Wright, Algorithm 5.3; M = I
+// otherwise, where z_i = r_i):
 //
-//	α_i = r_iᵀr_i / p_iᵀAp_i,  q_{i+1} = q_i + α_i p_i,  r_{i+1} = r_i − α_i Ap_i,
-//	β_i = r_{i+1}ᵀr_{i+1} / r_iᵀr_i,  p_{i+1} = r_{i+1} + β_i p_i,
+//	α_i = r_iᵀz_i / p_iᵀAp_i,  q_{i+1} = q_i + α_i p_i,  r_{i+1} = r_i − α_i Ap_i,
+//	z_{i+1} = M⁻¹r_{i+1},  β_i = r_{i+1}ᵀz_{i+1} / r_iᵀz_i,  p_{i+1} = z_{i+1} + β_i p_i,
 //
-// with r_0 = rhs − A q_0 and p_0 = r_0. The direction update uses the new
-// residual r_{i+1} (TestConjugateGradientDirectionUpdate guards this).
+// with r_0 = rhs − A q_0, z_0 = M⁻¹r_0 and p_0 = z_0. The direction update uses
+// the new residual (TestConjugateGradientDirectionUpdate guards this).
 //
 // The recursively updated residual keeps shrinking after the true residual
 // has reached its rounding floor (about ε‖A‖‖q‖), until p underflows and
 // pᵀAp = 0. So CG also stops, as converged, once ‖r_i‖ ≤ 2⁻⁶²‖rhs‖ (about
 // 2e-19 relative): further iterations could not change q.
-func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol float64) (int, float64, bool, error) {
-	d := q.Len()
-	var res, p, ap backend.Vector
-	if err := r.vecsN(d, &res, &p, &ap); err != nil {
+//
+// phase names the phase in errors ("linear", or "inner" for Newton's
+// steps); the monitor sees the iterates only when report is set.
+func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol float64, jacobi bool, phase string, report bool) (int, float64, bool, error) {
+	w, err := r.cgVectors(q.Len(), jacobi)
+	if err != nil {
 		return 0, 0, false, err
+	}
+	res, p, ap, z, minv := w.res, w.p, w.ap, w.res, w.minv // M = I: z aliases r
+	if jacobi {
+		z = w.z
+		if err := r.jacobi(minv, phase); err != nil {
+			return 0, 0, false, err
+		}
+	}
+	precond := func() {
+		if jacobi {
+			r.b.MulElem(z, 1, minv, res, 0)
+		}
 	}
 	r.b.Copy(res, rhs)
 	if !q0zero {
 		if err := r.hessVec(ap, q); err != nil {
-			return 0, 0, false, r.fail("linear", 0, err)
+			return 0, 0, false, r.fail(phase, 0, err)
 		}
 		r.b.Axpy(-1, ap, res)
 	}
-	r.b.Copy(p, res)
-	rr := r.b.Dot(res, res)
+	precond()
+	r.b.Copy(p, z)
+	rz := r.b.Dot(res, z)
 	floor := 0x1p-62 * r.b.Nrm2(rhs)
 	for i := 0; ; i++ {
-		if err := r.check("linear", i); err != nil {
+		if err := r.check(phase, i); err != nil {
 			return 0, 0, false, err
 		}
-		nrm := math.Sqrt(rr)
+		nrm := math.Sqrt(rz)
+		if jacobi {
+			nrm = r.b.Nrm2(res)
+		}
 		if !finite(nrm) {
-			return 0, 0, false, r.fail("linear", i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
+			return 0, 0, false, r.fail(phase, i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
 		}
-		if err := r.report(PhaseLinear, i, q, nrm); err != nil {
-			return 0, 0, false, err
+		if report {
+			if err := r.report(PhaseLinear, i, q, nrm); err != nil {
+				return 0, 0, false, err
+			}
 		}
 		if i == k || (tol > 0 && nrm <= tol) {
 			return i, nrm, false, nil
 		}
-		if nrm <= floor {
+		if nrm <= floor || jacobi && rz == 0 {
 			return i, nrm, true, nil
 		}
 		if err := r.hessVec(ap, p); err != nil {
-			return 0, 0, false, r.fail("linear", i, err)
+			return 0, 0, false, r.fail(phase, i, err)
 		}
 		pap := r.b.Dot(p, ap)
 		if !(pap > 0) {
 			if math.IsNaN(pap) {
-				return 0, 0, false, r.fail("linear", i, fmt.Errorf("%w: pᵀAp = NaN", ErrNonFinite))
+				return 0, 0, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = NaN", ErrNonFinite))
 			}
-			return 0, 0, false, r.fail("linear", i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
+			return 0, 0, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
 		}
-		a := rr / pap
+		a := rz / pap
 		r.b.Axpy(a, p, q)
 		r.b.Axpy(-a, ap, res)
-		rrNew := r.b.Dot(res, res)
-		r.b.Axpby(1, res, rrNew/rr, p) // p ← r_{i+1} + β p
-		rr = rrNew
+		precond()
+		rzNew := r.b.Dot(res, z)
+		r.b.Axpby(1, z, rzNew/rz, p) // p ← z_{i+1} + β p
+		rz = rzNew
 	}
+}
+
+// cgWork are the work vectors of conjugateGradient, allocated once per run.
+type cgWork struct {
+	res, p, ap, z, minv backend.Vector
+}
+
+// cgVectors returns the run's CG work vectors of length d, allocating them
+// (and the preconditioner's, when jacobi) on first use.
+func (r *run) cgVectors(d int, jacobi bool) (*cgWork, error) {
+	w := r.cg
+	if w == nil {
+		w = &cgWork{}
+		if err := r.vecsN(d, &w.res, &w.p, &w.ap); err != nil {
+			return nil, err
+		}
+		r.cg = w
+	}
+	if jacobi && w.z == nil {
+		if err := r.vecsN(d, &w.z, &w.minv); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// jacobi sets minv ← 1/diag(A) at the linearization point. The diagonal of
+// a positive definite A is positive; an entry that is not (or is not
+// finite) is reported as ErrNotPositiveDefinite (ErrNonFinite).
+func (r *run) jacobi(minv backend.Vector, phase string) error {
+	hd, ok := r.p.(bilevel.HessDiager)
+	if !ok {
+		return r.fail(phase, -1, fmt.Errorf("%w: Jacobi preconditioning needs a problem that implements bilevel.HessDiager", ErrInvalidSettings))
+	}
+	r.res.Counts.HessDiags++
+	if err := hd.HessDiag(minv); err != nil {
+		return r.fail(phase, -1, fmt.Errorf("HessDiag: %w", err))
+	}
+	if len(r.diag) != minv.Len() {
+		r.diag = make([]float64, minv.Len())
+	}
+	r.b.Download(r.diag, minv)
+	if err := r.b.Err(); err != nil {
+		return r.fail(phase, -1, err)
+	}
+	for j, a := range r.diag {
+		switch {
+		case math.IsNaN(a) || math.IsInf(a, 0):
+			return r.fail(phase, -1, fmt.Errorf("%w: diag(A)[%d] = %v", ErrNonFinite, j, a))
+		case !(a > 0):
+			return r.fail(phase, -1, fmt.Errorf("%w: diag(A)[%d] = %v", ErrNotPositiveDefinite, j, a))
+		}
+		r.diag[j] = 1 / a
+	}
+	r.b.Upload(minv, r.diag)
+	return nil
 }
 
 // frozenAD runs the adjoint recursion of FrozenAD.

@@ -178,6 +178,7 @@ func (o *outer) add(c Counts) {
 	o.counts.OuterGrads += c.OuterGrads
 	o.counts.OuterHyperGrads += c.OuterHyperGrads
 	o.counts.Linearizations += c.Linearizations
+	o.counts.HessDiags += c.HessDiags
 }
 
 // hypergradient estimates ∇f at the problem's current λ to accuracies

@@ -69,11 +69,13 @@ type Counts struct {
 	OuterGrads      int `json:"outer_grads"`       // ∇_w E
 	OuterHyperGrads int `json:"outer_hyper_grads"` // ∇_λ E
 	Linearizations  int `json:"linearizations"`    // Linearize(w)
+	HessDiags       int `json:"hess_diags"`        // diag(A), the Jacobi preconditioner
 }
 
 // Oracles returns the number of derivative oracle calls: inner gradients,
-// Hessian-vector products and cross products, each counted once.
-func (c Counts) Oracles() int { return c.InnerGrads + c.HessVecs + c.CrossVecs }
+// Hessian-vector products, cross products and Hessian diagonals, each
+// counted once.
+func (c Counts) Oracles() int { return c.InnerGrads + c.HessVecs + c.CrossVecs + c.HessDiags }
 
 // Timing is the wall time of an estimate by phase. Inner is the inner solve;
 // Linear is the linear solve (AID) or the reverse pass (ITD, without its cross

@@ -25,6 +25,13 @@ type run struct {
 	// gradRecord, if set, replaces the inner gradient of step k (ITD records
 	// the linearization at w_k with it).
 	gradRecord func(k int, dst, w backend.Vector) error
+	// useRecorded, if set, makes the linearization recorded by the last
+	// gradRecord current (Newton's steps use it instead of Linearize).
+	useRecorded func() error
+	// diag is host scratch for the Jacobi preconditioner.
+	diag []float64
+	// cg holds the conjugate-gradient work vectors once allocated.
+	cg *cgWork
 }
 
 func newRun(ctx context.Context, p bilevel.Problem, method string, monitor Monitor) (*run, error) {

@@ -195,6 +195,17 @@ func (p *glm) HessVec(dst, v backend.Vector) error {
 	return p.b.Err()
 }
 
+// HessDiag sets dst ← diag(A) = diag(Xᵀ diag(ℓ”(Xw, y)) X)/n + e^λ at the
+// linearization point, in one pass over X (backend GramDiag).
+func (p *glm) HessDiag(dst backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	p.b.GramDiag(dst, 1/float64(p.n), p.xTr, p.curCurv, 0) // nil curvature for ridge
+	p.b.Axpy(1, p.elam, dst)
+	return p.b.Err()
+}
+
 func (p *glm) CrossVec(dst, v backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized

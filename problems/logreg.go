@@ -27,6 +27,7 @@ type Logreg struct{ *glm }
 var (
 	_ bilevel.Problem    = (*Logreg)(nil)
 	_ bilevel.Referencer = (*Logreg)(nil)
+	_ bilevel.HessDiager = (*Logreg)(nil)
 )
 
 // NewLogreg uploads logistic-regression data (labels in {−1, +1}) to the backend.

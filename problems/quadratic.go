@@ -42,6 +42,7 @@ type Quadratic struct {
 var (
 	_ bilevel.Problem    = (*Quadratic)(nil)
 	_ bilevel.Referencer = (*Quadratic)(nil)
+	_ bilevel.HessDiager = (*Quadratic)(nil)
 )
 
 // NewQuadratic uploads quadratic data to the backend.
@@ -164,6 +165,16 @@ func (p *Quadratic) HessVec(dst, v backend.Vector) error {
 		return ErrNotLinearized
 	}
 	p.b.GramVec(dst, 2, p.m, nil, v, 0)
+	return p.b.Err()
+}
+
+// HessDiag sets dst ← diag(A_g) = 2·diag(DᵀD), the squared column norms of
+// D doubled, in one pass over D (backend GramDiag).
+func (p *Quadratic) HessDiag(dst backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	p.b.GramDiag(dst, 2, p.m, nil, 0)
 	return p.b.Err()
 }
 

@@ -23,6 +23,7 @@ type Ridge struct{ *glm }
 var (
 	_ bilevel.Problem    = (*Ridge)(nil)
 	_ bilevel.Referencer = (*Ridge)(nil)
+	_ bilevel.HessDiager = (*Ridge)(nil)
 )
 
 // NewRidge uploads ridge data (real labels) to the backend.

@@ -101,7 +101,9 @@ func Host(t testing.TB, b backend.Backend, v backend.Vector) []float64 {
 //	HessVec(v)      against (∇g(w+hv) − ∇g(w−hv))/(2h) for a random v,
 //	CrossVec(v)     against the λ-differences of vᵀ∇_w g(w, λ),
 //	OuterGrad       against the coordinate differences of OuterValue,
-//	OuterHyperGrad  against the λ-differences of OuterValue.
+//	OuterHyperGrad  against the λ-differences of OuterValue,
+//	HessDiag        (when p is a bilevel.HessDiager) against e_jᵀ A e_j from
+//	                HessVec on every unit vector, to 1e-12 normwise.
 //
 // Choose w away from the inner solution so that the gradients are not
 // dominated by rounding. p is returned to its original λ.
@@ -186,6 +188,25 @@ func CheckOracles(t testing.TB, p bilevel.Problem, w []float64, o Options) {
 		fd[i] = (gp[i] - gm[i]) / (2 * step)
 	}
 	check("HessVec", Host(t, b, hv), fd)
+
+	// diag(A) against HessVec on the unit vectors (exact up to rounding).
+	if hd, ok := p.(bilevel.HessDiager); ok {
+		must("Linearize", p.Linearize(wv))
+		must("HessDiag", hd.HessDiag(hv))
+		got := Host(t, b, hv)
+		want := make([]float64, d)
+		e := make([]float64, d)
+		for j := range want {
+			e[j] = 1
+			b.Upload(tmp, e)
+			must("HessVec", p.HessVec(g, tmp))
+			want[j] = Host(t, b, g)[j]
+			e[j] = 0
+		}
+		if err := RelErr(got, want); !(err <= 1e-12) {
+			t.Errorf("HessDiag: relative error %.3g against HessVec on unit vectors (tol 1e-12)\n got  %v\n want %v", err, head(got), head(want))
+		}
+	}
 
 	// Bᵀv against λ-differences of vᵀ∇_w g(w, λ).
 	must("Linearize", p.Linearize(wv))

@@ -33,10 +33,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	backendName := fs.String("backend", "cpu", "backend: cpu or cuda")
 	out := fs.String("out", "bench-out", "output directory (created if missing)")
 	probs := fs.String("problems", "", "comma-separated problems of the suite (default: all)")
-	methods := fs.String("methods", "", "comma-separated methods: itd, aid-fp, aid-cg, aid-hb (default: all)")
-	peers := fs.Bool("peers", false, "also run the PyTorch peer side by side (logreg 20000×2000, t = k = 50)")
+	methods := fs.String("methods", "", "comma-separated methods: itd, aid-fp, aid-cg, aid-pcg, aid-hb (default: all)")
+	peers := fs.Bool("peers", false, "also run the PyTorch peer side by side (logreg 20000×2000, t = k = 50) and the time-to-accuracy comparison")
 	python := fs.String("python", "", "Python interpreter for -peers (default: the first of python3, /usr/bin/python3 that imports torch)")
 	peerSource := fs.String("peer-data", bench.DefaultPeerOptions().Source, "data of the peer comparison")
+	ttaSource := fs.String("tta-data", bench.DefaultTTAOptions().Source, "logreg data of the time-to-accuracy comparison (-peers; λ is set so that κ = 1e3)")
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "hypergrad bench: "+format+"\n", a...)
 		return exitUsage
@@ -90,6 +91,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "hypergrad bench: peers: %v\n", err)
 			return exitFailure
 		}
+		to := bench.DefaultTTAOptions()
+		to.Python, to.Source = peerPython, *ttaSource
+		if rep.TTA, err = r.RunTimeToAccuracy(ctx, to); err != nil {
+			fmt.Fprintf(stderr, "hypergrad bench: time to accuracy: %v\n", err)
+			return exitFailure
+		}
 	}
 	paths, err := bench.WriteAll(*out, rep)
 	if err != nil {
@@ -132,5 +139,10 @@ func printHeadlines(w io.Writer, rep *bench.Report) {
 		for _, m := range rep.Peers.Methods {
 			fmt.Fprintf(w, "vs PyTorch %s: time ratio ours/theirs %.3f, relative difference %.2g\n", m.Method, m.Ratio, m.RelDiff)
 		}
+	}
+	if tr := rep.TTA; tr != nil {
+		b := tr.Ours[tr.Best]
+		fmt.Fprintf(w, "time to %.0e: ours %s (t=%d, k=%d) %.3g s vs PyTorch aid-cg(gd) (t=%d, k=%d) %.3g s: ratio %.3f\n",
+			tr.Target, b.Config, b.T, b.K, b.Seconds.Median, tr.Peer.T, tr.Peer.K, tr.Peer.Seconds.Median, tr.Ratio)
 	}
 }

@@ -46,8 +46,8 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.problem, "problem", "ridge", "problem: ridge, logreg or quadratic")
 	fs.StringVar(&f.source, "data", defaultSource, "an .npz file, or synth:key=value,... (keys n, m, d, kappa, noise, lambda, seed; quadratic: m1, m2, d, h, sigma, seed, numpy)")
-	fs.StringVar(&f.method, "method", "aid-cg", "estimator: itd, aid-fp, aid-cg or aid-hb")
-	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball) or fista")
+	fs.StringVar(&f.method, "method", "aid-cg", "estimator: itd, aid-fp, aid-cg, aid-pcg (CG with the Jacobi preconditioner diag(A)) or aid-hb")
+	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball), fista, or newton (inexact Newton with Jacobi CG; AID only)")
 	fs.IntVar(&f.t, "t", 100, "inner iterations T ≥ 1 (the budget when -tol-inner is set)")
 	fs.IntVar(&f.k, "k", 20, "AID: linear iterations K ≥ 1 (the budget when -tol-linear is set); ITD: truncation length (0 = full, the default for itd)")
 	fs.Float64Var(&f.tolInner, "tol-inner", 0, "stop the inner solve when ‖∇_w g‖ ≤ this (0: run exactly T steps)")
@@ -90,15 +90,15 @@ func (f *gradFlags) check() error {
 		return fmt.Errorf("unknown problem %q (want ridge, logreg or quadratic)", f.problem)
 	}
 	switch f.method {
-	case "itd", "aid-fp", "aid-cg", "aid-hb":
+	case "itd", "aid-fp", "aid-cg", "aid-pcg", "aid-hb":
 	default:
-		return fmt.Errorf("unknown method %q (want itd, aid-fp, aid-cg or aid-hb)", f.method)
+		return fmt.Errorf("unknown method %q (want itd, aid-fp, aid-cg, aid-pcg or aid-hb)", f.method)
 	}
-	if f.inner != "gd" && f.inner != "hb" && f.inner != "fista" {
-		return fmt.Errorf("unknown inner solver %q (want gd, hb or fista)", f.inner)
+	if f.inner != "gd" && f.inner != "hb" && f.inner != "fista" && f.inner != "newton" {
+		return fmt.Errorf("unknown inner solver %q (want gd, hb, fista or newton)", f.inner)
 	}
-	if f.method == "itd" && f.inner == "fista" {
-		return errors.New("itd differentiates through gd or hb, not fista")
+	if f.method == "itd" && (f.inner == "fista" || f.inner == "newton") {
+		return fmt.Errorf("itd differentiates through gd or hb, not %s", f.inner)
 	}
 	if f.t < 1 {
 		return fmt.Errorf("-t %d: want T ≥ 1", f.t)
@@ -146,6 +146,8 @@ func (f *gradFlags) estimator() hypergrad.Estimator {
 		inner = hypergrad.HeavyBall{}
 	case "fista":
 		inner = hypergrad.FISTA{}
+	case "newton":
+		inner = hypergrad.Newton{}
 	}
 	if f.method == "itd" {
 		return &hypergrad.ITD{Inner: inner, T: f.t, Truncate: f.k, TolInner: f.tolInner}
@@ -156,6 +158,8 @@ func (f *gradFlags) estimator() hypergrad.Estimator {
 		lin = hypergrad.FixedPoint{}
 	case "aid-hb":
 		lin = hypergrad.HeavyBallLinear{}
+	case "aid-pcg":
+		lin = hypergrad.ConjugateGradient{Jacobi: true}
 	default:
 		lin = hypergrad.ConjugateGradient{}
 	}
@@ -299,11 +303,15 @@ func finiteOrNil(x float64) *float64 {
 func printText(w io.Writer, o *gradOutput, res *hypergrad.Result) {
 	fmt.Fprintf(w, "problem        %s (%s) from %s\n", o.Problem, o.Shape, o.Source)
 	fmt.Fprintf(w, "backend        %s\n", o.Device)
-	fmt.Fprintf(w, "method         %s: %d inner, %d linear iterations (α = %.4g", o.Method, res.InnerIters, res.LinearIters, res.InnerStep)
-	if res.InnerMomentum != 0 {
-		fmt.Fprintf(w, ", β = %.4g", res.InnerMomentum)
+	fmt.Fprintf(w, "method         %s: %d inner, %d linear iterations (", o.Method, res.InnerIters, res.LinearIters)
+	if res.InnerStep != 0 {
+		fmt.Fprintf(w, "α = %.4g", res.InnerStep)
+		if res.InnerMomentum != 0 {
+			fmt.Fprintf(w, ", β = %.4g", res.InnerMomentum)
+		}
+		fmt.Fprint(w, "; ")
 	}
-	fmt.Fprintf(w, "; κ %s %.4g)\n", map[bool]string{true: "=", false: "≈"}[o.Constants["L"].(bilevel.Constant).Kind == bilevel.Exact], o.Constants["kappa"])
+	fmt.Fprintf(w, "κ %s %.4g)\n", map[bool]string{true: "=", false: "≈"}[o.Constants["L"].(bilevel.Constant).Kind == bilevel.Exact], o.Constants["kappa"])
 	fmt.Fprintf(w, "status         %s (inner %s, linear %s)\n", o.Status, o.InnerStatus, o.LinearStatus)
 	fmt.Fprintf(w, "residuals      ‖∇g(w_t)‖ = %.3g", res.InnerResidual)
 	if !math.IsNaN(res.LinearResidual) {
@@ -311,7 +319,11 @@ func printText(w io.Writer, o *gradOutput, res *hypergrad.Result) {
 	}
 	fmt.Fprintln(w)
 	c := res.Counts
-	fmt.Fprintf(w, "oracle calls   %d inner gradients, %d Hessian-vector, %d cross, %d outer gradients\n", c.InnerGrads, c.HessVecs, c.CrossVecs, c.OuterGrads)
+	fmt.Fprintf(w, "oracle calls   %d inner gradients, %d Hessian-vector, %d cross, %d outer gradients", c.InnerGrads, c.HessVecs, c.CrossVecs, c.OuterGrads)
+	if c.HessDiags > 0 {
+		fmt.Fprintf(w, ", %d Hessian diagonals", c.HessDiags)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "seconds        %.4g total: inner %.4g, linear %.4g, cross %.4g (load %.3g, setup %.3g not included)\n",
 		o.Seconds["total"], o.Seconds["inner"], o.Seconds["linear"], o.Seconds["cross"], o.Seconds["load"], o.Seconds["setup"])
 	fmt.Fprintf(w, "hypergradient  ‖h‖ = %.6g; %s\n", o.Norm, head(o.Hypergradient))

@@ -31,6 +31,8 @@ func TestGradJSON(t *testing.T) {
 		{[]string{"-problem", "ridge", "-data", "synth:n=300,d=20,kappa=50,seed=1", "-method", "aid-cg", "-inner", "hb", "-t", "400", "-k", "40"}, 1e-10},
 		{[]string{"-problem", "logreg", "-data", "synth:n=300,d=10,kappa=10,lambda=-2,seed=2", "-method", "aid-cg", "-t", "3000", "-k", "30", "-tol-inner", "1e-14"}, 1e-10},
 		{[]string{"-problem", "quadratic", "-data", "synth:numpy=true", "-method", "aid-hb", "-inner", "hb", "-t", "200", "-k", "200"}, 1e-10},
+		{[]string{"-problem", "ridge", "-data", "synth:n=300,d=20,kappa=1e4,seed=1", "-method", "aid-pcg", "-inner", "fista", "-t", "5000", "-k", "60", "-tol-inner", "1e-15"}, 1e-10},
+		{[]string{"-problem", "logreg", "-data", "synth:n=500,d=30,kappa=1e3,lambda=-7,seed=3", "-method", "aid-pcg", "-inner", "newton", "-t", "20", "-k", "100", "-tol-inner", "1e-15"}, 1e-10},
 		{[]string{"-problem", "ridge", "-data", "synth:n=300,d=20,kappa=50,seed=1", "-method", "itd", "-inner", "hb", "-t", "300", "-k", "0"}, 1e-10},
 		{[]string{"-problem", "ridge", "-data", "synth:n=300,d=20,kappa=50,seed=1", "-method", "aid-fp", "-t", "5", "-k", "5"}, 1e3}, // unconverged: only the output shape is checked
 	} {
@@ -257,6 +259,7 @@ func TestGradTarget(t *testing.T) {
 		{"grad", "-target-rel", "1e-3", "-tol-inner", "1e-5"},
 		{"grad", "-target-abs", "-1"},
 		{"grad", "-method", "itd", "-inner", "fista"},
+		{"grad", "-method", "itd", "-inner", "newton"},
 	} {
 		if code, _, errOut := runCLI(args...); code != exitUsage || strings.Count(strings.TrimRight(errOut, "\n"), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
