@@ -38,7 +38,6 @@ func DefaultTTAOptions() TTAOptions {
 			{Name: "aid-pcg", Inner: "newton", Linear: "pcg"},
 			{Name: "aid-pcg", Inner: "fista", Linear: "pcg"},
 			{Name: "aid-cg", Inner: "fista", Linear: "cg"},
-			{Name: "aid-pcg", Inner: "gd", Linear: "pcg"},
 		}}
 }
 

@@ -13,8 +13,8 @@
 //     t steps of an inner solver give w_t ≈ w*; k steps of a linear solver give
 //     q_k ≈ A(w_t)⁻¹∇_wE(w_t); the estimate is ∇_λE(w_t) − B(w_t)ᵀq_k. The
 //     linear solver is FixedPoint (AID-FP: Richardson iteration, equal to the
-//     Neumann series of Grazzi et al.), ConjugateGradient (AID-CG) or
-//     HeavyBallLinear (AID-HB).
+//     Neumann series of Grazzi et al.), ConjugateGradient (AID-CG; with
+//     Jacobi, preconditioned by diag(A): AID-PCG) or HeavyBallLinear (AID-HB).
 //   - ITD (iterative differentiation, Grazzi et al. Algorithm 1): the exact
 //     gradient of the truncated objective f_t(λ) = E(w_t(λ), λ), computed by
 //     reverse mode through the stored inner trajectory; Truncate = K
@@ -25,7 +25,11 @@
 // convex FISTA, with the step sizes of the papers: α = 2/(L+μ) for gradient
 // descent, α = 4/(√L+√μ)², β = ((√L−√μ)/(√L+√μ))² for heavy ball, τ = 1/L for
 // FISTA (Ehrhardt & Roberts §3.2, after Mehmood & Ochs 2020 and Chambolle &
-// Pock 2016). FrozenAD back-propagates through further frozen solver steps
+// Pock 2016). Newton is inexact Newton–CG (Nocedal & Wright §7.1): CG
+// steps on A(w_k)s = −∇_w g(w_k) to a forcing tolerance and a line search
+// on ‖∇_w g‖; it needs no step size and converges superlinearly, so it is
+// the fastest route to an accurate w_t when Hessian-vector products are as
+// cheap as gradients (the GLM problems). FrozenAD back-propagates through further frozen solver steps
 // (Ehrhardt & Roberts' "AD"), which equals FixedPoint or HeavyBallLinear.
 //
 // Certified accuracy: every AID Result carries the a posteriori error bound
