@@ -21,6 +21,9 @@
 // returned by Err. After a failure every operation is a no-op and reductions
 // return NaN, until ClearErr. Estimators check Err once per iteration, as a
 // CUDA program checks its sticky error. Allocation returns its error directly.
+// The backends reject the same operands with the same errors: they share the
+// checks of lengths, dimensions and aliases (CheckGLMGrad and the other Check
+// functions, which only implementations of Backend call).
 //
 // # Aliasing
 //

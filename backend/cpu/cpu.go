@@ -95,6 +95,15 @@ type vec struct {
 
 func (v *vec) Len() int { return len(v.data) }
 
+// operand describes v to package backend's operand checks; nil is an
+// optional operand left out.
+func (v *vec) operand() (o backend.Operand[*vec]) {
+	if v != nil {
+		o = backend.Operand[*vec]{ID: v, Len: len(v.data)}
+	}
+	return o
+}
+
 func (b *Backend) fail(op string, err error, format string, args ...any) {
 	if b.err == nil {
 		b.err = &backend.OpError{Backend: "cpu", Op: op, Err: err, Detail: fmt.Sprintf(format, args...)}
@@ -139,15 +148,9 @@ func (b *Backend) optV(op string, x backend.Vector) (*vec, bool) {
 	return xv, xv != nil
 }
 
-func (b *Backend) sameLen(op string, xs ...*vec) bool {
-	for _, x := range xs[1:] {
-		if len(x.data) != len(xs[0].data) {
-			b.fail(op, backend.ErrShape, "lengths %d and %d", len(xs[0].data), len(x.data))
-			return false
-		}
-	}
-	return true
-}
+// check records v, the result of one of package backend's operand checks,
+// as the error of op, and reports whether the operands passed.
+func (b *Backend) check(op string, v backend.Violation) bool { return v.Record(&b.err, "cpu", op) }
 
 // NewVector allocates a zeroed vector.
 func (b *Backend) NewVector(n int) (backend.Vector, error) {
@@ -184,8 +187,7 @@ func (b *Backend) Upload(dst backend.Vector, src []float64) {
 	if d == nil {
 		return
 	}
-	if len(src) != len(d.data) {
-		b.fail(op, backend.ErrShape, "host slice of %d for a vector of %d", len(src), len(d.data))
+	if !b.check(op, backend.CheckHostLen(len(src), len(d.data))) {
 		return
 	}
 	copy(d.data, src)
@@ -201,8 +203,7 @@ func (b *Backend) Download(dst []float64, src backend.Vector) {
 	if s == nil {
 		return
 	}
-	if len(dst) != len(s.data) {
-		b.fail(op, backend.ErrShape, "host slice of %d for a vector of %d", len(dst), len(s.data))
+	if !b.check(op, backend.CheckHostLen(len(dst), len(s.data))) {
 		return
 	}
 	copy(dst, s.data)

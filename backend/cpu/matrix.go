@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/hypergrad-go/hypergrad/backend"
@@ -41,9 +40,8 @@ func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, erro
 	if b.closed {
 		return nil, &backend.OpError{Backend: "cpu", Op: "NewDense", Err: backend.ErrClosed}
 	}
-	if rows < 0 || cols < 0 || (cols > 0 && rows > math.MaxInt/cols) || len(data) != rows*cols {
-		return nil, &backend.OpError{Backend: "cpu", Op: "NewDense", Err: backend.ErrShape,
-			Detail: fmt.Sprintf("%d×%d matrix with %d values", rows, cols, len(data))}
+	if v := backend.CheckDense(rows, cols, len(data)); v.Err != nil {
+		return nil, v.OpError("cpu", "NewDense")
 	}
 	m := &dense{owner: b, rows: rows, cols: cols, data: make([]float64, len(data))}
 	adviseHugePages(m.data) // before the first write, which faults the pages in
@@ -59,24 +57,10 @@ func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) 
 	if b.closed {
 		return nil, &backend.OpError{Backend: "cpu", Op: "NewCSR", Err: backend.ErrClosed}
 	}
-	bad := func(format string, args ...any) error {
-		return &backend.OpError{Backend: "cpu", Op: "NewCSR", Err: backend.ErrInvalid, Detail: fmt.Sprintf(format, args...)}
-	}
-	if rows < 0 || cols < 0 || cols > math.MaxInt32 {
-		return nil, bad("dimensions %d×%d", rows, cols)
-	}
-	if len(indptr) != rows+1 || indptr[0] != 0 {
-		return nil, bad("indptr has %d entries, want %d starting at 0", len(indptr), rows+1)
-	}
-	for i := range rows {
-		if indptr[i+1] < indptr[i] {
-			return nil, bad("indptr decreases at row %d", i)
-		}
+	if v := backend.CheckCSR(rows, cols, math.MaxInt, indptr, len(indices), len(data)); v.Err != nil {
+		return nil, v.OpError("cpu", "NewCSR")
 	}
 	nnz := indptr[rows]
-	if len(indices) != nnz || len(data) != nnz {
-		return nil, bad("indptr ends at %d but there are %d indices and %d values", nnz, len(indices), len(data))
-	}
 	idx := make([]int32, nnz)
 	// last[j] is 1 + the last row seen with an entry in column j: a row that
 	// meets its own number has a duplicate (GramDiag must then sum the
@@ -87,7 +71,7 @@ func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) 
 		for k := indptr[i]; k < indptr[i+1]; k++ {
 			j := indices[k]
 			if j < 0 || j >= cols {
-				return nil, bad("column index %d out of range [0,%d) at position %d", j, cols, k)
+				return nil, backend.CSRIndexViolation(j, cols, k).OpError("cpu", "NewCSR")
 			}
 			idx[k] = int32(j)
 			if last[j] == i+1 {
@@ -171,16 +155,7 @@ func (b *Backend) matvecArgs(op string, dst backend.Vector, a backend.Matrix, x 
 	if d == nil || xv == nil || !okm {
 		return nil, matRef{}, nil
 	}
-	r, c := m.rows, m.cols
-	if trans {
-		r, c = c, r
-	}
-	if len(xv.data) != c || len(d.data) != r {
-		b.fail(op, backend.ErrShape, "dst %d, matrix %d×%d, x %d", len(d.data), r, c, len(xv.data))
-		return nil, matRef{}, nil
-	}
-	if d == xv {
-		b.fail(op, backend.ErrAlias, "dst is x")
+	if !b.check(op, backend.CheckMatVec(m.rows, m.cols, trans, d.operand(), xv.operand())) {
 		return nil, matRef{}, nil
 	}
 	return d, m, xv
@@ -262,16 +237,7 @@ func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d
 	if dv == nil || vv == nil || !okw || !okm {
 		return
 	}
-	if len(dv.data) != m.cols || len(vv.data) != m.cols || (wv != nil && len(wv.data) != m.rows) {
-		dl := -1
-		if wv != nil {
-			dl = len(wv.data)
-		}
-		b.fail(op, backend.ErrShape, "X %d×%d, dst %d, v %d, d %d", m.rows, m.cols, len(dv.data), len(vv.data), dl)
-		return
-	}
-	if dv == vv || dv == wv {
-		b.fail(op, backend.ErrAlias, "dst is an operand")
+	if !b.check(op, backend.CheckGramVec(m.rows, m.cols, dv.operand(), wv.operand(), vv.operand())) {
 		return
 	}
 	e := b.eng
@@ -327,16 +293,7 @@ func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, 
 	if dv == nil || !okw || !okm {
 		return
 	}
-	if len(dv.data) != m.cols || (wv != nil && len(wv.data) != m.rows) {
-		dl := -1
-		if wv != nil {
-			dl = len(wv.data)
-		}
-		b.fail(op, backend.ErrShape, "X %d×%d, dst %d, d %d", m.rows, m.cols, len(dv.data), dl)
-		return
-	}
-	if dv == wv {
-		b.fail(op, backend.ErrAlias, "dst is d")
+	if !b.check(op, backend.CheckGramDiag(m.rows, m.cols, dv.operand(), wv.operand())) {
 		return
 	}
 	e := b.eng
@@ -460,23 +417,7 @@ func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w
 	if wv == nil || yv == nil || !okd || !okc || !okm {
 		return nan
 	}
-	if loss != backend.Squared && loss != backend.Logistic {
-		b.fail(op, backend.ErrInvalid, "unknown loss %v", loss)
-		return nan
-	}
-	if len(wv.data) != m.cols || len(yv.data) != m.rows || (dv != nil && len(dv.data) != m.cols) || (cv != nil && len(cv.data) != m.rows) {
-		dl, cl := -1, -1
-		if dv != nil {
-			dl = len(dv.data)
-		}
-		if cv != nil {
-			cl = len(cv.data)
-		}
-		b.fail(op, backend.ErrShape, "X %d×%d, w %d, y %d, dst %d, curv %d", m.rows, m.cols, len(wv.data), len(yv.data), dl, cl)
-		return nan
-	}
-	if dv != nil && (dv == wv || dv == yv || dv == cv) || cv != nil && (cv == wv || cv == yv) {
-		b.fail(op, backend.ErrAlias, "an output is an input or the other output")
+	if !b.check(op, backend.CheckGLMGrad(m.rows, m.cols, dv.operand(), wv.operand(), yv.operand(), cv.operand(), loss)) {
 		return nan
 	}
 	e := b.eng

@@ -105,6 +105,15 @@ type vec struct {
 
 func (v *vec) Len() int { return v.n }
 
+// operand describes v to package backend's operand checks; nil is an
+// optional operand left out.
+func (v *vec) operand() (o backend.Operand[*vec]) {
+	if v != nil {
+		o = backend.Operand[*vec]{ID: v, Len: v.n}
+	}
+	return o
+}
+
 func (b *Backend) fail(op string, err error, format string, args ...any) {
 	if b.err == nil {
 		b.err = &backend.OpError{Backend: "cuda", Op: op, Err: err, Detail: fmt.Sprintf(format, args...)}
@@ -181,15 +190,9 @@ func (b *Backend) optV(op string, x backend.Vector) (*vec, bool) {
 	return xv, xv != nil
 }
 
-func (b *Backend) sameLen(op string, xs ...*vec) bool {
-	for _, x := range xs[1:] {
-		if x.n != xs[0].n {
-			b.fail(op, backend.ErrShape, "lengths %d and %d", xs[0].n, x.n)
-			return false
-		}
-	}
-	return true
-}
+// check records v, the result of one of package backend's operand checks,
+// as the error of op, and reports whether the operands passed.
+func (b *Backend) check(op string, v backend.Violation) bool { return v.Record(&b.err, "cuda", op) }
 
 // rawAlloc allocates device memory and records it for Close. The record is
 // a slice, not a map, so that allocating and freeing allocate no Go memory
@@ -312,8 +315,7 @@ func (b *Backend) Upload(dst backend.Vector, src []float64) {
 	if d == nil {
 		return
 	}
-	if len(src) != d.n {
-		b.fail(op, backend.ErrShape, "host slice of %d for a vector of %d", len(src), d.n)
+	if !b.check(op, backend.CheckHostLen(len(src), d.n)) {
 		return
 	}
 	if d.n == 0 || !b.enter(op) {
@@ -335,8 +337,7 @@ func (b *Backend) Download(dst []float64, src backend.Vector) {
 	if s == nil {
 		return
 	}
-	if len(dst) != s.n {
-		b.fail(op, backend.ErrShape, "host slice of %d for a vector of %d", len(dst), s.n)
+	if !b.check(op, backend.CheckHostLen(len(dst), s.n)) {
 		return
 	}
 	if !b.enter(op) {

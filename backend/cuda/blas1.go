@@ -15,7 +15,7 @@ func (b *Backend) Copy(dst, src backend.Vector) {
 		return
 	}
 	d, s := b.v(op, dst), b.v(op, src)
-	if d == nil || s == nil || !b.sameLen(op, d, s) || d == s || d.n == 0 || !b.enter(op) {
+	if d == nil || s == nil || !b.check(op, backend.CheckSameLen(d.n, s.n)) || d == s || d.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
@@ -57,7 +57,7 @@ func (b *Backend) Axpy(alpha float64, x, y backend.Vector) {
 		return
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.sameLen(op, xv, yv) || xv.n == 0 || !b.enter(op) {
+	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(xv.n, yv.n)) || xv.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
@@ -71,7 +71,7 @@ func (b *Backend) Axpby(alpha float64, x backend.Vector, beta float64, y backend
 		return
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.sameLen(op, xv, yv) || xv.n == 0 || !b.enter(op) {
+	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(xv.n, yv.n)) || xv.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
@@ -85,7 +85,7 @@ func (b *Backend) MulElem(dst backend.Vector, alpha float64, x, y backend.Vector
 		return
 	}
 	d, xv, yv := b.v(op, dst), b.v(op, x), b.v(op, y)
-	if d == nil || xv == nil || yv == nil || !b.sameLen(op, d, xv, yv) || d.n == 0 || !b.enter(op) {
+	if d == nil || xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(d.n, xv.n, yv.n)) || d.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
@@ -100,7 +100,7 @@ func (b *Backend) Dot(x, y backend.Vector) float64 {
 		return nan
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.sameLen(op, xv, yv) {
+	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(xv.n, yv.n)) {
 		return nan
 	}
 	if xv.n == 0 {

@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"fmt"
 	"math"
 	"unsafe"
 
@@ -75,9 +74,8 @@ func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, erro
 	if b.closed {
 		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrClosed}
 	}
-	if rows < 0 || cols < 0 || (cols > 0 && rows > math.MaxInt/cols) || len(data) != rows*cols {
-		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrShape,
-			Detail: fmt.Sprintf("%d×%d matrix with %d values", rows, cols, len(data))}
+	if v := backend.CheckDense(rows, cols, len(data)); v.Err != nil {
+		return nil, v.OpError("cuda", op)
 	}
 	m := &dense{owner: b, rows: rows, cols: cols}
 	if len(data) == 0 {
@@ -103,24 +101,11 @@ func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) 
 	if b.closed {
 		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrClosed}
 	}
-	bad := func(format string, args ...any) error {
-		return &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrInvalid, Detail: fmt.Sprintf(format, args...)}
-	}
-	if rows < 0 || cols < 0 || cols > math.MaxInt32 || rows > math.MaxInt32 {
-		return nil, bad("dimensions %d×%d", rows, cols)
-	}
-	if len(indptr) != rows+1 || indptr[0] != 0 {
-		return nil, bad("indptr has %d entries, want %d starting at 0", len(indptr), rows+1)
-	}
-	for i := range rows {
-		if indptr[i+1] < indptr[i] {
-			return nil, bad("indptr decreases at row %d", i)
-		}
+	// At most MaxInt32 rows: the transpose stores row indices in 32 bits.
+	if v := backend.CheckCSR(rows, cols, math.MaxInt32, indptr, len(indices), len(data)); v.Err != nil {
+		return nil, v.OpError("cuda", op)
 	}
 	nnz := indptr[rows]
-	if len(indices) != nnz || len(data) != nnz {
-		return nil, bad("indptr ends at %d but there are %d indices and %d values", nnz, len(indices), len(data))
-	}
 	ptr64 := make([]int64, rows+1)
 	for i, p := range indptr {
 		ptr64[i] = int64(p)
@@ -129,7 +114,7 @@ func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) 
 	count := make([]int64, cols+1)
 	for k, j := range indices {
 		if j < 0 || j >= cols {
-			return nil, bad("column index %d out of range [0,%d) at position %d", j, cols, k)
+			return nil, backend.CSRIndexViolation(j, cols, k).OpError("cuda", op)
 		}
 		idx[k] = int32(j)
 		count[j+1]++

@@ -14,16 +14,8 @@ func (b *Backend) matvecArgs(op string, dst backend.Vector, a backend.Matrix, x 
 	if d == nil || xv == nil || !okm {
 		return nil, nil, nil, nil
 	}
-	r, c := a.Dims()
-	if trans {
-		r, c = c, r
-	}
-	if xv.n != c || d.n != r {
-		b.fail(op, backend.ErrShape, "dst %d, matrix %d×%d, x %d", d.n, r, c, xv.n)
-		return nil, nil, nil, nil
-	}
-	if d == xv {
-		b.fail(op, backend.ErrAlias, "dst is x")
+	rows, cols := a.Dims()
+	if !b.check(op, backend.CheckMatVec(rows, cols, trans, d.operand(), xv.operand())) {
 		return nil, nil, nil, nil
 	}
 	return d, md, ms, xv
@@ -100,16 +92,7 @@ func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d
 		return
 	}
 	rows, cols := x.Dims()
-	if dv.n != cols || vv.n != cols || (wv != nil && wv.n != rows) {
-		dl := -1
-		if wv != nil {
-			dl = wv.n
-		}
-		b.fail(op, backend.ErrShape, "X %d×%d, dst %d, v %d, d %d", rows, cols, dv.n, vv.n, dl)
-		return
-	}
-	if dv == vv || dv == wv {
-		b.fail(op, backend.ErrAlias, "dst is an operand")
+	if !b.check(op, backend.CheckGramVec(rows, cols, dv.operand(), wv.operand(), vv.operand())) {
 		return
 	}
 	if cols == 0 || !b.enter(op) {
@@ -165,16 +148,7 @@ func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, 
 		return
 	}
 	rows, cols := x.Dims()
-	if dv.n != cols || (wv != nil && wv.n != rows) {
-		dl := -1
-		if wv != nil {
-			dl = wv.n
-		}
-		b.fail(op, backend.ErrShape, "X %d×%d, dst %d, d %d", rows, cols, dv.n, dl)
-		return
-	}
-	if dv == wv {
-		b.fail(op, backend.ErrAlias, "dst is d")
+	if !b.check(op, backend.CheckGramDiag(rows, cols, dv.operand(), wv.operand())) {
 		return
 	}
 	if cols == 0 || !b.enter(op) {
@@ -215,24 +189,8 @@ func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w
 	if wv == nil || yv == nil || !okd || !okc || !okm {
 		return nan
 	}
-	if loss != backend.Squared && loss != backend.Logistic {
-		b.fail(op, backend.ErrInvalid, "unknown loss %v", loss)
-		return nan
-	}
 	rows, cols := x.Dims()
-	if wv.n != cols || yv.n != rows || (dv != nil && dv.n != cols) || (cv != nil && cv.n != rows) {
-		dl, cl := -1, -1
-		if dv != nil {
-			dl = dv.n
-		}
-		if cv != nil {
-			cl = cv.n
-		}
-		b.fail(op, backend.ErrShape, "X %d×%d, w %d, y %d, dst %d, curv %d", rows, cols, wv.n, yv.n, dl, cl)
-		return nan
-	}
-	if dv != nil && (dv == wv || dv == yv || dv == cv) || cv != nil && (cv == wv || cv == yv) {
-		b.fail(op, backend.ErrAlias, "an output is an input or the other output")
+	if !b.check(op, backend.CheckGLMGrad(rows, cols, dv.operand(), wv.operand(), yv.operand(), cv.operand(), loss)) {
 		return nan
 	}
 	if !b.enter(op) {
