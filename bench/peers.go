@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/hypergrad-go/hypergrad/bilevel"
 	"github.com/hypergrad-go/hypergrad/data"
 	"github.com/hypergrad-go/hypergrad/hypergrad"
 )
@@ -25,7 +26,7 @@ type PeerOptions struct {
 	Problem string // ridge, logreg or quadratic
 	Source  string // data source (written to a temporary .npz for the peer)
 	T, K    int
-	Repeats int
+	Repeats int      // alternating rounds (peer, then ours); medians are over them
 	Methods []string // subset of itd, aid-fp, aid-cg
 	Threads int      // torch threads; 0 → GOMAXPROCS, the cores our side uses
 }
@@ -33,7 +34,7 @@ type PeerOptions struct {
 // DefaultPeerOptions is the comparison of the issue: logreg 20000 × 2000,
 // κ ≈ 1e3, t = k = 50.
 func DefaultPeerOptions() PeerOptions {
-	return PeerOptions{Problem: "logreg", Source: "synth:n=20000,d=2000,kappa=1e3,seed=0", T: 50, K: 50, Repeats: 3,
+	return PeerOptions{Problem: "logreg", Source: "synth:n=20000,d=2000,kappa=1e3,seed=0", T: 50, K: 50, Repeats: 5,
 		Methods: []string{"itd", "aid-fp", "aid-cg"}}
 }
 
@@ -48,6 +49,7 @@ type PeerReport struct {
 	Python  string       `json:"python"`
 	Torch   string       `json:"torch"`
 	Threads int          `json:"threads"`
+	Rounds  int          `json:"rounds"`
 	BLAS    string       `json:"blas"`
 	Methods []PeerMethod `json:"methods"`
 	// GemvSeconds are the peer's X@v and Xᵀ@r times (median), and
@@ -101,7 +103,8 @@ func firstLine(s string) string {
 }
 
 // RunPeers runs our estimators and the PyTorch peer on the same data with
-// the same step size, t and k, and compares times and hypergradients.
+// the same step size, t and k, in Repeats alternating rounds, and compares
+// the median times and the hypergradients.
 func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, error) {
 	python, err := FindPython(o.Python)
 	if err != nil {
@@ -109,6 +112,9 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	}
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
+	}
+	if o.Repeats < 1 || o.T < 0 || o.K < 0 || len(o.Methods) == 0 {
+		return nil, fmt.Errorf("peers: want Repeats ≥ 1, T, K ≥ 0 and a method (have %d, %d, %d, %d)", o.Repeats, o.T, o.K, len(o.Methods))
 	}
 	dir, err := os.MkdirTemp("", "hypergrad-peer-")
 	if err != nil {
@@ -143,64 +149,82 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 		return nil, err
 	}
 	alpha := 2 / (c.L.Value + c.Mu.Value)
-	rep := &PeerReport{Problem: o.Problem, Source: o.Source, Shape: shape, T: o.T, K: o.K, Alpha: alpha, Python: python, Threads: o.Threads}
+	rep := &PeerReport{Problem: o.Problem, Source: o.Source, Shape: shape, T: o.T, K: o.K, Alpha: alpha, Python: python, Threads: o.Threads, Rounds: o.Repeats}
 
-	r.Progress.Step("peer: PyTorch")
-	out, err := runPeerScript(ctx, python, script, npz, o.Problem, o.Methods, o.T, o.K, alpha, o.Repeats, o.Threads)
-	if err != nil {
-		return nil, err
+	var ref *bilevel.Reference
+	var xBytes float64
+	sv, supervised := d.(*data.Supervised)
+	if supervised {
+		if ref, err = p.Reference(); err != nil {
+			return nil, err
+		}
+		xBytes = float64(len(sv.XTrain.Data) * 8)
 	}
-	rep.Torch, rep.Threads = out.Torch, out.Threads
-	rep.BLAS = blasInfo(out.Config)
-	if len(out.BLASLibs) > 0 {
-		rep.BLAS += " (" + strings.Join(out.BLASLibs, ", ") + ")"
-	}
-	if len(out.Gemv) > 0 {
-		rep.GemvSeconds, rep.GemvGBps = map[string]float64{}, map[string]float64{}
-		if sv, ok := d.(*data.Supervised); ok {
-			bytes := float64(len(sv.XTrain.Data) * 8)
-			for k, ts := range out.Gemv {
-				med := stat(ts).Median
-				rep.GemvSeconds[k], rep.GemvGBps[k] = med, bytes/med/1e9
+	// Alternating rounds: the peer (every method once, and its X@v, Xᵀ@r),
+	// then ours (our fused passes, every method once). The memory bandwidth
+	// of a shared machine drifts over minutes; alternating exposes both
+	// sides to the same drift, and the medians are over the rounds.
+	peerSec, oursSec := map[string][]float64{}, map[string][]float64{}
+	gemv, oracle := map[string][]float64{}, map[string][]float64{}
+	peerHG, oursHG := map[string][]float64{}, map[string][]float64{}
+	for round := 0; round < o.Repeats; round++ {
+		r.Progress.Step(fmt.Sprintf("peer: PyTorch, round %d", round+1))
+		out, err := runPeerScript(ctx, python, script, npz, o.Problem, o.Methods, o.T, o.K, alpha, 1, o.Threads)
+		if err != nil {
+			return nil, err
+		}
+		rep.Torch, rep.Threads = out.Torch, out.Threads
+		rep.BLAS = blasInfo(out.Config)
+		if len(out.BLASLibs) > 0 {
+			rep.BLAS += " (" + strings.Join(out.BLASLibs, ", ") + ")"
+		}
+		for k, ts := range out.Gemv {
+			gemv[k] = append(gemv[k], stat(ts).Median)
+		}
+		for _, name := range o.Methods {
+			pm, ok := out.Methods[name]
+			if !ok {
+				return nil, fmt.Errorf("peer did not run %s", name)
+			}
+			peerSec[name] = append(peerSec[name], pm.Seconds...)
+			peerHG[name] = pm.Hypergradient
+		}
+		r.Progress.Step(fmt.Sprintf("peer: ours, round %d", round+1))
+		if supervised {
+			st, err := r.timeOracles(p, ref.W)
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range []string{"inner_grad", "hess_vec"} {
+				oracle[k] = append(oracle[k], st[k].Median)
 			}
 		}
-	}
-
-	if sv, ok := d.(*data.Supervised); ok {
-		ref, err := p.Reference()
-		if err != nil {
-			return nil, err
-		}
-		st, err := r.timeOracles(p, ref.W)
-		if err != nil {
-			return nil, err
-		}
-		bytes := float64(len(sv.XTrain.Data) * 8)
-		rep.OracleSeconds, rep.OracleGBps = map[string]float64{}, map[string]float64{}
-		for _, k := range []string{"inner_grad", "hess_vec"} {
-			rep.OracleSeconds[k], rep.OracleGBps[k] = st[k].Median, bytes/st[k].Median/1e9
-		}
-	}
-
-	for _, name := range o.Methods {
-		pm, ok := out.Methods[name]
-		if !ok {
-			return nil, fmt.Errorf("peer did not run %s", name)
-		}
-		m := MethodSpec{Name: name, Inner: "gd", Linear: strings.TrimPrefix(name, "aid-")}
-		var ours []float64
-		var h []float64
-		for i := 0; i < o.Repeats; i++ {
+		for _, name := range o.Methods {
+			m := MethodSpec{Name: name, Inner: "gd", Linear: strings.TrimPrefix(name, "aid-")}
 			res, err := withSteps(m.Estimator(o.T, o.K), alpha).Estimate(ctx, p, nil)
 			if err != nil {
 				return nil, err
 			}
-			ours, h = append(ours, res.Time.Total.Seconds()), res.Hypergradient
+			oursSec[name] = append(oursSec[name], res.Time.Total.Seconds())
+			oursHG[name] = res.Hypergradient
 		}
-		r.Progress.Step("peer: ours " + name)
-		so, sp := stat(ours), stat(pm.Seconds)
+	}
+	if supervised && len(gemv) > 0 {
+		rep.GemvSeconds, rep.GemvGBps = map[string]float64{}, map[string]float64{}
+		for k, ts := range gemv {
+			med := stat(ts).Median
+			rep.GemvSeconds[k], rep.GemvGBps[k] = med, xBytes/med/1e9
+		}
+		rep.OracleSeconds, rep.OracleGBps = map[string]float64{}, map[string]float64{}
+		for k, ts := range oracle {
+			med := stat(ts).Median
+			rep.OracleSeconds[k], rep.OracleGBps[k] = med, xBytes/med/1e9
+		}
+	}
+	for _, name := range o.Methods {
+		so, sp := stat(oursSec[name]), stat(peerSec[name])
 		rep.Methods = append(rep.Methods, PeerMethod{Method: name, Ours: so, Peer: sp, Ratio: so.Median / sp.Median,
-			RelDiff: relErr(h, pm.Hypergradient)})
+			RelDiff: relErr(oursHG[name], peerHG[name])})
 	}
 	return rep, nil
 }
@@ -263,8 +287,8 @@ func blasInfo(config string) string {
 }
 
 func writePeers(b *strings.Builder, pr *PeerReport) {
-	fmt.Fprintf(b, "## Side by side with PyTorch\n\n`%s` (%s, %s), t = %d, k = %d, α = %.6g, float64, %d threads on both sides. Peer: PyTorch %s, %s, via %s.\n\n",
-		pr.Source, pr.Problem, pr.Shape, pr.T, pr.K, pr.Alpha, pr.Threads, pr.Torch, pr.BLAS, pr.Python)
+	fmt.Fprintf(b, "## Side by side with PyTorch\n\n`%s` (%s, %s), t = %d, k = %d, α = %.6g, float64, %d threads on both sides. Peer: PyTorch %s, %s, via %s. Medians over %d alternating rounds (the peer, then ours), so that both sides see the same drift of the machine's memory bandwidth.\n\n",
+		pr.Source, pr.Problem, pr.Shape, pr.T, pr.K, pr.Alpha, pr.Threads, pr.Torch, pr.BLAS, pr.Python, pr.Rounds)
 	b.WriteString("| method | ours (median, min–max) | PyTorch (median, min–max) | time ratio ours/PyTorch | ‖ours − PyTorch‖/‖PyTorch‖ |\n|---|---|---|---|---|\n")
 	for _, m := range pr.Methods {
 		fmt.Fprintf(b, "| %s | %s (%s–%s) | %s (%s–%s) | %.3f | %.2g |\n", m.Method, dur(m.Ours.Median), dur(m.Ours.Min), dur(m.Ours.Max),

@@ -1,0 +1,69 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hypergrad-go/hypergrad/backend/cpu"
+)
+
+// fakePython stands in for a Python with PyTorch: it accepts the import
+// probe, counts its invocations and prints a fixed peer result (1.5 s per
+// method, a hypergradient of ones).
+const fakePython = `#!/bin/sh
+if [ "$1" = "-c" ]; then exit 0; fi
+echo run >> "$FAKE_PEER_COUNT"
+ones=1,1,1,1,1,1,1,1,1,1
+printf '{"torch":"fake","threads":2,"config":"BLAS_INFO=fake","blas_libraries":[],"gemv_seconds":{"X@v":[0.001],"X.T@r":[0.002]},"methods":{'
+printf '"itd":{"seconds":[1.5],"hypergradient":[%s]},"aid-cg":{"seconds":[1.5],"hypergradient":[%s]}}}' "$ones" "$ones"
+`
+
+// TestRunPeersAlternates: the side-by-side comparison runs the peer once per
+// round (with one repeat), ours once per round, and takes medians over the
+// rounds.
+func TestRunPeersAlternates(t *testing.T) {
+	dir := t.TempDir()
+	python := filepath.Join(dir, "python3")
+	if err := os.WriteFile(python, []byte(fakePython), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	count := filepath.Join(dir, "count")
+	t.Setenv("FAKE_PEER_COUNT", count)
+	b := cpu.New(cpu.Options{})
+	defer b.Close()
+	r := &Runner{Suite: Quick(), Backend: b}
+	o := PeerOptions{Python: python, Problem: "logreg", Source: "synth:n=200,d=10,kappa=10,seed=1", T: 5, K: 5, Repeats: 3,
+		Methods: []string{"itd", "aid-cg"}}
+	rep, err := r.RunPeers(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := os.ReadFile(count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(runs), "run"); n != 3 || rep.Rounds != 3 {
+		t.Errorf("peer ran %d times, %d rounds reported; want 3", n, rep.Rounds)
+	}
+	if len(rep.Methods) != 2 {
+		t.Fatalf("%d methods", len(rep.Methods))
+	}
+	for _, m := range rep.Methods {
+		if m.Peer.N != 3 || m.Ours.N != 3 || m.Peer.Median != 1.5 || !(m.Ours.Median > 0) || m.Ratio != m.Ours.Median/1.5 {
+			t.Errorf("%s: peer %+v, ours %+v, ratio %v", m.Method, m.Peer, m.Ours, m.Ratio)
+		}
+		if !(m.RelDiff > 0) { // the fake's hypergradient is not ours
+			t.Errorf("%s: relative difference %v", m.Method, m.RelDiff)
+		}
+	}
+	if rep.GemvSeconds["X@v"] != 0.001 || !(rep.OracleGBps["inner_grad"] > 0) {
+		t.Errorf("gemv %v, oracles %v", rep.GemvSeconds, rep.OracleGBps)
+	}
+	o.Repeats = 0
+	if _, err := r.RunPeers(context.Background(), o); err == nil {
+		t.Error("0 rounds: no error")
+	}
+}
