@@ -299,6 +299,9 @@ func TestNoAllocationsPerIteration(t *testing.T) {
 		},
 		func(n int) hypergrad.Estimator { return &hypergrad.AID{Linear: hypergrad.FixedPoint{}, T: n, K: n} },
 		func(n int) hypergrad.Estimator {
+			return &hypergrad.AID{Inner: hypergrad.Newton{}, Linear: hypergrad.ConjugateGradient{Jacobi: true}, T: n / 10, K: n}
+		},
+		func(n int) hypergrad.Estimator {
 			return &hypergrad.ITD{Inner: hypergrad.HeavyBall{}, T: n, Truncate: 5}
 		},
 	} {
