@@ -11,7 +11,8 @@
 # It writes into the folder given (default gpu-out): device.txt; tests.log (every
 # test binary of .gpubin through gpu-test.sh, -test.v); cli-{cpu,cuda}.json and
 # .err (hypergrad grad, logreg, AID-CG, t = k = 50, synth:n=100000,d=1000,
-# kappa=1e3,seed=0); bench.txt (backend/cuda's benchmarks: MulVec, MulVecTrans,
+# kappa=1e3,seed=0); cli-newton-{cpu,cuda}.json (the same data, Newton inner
+# steps and Jacobi CG to tolerances 1e-12); bench.txt (backend/cuda's benchmarks: MulVec, MulVecTrans,
 # GramVec, GLMGrad, Dot, Axpy, and the 1 GiB device-to-device copies); and
 # summary.md, a draft of bench/results/gpu-<date>.md. Each part has a time
 # limit (tests 330 s, each CLI run 60 s, benchmarks 90 s), so that the whole
@@ -35,6 +36,10 @@ for be in cuda cpu; do
 	timeout 60 .gpubin/bin/hypergrad grad -problem logreg -data "$data" -method aid-cg -t 50 -k 50 \
 		-backend "$be" -json >"$out/cli-$be.json" 2>"$out/cli-$be.err"
 	echo "exit status $?" >>"$out/cli-$be.err"
+	# Newton inner steps and Jacobi-preconditioned CG to tolerances (GramDiag on the device).
+	timeout 60 .gpubin/bin/hypergrad grad -problem logreg -data "$data" -method aid-pcg -inner newton -t 30 -k 300 \
+		-tol-inner 1e-12 -tol-linear 1e-12 -backend "$be" -json >"$out/cli-newton-$be.json" 2>"$out/cli-newton-$be.err"
+	echo "exit status $?" >>"$out/cli-newton-$be.err"
 done
 
 (cd backend/cuda && timeout 90 "$root/.gpubin/backend/cuda/pkg.test" -test.run '^$' -test.bench . \
@@ -63,13 +68,13 @@ echo "exit status $?" >>"$out/bench.txt"
 	echo
 	echo "## One hypergradient: logreg, AID-CG, t = k = 50, $data"
 	echo
-	python3 - "$out" <<'PY'
+	python3 - "$out" "" <<'PY'
 import json, math, sys
-out = sys.argv[1]
+out, tag = sys.argv[1], sys.argv[2]
 res = {}
 for be in ("cpu", "cuda"):
     try:
-        res[be] = json.load(open(f"{out}/cli-{be}.json"))
+        res[be] = json.load(open(f"{out}/cli-{tag}{be}.json"))
     except Exception as e:
         print(f"- {be}: no result ({e}); see cli-{be}.err")
 for be, r in res.items():
@@ -83,6 +88,29 @@ if len(res) == 2:
     n = math.sqrt(sum(x * x for x in a))
     print(f"- ‖h_cuda − h_cpu‖/‖h_cpu‖ = {d / n:.3g} (50 iterations of an ill-conditioned problem, not converged: "
           "rounding differences are amplified; the 1e-10 agreement is checked on converged problems by the hypergrad tests)")
+    print(f"- speed-up {res['cpu']['seconds']['total'] / res['cuda']['seconds']['total']:.3g}×")
+PY
+	echo
+	echo "## One accurate hypergradient: logreg, AID-PCG with Newton inner steps, tolerances 1e-12, $data"
+	echo
+	python3 - "$out" "newton-" <<'PY'
+import json, math, sys
+out, tag = sys.argv[1], sys.argv[2]
+res = {}
+for be in ("cpu", "cuda"):
+    try:
+        res[be] = json.load(open(f"{out}/cli-{tag}{be}.json"))
+    except Exception as e:
+        print(f"- {be}: no result ({e}); see cli-{tag}{be}.err")
+for be, r in res.items():
+    s = r["seconds"]
+    print(f"- {be}: {s['total']:.4g} s (inner {s['inner']:.4g} s, linear {s['linear']:.4g} s), status {r['status']}, "
+          f"iterations {r['iterations']}, counts {r['counts']}")
+if len(res) == 2:
+    a, b = res["cpu"]["hypergradient"], res["cuda"]["hypergradient"]
+    d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+    n = math.sqrt(sum(x * x for x in a))
+    print(f"- ‖h_cuda − h_cpu‖/‖h_cpu‖ = {d / n:.3g} (converged to tolerances: expect ≤ 1e-10)")
     print(f"- speed-up {res['cpu']['seconds']['total'] / res['cuda']['seconds']['total']:.3g}×")
 PY
 	echo
