@@ -118,7 +118,7 @@ func Quick() *Suite {
 
 // Full is the larger suite: the quick problems, a harder ridge (κ ≈ 1e3) and
 // a wider quadratic, finer grids, more repeats, and the outer-loop (MAID)
-// experiment. It takes about 10 minutes on 2 cores.
+// experiment. It takes about 4 minutes on 2 cores.
 func Full() *Suite {
 	s := Quick()
 	s.Name = "full"
