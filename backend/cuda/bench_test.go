@@ -23,7 +23,8 @@ import (
 
 // benchSizes returns the benchmark shapes: the synthetic problem
 // (dense 100000×1000, 800 MB) and a CSR matrix like the CPU backend's
-// benchmark (100000×20000, ≈10M entries); much smaller on the emulator.
+// benchmark (100000×20000, ≈10M entries); much smaller on the emulator. A
+// small dense 1000×100 matrix is benchmarked as well (benchMat).
 func benchSizes() (rows, cols, csrRows, csrCols int, density float64, copyBytes int64) {
 	if emulated {
 		return 2000, 500, 5000, 2000, 0.005, 8 << 20
@@ -59,6 +60,7 @@ func fixture(b *testing.B) (*Backend, map[string]*benchOperands) {
 		for name, m := range map[string]*backendtest.HostMatrix{
 			"dense": backendtest.RandDense(r, rows, cols),
 			"csr":   backendtest.RandCSR(r, csrRows, csrCols, density),
+			"small": backendtest.RandDense(r, 1000, 100), // launch overhead, not bandwidth
 		} {
 			a, err := m.Upload(be)
 			if err != nil {
@@ -92,9 +94,11 @@ func fixture(b *testing.B) (*Backend, map[string]*benchOperands) {
 	return benchB, benchOps
 }
 
-// benchMat runs op on each matrix format, bytes = one pass over the matrix.
+// benchMat runs op on each matrix format, bytes = one pass over the matrix;
+// "small" (dense 1000×100, 800 kB) shows the cost of a call where launch
+// overhead, not bandwidth, dominates.
 func benchMat(b *testing.B, op func(be *Backend, o *benchOperands)) {
-	for _, format := range []string{"dense", "csr"} {
+	for _, format := range []string{"dense", "csr", "small"} {
 		b.Run(format, func(b *testing.B) {
 			be, ops := fixture(b)
 			o := ops[format]
