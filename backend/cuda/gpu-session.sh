@@ -46,6 +46,33 @@ done
 	-test.benchtime 20x) >"$out/bench.txt" 2>&1
 echo "exit status $?" >>"$out/bench.txt"
 
+# compare TAG NOTE prints the cpu and cuda results of cli-TAG{cpu,cuda}.json:
+# time per hypergradient, status, counts, their agreement (NOTE says what to
+# expect of it) and the speed-up.
+compare() {
+	python3 - "$out" "$1" "$2" <<'PY'
+import json, math, sys
+out, tag, note = sys.argv[1:4]
+res = {}
+for be in ("cpu", "cuda"):
+    try:
+        res[be] = json.load(open(f"{out}/cli-{tag}{be}.json"))
+    except Exception as e:
+        print(f"- {be}: no result ({e}); see cli-{tag}{be}.err")
+for be, r in res.items():
+    s = r["seconds"]
+    print(f"- {be} ({r['device']}): {s['total']:.4g} s per hypergradient (inner {s['inner']:.4g} s, "
+          f"linear {s['linear']:.4g} s; data {s['load']:.3g} s and setup {s['setup']:.3g} s not included), "
+          f"status {r['status']}, iterations {r['iterations']}, counts {r['counts']}, ‖h‖ = {r['norm']:.6g}")
+if len(res) == 2:
+    a, b = res["cpu"]["hypergradient"], res["cuda"]["hypergradient"]
+    d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+    n = math.sqrt(sum(x * x for x in a))
+    print(f"- ‖h_cuda − h_cpu‖/‖h_cpu‖ = {d / n:.3g} ({note})")
+    print(f"- speed-up {res['cpu']['seconds']['total'] / res['cuda']['seconds']['total']:.3g}×")
+PY
+}
+
 {
 	echo "# hypergrad on a GPU, $(date -u +%Y-%m-%d) (draft written by backend/cuda/gpu-session.sh)"
 	echo
@@ -68,51 +95,11 @@ echo "exit status $?" >>"$out/bench.txt"
 	echo
 	echo "## One hypergradient: logreg, AID-CG, t = k = 50, $data"
 	echo
-	python3 - "$out" "" <<'PY'
-import json, math, sys
-out, tag = sys.argv[1], sys.argv[2]
-res = {}
-for be in ("cpu", "cuda"):
-    try:
-        res[be] = json.load(open(f"{out}/cli-{tag}{be}.json"))
-    except Exception as e:
-        print(f"- {be}: no result ({e}); see cli-{be}.err")
-for be, r in res.items():
-    s = r["seconds"]
-    print(f"- {be} ({r['device']}): {s['total']:.4g} s per hypergradient (inner {s['inner']:.4g} s, "
-          f"linear {s['linear']:.4g} s; data {s['load']:.3g} s and setup {s['setup']:.3g} s not included), "
-          f"status {r['status']}, ‖h‖ = {r['norm']:.6g}")
-if len(res) == 2:
-    a, b = res["cpu"]["hypergradient"], res["cuda"]["hypergradient"]
-    d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
-    n = math.sqrt(sum(x * x for x in a))
-    print(f"- ‖h_cuda − h_cpu‖/‖h_cpu‖ = {d / n:.3g} (50 iterations of an ill-conditioned problem, not converged: "
-          "rounding differences are amplified; the 1e-10 agreement is checked on converged problems by the hypergrad tests)")
-    print(f"- speed-up {res['cpu']['seconds']['total'] / res['cuda']['seconds']['total']:.3g}×")
-PY
+	compare "" "50 iterations of an ill-conditioned problem, not converged: rounding differences are amplified; the 1e-10 agreement is checked on converged problems by the hypergrad tests"
 	echo
 	echo "## One accurate hypergradient: logreg, AID-PCG with Newton inner steps, tolerances 1e-12, $data"
 	echo
-	python3 - "$out" "newton-" <<'PY'
-import json, math, sys
-out, tag = sys.argv[1], sys.argv[2]
-res = {}
-for be in ("cpu", "cuda"):
-    try:
-        res[be] = json.load(open(f"{out}/cli-{tag}{be}.json"))
-    except Exception as e:
-        print(f"- {be}: no result ({e}); see cli-{tag}{be}.err")
-for be, r in res.items():
-    s = r["seconds"]
-    print(f"- {be}: {s['total']:.4g} s (inner {s['inner']:.4g} s, linear {s['linear']:.4g} s), status {r['status']}, "
-          f"iterations {r['iterations']}, counts {r['counts']}")
-if len(res) == 2:
-    a, b = res["cpu"]["hypergradient"], res["cuda"]["hypergradient"]
-    d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
-    n = math.sqrt(sum(x * x for x in a))
-    print(f"- ‖h_cuda − h_cpu‖/‖h_cpu‖ = {d / n:.3g} (converged to tolerances: expect ≤ 1e-10)")
-    print(f"- speed-up {res['cpu']['seconds']['total'] / res['cuda']['seconds']['total']:.3g}×")
-PY
+	compare "newton-" "converged to tolerances: expect ≤ 1e-10"
 	echo
 	echo "## Bandwidth (backend/cuda benchmarks; MB/s = bytes of X read per op ÷ time; copies: bytes read + written)"
 	echo
