@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,5 +66,41 @@ func TestRunPeersAlternates(t *testing.T) {
 	o.Repeats = 0
 	if _, err := r.RunPeers(context.Background(), o); err == nil {
 		t.Error("0 rounds: no error")
+	}
+}
+
+// TestRunTimeToAccuracy: with the fake peer, the comparison sets λ so that
+// κ = L/μ is the one asked for, finds (t, k) that meet the target for every
+// configuration, times the peer once, and reports the peer's error honestly
+// (the fake's hypergradient of ones is far from the true one).
+func TestRunTimeToAccuracy(t *testing.T) {
+	dir := t.TempDir()
+	python := filepath.Join(dir, "python3")
+	if err := os.WriteFile(python, []byte(fakePython), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAKE_PEER_COUNT", filepath.Join(dir, "count"))
+	b := cpu.New(cpu.Options{})
+	defer b.Close()
+	r := &Runner{Suite: Quick(), Backend: b}
+	o := DefaultTTAOptions()
+	o.Python, o.Source, o.Kappa, o.Repeats = python, "synth:n=300,d=10,kappa=100,seed=2", 100, 1
+	rep, err := r.RunTimeToAccuracy(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(rep.Kappa/100-1) > 1e-12 {
+		t.Errorf("κ = %v, want 100", rep.Kappa)
+	}
+	if len(rep.Ours) != len(o.Configs) || !rep.Same.Met {
+		t.Fatalf("%d configurations, same algorithm met %v", len(rep.Ours), rep.Same.Met)
+	}
+	for _, e := range rep.Ours {
+		if !e.Met || e.RelErr > o.Target {
+			t.Errorf("%s: error %.3g at t = %d, k = %d", e.Config, e.RelErr, e.T, e.K)
+		}
+	}
+	if rep.Peer.Met || rep.Peer.Seconds.Median != 1.5 || rep.Ratio != rep.Ours[rep.Best].Seconds.Median/1.5 {
+		t.Errorf("peer %+v, ratio %v", rep.Peer, rep.Ratio)
 	}
 }

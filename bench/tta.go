@@ -11,6 +11,7 @@ import (
 
 	"github.com/hypergrad-go/hypergrad/data"
 	"github.com/hypergrad-go/hypergrad/hypergrad"
+	"github.com/hypergrad-go/hypergrad/problems"
 )
 
 // TTAOptions configure the time-to-accuracy comparison: the time to a
@@ -94,24 +95,27 @@ func (r *Runner) RunTimeToAccuracy(ctx context.Context, o TTAOptions) (*TTARepor
 		return nil, err
 	}
 	sv := d.(*data.Supervised)
-	// L_X from the constants at the data's own λ, then λ for κ = Kappa.
-	p0, _, err := NewProblem(r.Backend, ProblemSpec{Problem: "logreg", Source: o.Source})
+	p, shape, err := problems.New(r.Backend, "logreg", sv)
 	if err != nil {
 		return nil, err
 	}
-	c0, err := p0.Constants()
-	emax := 0.0
-	for _, l := range sv.Lambda {
-		emax = math.Max(emax, math.Exp(l))
-	}
-	p0.Close()
+	defer p.Close()
+	// L_X = L − max e^λ (= L_B) at the data's own λ, then λ for κ = Kappa,
+	// on our problem and in the peer's copy of the data.
+	c0, err := p.Constants()
 	if err != nil {
 		return nil, err
 	}
-	lx := c0.L.Value - emax
-	lam := math.Log(lx / (o.Kappa - 1))
+	lam := math.Log((c0.L.Value - c0.LB.Value) / (o.Kappa - 1))
 	for j := range sv.Lambda {
 		sv.Lambda[j] = lam
+	}
+	if err := p.SetHyper(sv.Lambda); err != nil {
+		return nil, err
+	}
+	c, err := p.Constants()
+	if err != nil {
+		return nil, err
 	}
 
 	dir, err := os.MkdirTemp("", "hypergrad-tta-")
@@ -124,15 +128,6 @@ func (r *Runner) RunTimeToAccuracy(ctx context.Context, o TTAOptions) (*TTARepor
 		return nil, err
 	}
 	if err := os.WriteFile(script, torchPeer, 0o644); err != nil {
-		return nil, err
-	}
-	p, shape, err := NewProblem(r.Backend, ProblemSpec{Problem: "logreg", Source: npz})
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	c, err := p.Constants()
-	if err != nil {
 		return nil, err
 	}
 	r.Progress.Step("time to accuracy: reference")
