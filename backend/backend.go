@@ -215,6 +215,11 @@ type Backend interface {
 	// cols, len curv = rows). It is the gradient (and, through curv, the
 	// Hessian weights) of the GLM-type losses.
 	GLMGrad(dst Vector, alpha float64, x Matrix, w, y Vector, loss Loss, beta float64, curv Vector) float64
+	// GLMGradNoLoss is GLMGrad without the loss: dst and curv are GLMGrad's,
+	// bit for bit, and nothing is returned. A GPU backend then neither
+	// computes the loss nor waits for the device (a gradient step needs
+	// only the gradient).
+	GLMGradNoLoss(dst Vector, alpha float64, x Matrix, w, y Vector, loss Loss, beta float64, curv Vector)
 }
 
 // Sentinel errors, wrapped by *OpError; test with errors.Is.

@@ -105,8 +105,9 @@ __device__ __forceinline__ double hg_segment_sum(double v, double* sh, int w) {
 //   logistic: s = −y·z, e = exp(−|s|), ℓ = max(s,0) + log1p(e),
 //             ℓ' = −y·σ(s) with σ(s) = 1/(1+e) for s ≥ 0 and e/(1+e) otherwise,
 //             ℓ'' = e/(1+e)².
-// max(s,0) propagates NaN, as Go's math.Max.
-__device__ __forceinline__ void hg_glm(i64 loss, double z, double y, double* l, double* g, double* h) {
+// max(s,0) propagates NaN, as Go's math.Max. With wantl false, l is set to 0
+// and the log1p is not evaluated (GLMGradNoLoss); g and h are the same.
+__device__ __forceinline__ void hg_glm(i64 loss, double z, double y, bool wantl, double* l, double* g, double* h) {
 	if (loss == HG_LOSS_SQUARED) {
 		const double r = z - y;
 		*l = 0.5 * r * r;
@@ -117,7 +118,7 @@ __device__ __forceinline__ void hg_glm(i64 loss, double z, double y, double* l, 
 	const double s = -y * z;
 	const double e = exp(-fabs(s));
 	const double m = (s != s) ? s : (s > 0 ? s : 0.0);
-	*l = m + log1p(e);
+	*l = wantl ? m + log1p(e) : 0.0;
 	const double sig = s >= 0 ? 1 / (1 + e) : e / (1 + e);
 	*g = -y * sig;
 	*h = e / ((1 + e) * (1 + e));

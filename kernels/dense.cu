@@ -26,14 +26,21 @@
 #define HG_R 4    // rows per tile
 #define HG_KMAX 4 // column chunks per thread kept in registers
 
-// hg_dense_pass runs op (HG_OP_*) over the rows of the rows×cols matrix X:
+// hg_dense_pass runs op (HG_OP_*) over the rows of the rows×cols matrix X
+// (at least HG_DENSE_MINBLOCKS = 3 blocks resident per SM: without the bound
+// ptxas gives it 100 registers, 2 blocks per SM, and an H100 measured GramVec
+// at 343 µs and GLMGrad at 413 µs on 100000 × 1000; with it 80 registers, no
+// spills, 324 µs and 377 µs; see bench/results/gpu-2026-11-22.md):
 //   MULVEC: rowout_i ← α·(x_iᵀu) + β·rowout_i (β = 0 overwrites);
 //   TRANS:  partial ← per-block Σ_i aux_i·x_i;
 //   GRAM:   partial ← per-block Σ_i aux_i·(x_iᵀu)·x_i (aux == 0: weight 1);
 //   GLM:    z_i = x_iᵀu, y_i = aux_i: per-block Σ_i ℓ'(z_i,y_i)·x_i into partial
 //           (when partial ≠ 0), curv_i ← ℓ''(z_i,y_i) (when curv ≠ 0), and the
 //           per-block loss Σ_i ℓ(z_i,y_i) into losspart[b] (when losspart ≠ 0).
-extern "C" __global__ void hg_dense_pass(i64 op, i64 rows, i64 cols, const double* X, const double* u,
+#ifndef HG_DENSE_MINBLOCKS
+#define HG_DENSE_MINBLOCKS 3
+#endif
+extern "C" __global__ void __launch_bounds__(HG_BLOCK, HG_DENSE_MINBLOCKS) hg_dense_pass(i64 op, i64 rows, i64 cols, const double* X, const double* u,
                                          const double* aux, i64 loss, double alpha, double beta, double* rowout,
                                          double* curv, double* partial, double* losspart, i64 rpb) {
 	__shared__ double red[HG_R][HG_BLOCK];
@@ -99,7 +106,7 @@ extern "C" __global__ void hg_dense_pass(i64 op, i64 rows, i64 cols, const doubl
 						sv = aux != 0 ? aux[i] * z : z;
 					} else { // HG_OP_GLM
 						double l, g, h;
-						hg_glm(loss, z, aux[i], &l, &g, &h);
+						hg_glm(loss, z, aux[i], losspart != 0, &l, &g, &h);
 						lossacc += l;
 						if (curv != 0) curv[i] = h;
 						sv = g;
@@ -190,21 +197,33 @@ extern "C" __global__ void hg_dense_sqcols(i64 rows, i64 cols, const double* X, 
 }
 
 // hg_colreduce sets dst_j ← α·Σ_{b<nb} partial[b·cols + j] + β·dst_j (β = 0
-// overwrites) for j < cols. A block covers 32 columns with 8 groups of 32
-// threads: group g adds b = g, g+8, g+16, … in order, then the 8 groups are
-// added by a fixed tree. Grid: ⌈cols/32⌉ blocks.
+// overwrites) for j < cols. A block covers HG_CR_COLS = 8 columns with
+// HG_CR_GROUPS = 32 groups of 8 threads (thread t: column t mod 8, group
+// t div 8): group g adds the rows b = g, g+32, g+64, … of partial in that
+// order (loading 4 of them ahead of the additions, so that several loads are
+// in flight), then the 32 groups are added by a fixed tree. Grid: ⌈cols/8⌉
+// blocks, so that even a few hundred columns spread over many SMs: the sum
+// over nb ≈ 1000 block rows is then bandwidth-bound, not latency-bound.
+#define HG_CR_COLS 8
+#define HG_CR_GROUPS (HG_BLOCK / HG_CR_COLS)
 extern "C" __global__ void hg_colreduce(i64 nb, i64 cols, const double* partial, double alpha, double beta,
                                         double* dst) {
-	__shared__ double sh[8][32];
-	const int c = threadIdx.x & 31, g = threadIdx.x >> 5;
-	const i64 j = (i64)blockIdx.x * 32 + c;
+	__shared__ double sh[HG_CR_GROUPS][HG_CR_COLS];
+	const int c = threadIdx.x % HG_CR_COLS, g = threadIdx.x / HG_CR_COLS;
+	const i64 j = (i64)blockIdx.x * HG_CR_COLS + c;
 	double s = 0;
 	if (j < cols) {
-		for (i64 b = g; b < nb; b += 8) s += partial[b * cols + j];
+		i64 b = g;
+		for (; b + 3 * HG_CR_GROUPS < nb; b += 4 * HG_CR_GROUPS) {
+			double v[4];
+			HG_UNROLL for (int q = 0; q < 4; q++) v[q] = partial[(b + q * HG_CR_GROUPS) * cols + j];
+			HG_UNROLL for (int q = 0; q < 4; q++) s += v[q];
+		}
+		for (; b < nb; b += HG_CR_GROUPS) s += partial[b * cols + j];
 	}
 	sh[g][c] = s;
 	__syncthreads();
-	for (int w = 4; w > 0; w >>= 1) {
+	for (int w = HG_CR_GROUPS / 2; w > 0; w >>= 1) {
 		if (g < w) sh[g][c] += sh[g + w][c];
 		__syncthreads();
 	}

@@ -12,7 +12,7 @@ import (
 
 var (
 	releaseRE = regexp.MustCompile(`Cuda compilation tools, release [0-9.]+, V[0-9.]+`)
-	kernelRE  = regexp.MustCompile(`extern "C" __global__ void (\w+)\(([^)]*)\)`)
+	kernelRE  = regexp.MustCompile(`extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\(([^)]*)\)`)
 	entryRE   = regexp.MustCompile(`(?s)\.visible \.entry (\w+)\((.*?)\)`)
 	paramRE   = regexp.MustCompile(`\.param \.(\w+) `)
 )

@@ -49,7 +49,7 @@ extern "C" __global__ void hg_csr_rows(i64 op, i64 rows, const i64* indptr, cons
 				rowout[i] = aux != 0 ? aux[i] * z : z;
 			} else { // HG_OP_GLM
 				double l, g, h;
-				hg_glm(loss, z, aux[i], &l, &g, &h);
+				hg_glm(loss, z, aux[i], losspart != 0, &l, &g, &h);
 				lossacc += l;
 				if (curv != 0) curv[i] = h;
 				if (rowout != 0) rowout[i] = g;

@@ -169,7 +169,7 @@ func (p *glm) InnerValue(w backend.Vector) (float64, error) {
 }
 
 func (p *glm) InnerGrad(dst, w backend.Vector) error {
-	p.b.GLMGrad(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, nil)
+	p.b.GLMGradNoLoss(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, nil)
 	p.b.MulElem(dst, 1, p.elam, w, 1)
 	return p.b.Err()
 }
@@ -177,7 +177,7 @@ func (p *glm) InnerGrad(dst, w backend.Vector) error {
 func (p *glm) Linearize(w backend.Vector) error {
 	p.b.Copy(p.wLin, w)
 	if p.loss == backend.Logistic {
-		p.b.GLMGrad(nil, 0, p.xTr, w, p.yTr, p.loss, 0, p.curv)
+		p.b.GLMGradNoLoss(nil, 0, p.xTr, w, p.yTr, p.loss, 0, p.curv)
 	}
 	if err := p.b.Err(); err != nil {
 		return err
@@ -260,7 +260,7 @@ func (p *glm) InnerGradRecord(dst, w backend.Vector, slot int) error {
 		return fmt.Errorf("problems: slot %d of %d", slot, len(p.slots))
 	}
 	s := p.slots[slot]
-	p.b.GLMGrad(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, s.curv) // nil curvature for ridge
+	p.b.GLMGradNoLoss(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, s.curv) // nil curvature for ridge
 	p.b.MulElem(dst, 1, p.elam, w, 1)
 	p.b.Copy(s.w, w)
 	return p.b.Err()
@@ -299,7 +299,7 @@ func (p *glm) OuterValue(w backend.Vector) (float64, error) {
 }
 
 func (p *glm) OuterGrad(dst, w backend.Vector) error {
-	p.b.GLMGrad(dst, 1/float64(p.m), p.xVal, w, p.yVal, p.loss, 0, nil)
+	p.b.GLMGradNoLoss(dst, 1/float64(p.m), p.xVal, w, p.yVal, p.loss, 0, nil)
 	return p.b.Err()
 }
 

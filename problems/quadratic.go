@@ -145,7 +145,7 @@ func (p *Quadratic) InnerValue(w backend.Vector) (float64, error) {
 
 // InnerGrad is 2Dᵀ(Dw + Cθ − e).
 func (p *Quadratic) InnerGrad(dst, w backend.Vector) error {
-	p.b.GLMGrad(dst, 2, p.m, w, p.eff, backend.Squared, 0, nil)
+	p.b.GLMGradNoLoss(dst, 2, p.m, w, p.eff, backend.Squared, 0, nil)
 	return p.b.Err()
 }
 
@@ -196,7 +196,7 @@ func (p *Quadratic) OuterValue(w backend.Vector) (float64, error) {
 
 // OuterGrad is 2Aᵀ(Aw − b).
 func (p *Quadratic) OuterGrad(dst, w backend.Vector) error {
-	p.b.GLMGrad(dst, 2, p.a, w, p.bv, backend.Squared, 0, nil)
+	p.b.GLMGradNoLoss(dst, 2, p.a, w, p.bv, backend.Squared, 0, nil)
 	return p.b.Err()
 }
 

@@ -74,6 +74,8 @@ func (s *suite) testForbiddenAliases(t *testing.T) {
 			{"GLMGrad(nil, …, curv = w)", "GLMGrad", func() { b.GLMGrad(nil, 1, a, xv, yv, backend.Logistic, 0, xv) }},
 			{"GLMGrad(nil, …, curv = y)", "GLMGrad", func() { b.GLMGrad(nil, 1, a, yv, xv, backend.Logistic, 0, xv) }},
 			{"GLMGrad(dst, …, curv = w)", "GLMGrad", func() { b.GLMGrad(ov, 1, a, xv, yv, backend.Logistic, 0, xv) }},
+			{"GLMGradNoLoss(w, α, X, w, y, …)", "GLMGradNoLoss", func() { b.GLMGradNoLoss(xv, 1, a, xv, yv, backend.Logistic, 0, nil) }},
+			{"GLMGradNoLoss(nil, …, curv = y)", "GLMGradNoLoss", func() { b.GLMGradNoLoss(nil, 1, a, yv, xv, backend.Logistic, 0, xv) }},
 		}
 		for _, c := range cases {
 			b.Upload(xv, x)
@@ -131,6 +133,8 @@ func (s *suite) testShapeErrors(t *testing.T) {
 			{"GLMGrad", func() { b.GLMGrad(v4, 1, a, v3, v5, backend.Squared, 0, nil) }},
 			{"GLMGrad", func() { b.GLMGrad(nil, 1, a, v3, v5, backend.Squared, 0, v4) }},
 			{"GLMGrad", func() { b.GLMGrad(v3b, 1, a, v3, v5b, backend.Squared, 0, v4) }},
+			{"GLMGradNoLoss", func() { b.GLMGradNoLoss(v3b, 1, a, v4, v5, backend.Squared, 0, nil) }},
+			{"GLMGradNoLoss", func() { b.GLMGradNoLoss(nil, 1, a, v3, v5, backend.Squared, 0, v4) }},
 		}
 		before := [][]float64{get(t, b, v3), get(t, b, v5), get(t, b, v4), get(t, b, v3b), get(t, b, v5b)}
 		for k, c := range cases {
@@ -237,6 +241,8 @@ func (s *suite) testForeign(t *testing.T) {
 		{"GLMGrad", func() { b.GLMGrad(x, 1, a, y, ox, backend.Squared, 0, nil) }},
 		{"GLMGrad", func() { b.GLMGrad(nil, 1, a, y, x, backend.Squared, 0, ox) }},
 		{"GLMGrad", func() { b.GLMGrad(x, 1, oa, y, y, backend.Squared, 0, nil) }},
+		{"GLMGradNoLoss", func() { b.GLMGradNoLoss(x, 1, oa, y, y, backend.Squared, 0, nil) }},
+		{"GLMGradNoLoss", func() { b.GLMGradNoLoss(nil, 1, a, y, x, backend.Squared, 0, ox) }},
 	}
 	for k, c := range cases {
 		c.do()
@@ -274,6 +280,7 @@ func (s *suite) testFreed(t *testing.T) {
 		{"GramDiag", func() { b.GramDiag(f, 1, a, x, 0) }},
 		{"GramDiag", func() { b.GramDiag(y, 1, a, f, 0) }},
 		{"GLMGrad", func() { b.GLMGrad(nil, 1, a, x, y, backend.Squared, 0, f) }},
+		{"GLMGradNoLoss", func() { b.GLMGradNoLoss(nil, 1, a, x, y, backend.Squared, 0, f) }},
 	}
 	for k, c := range cases {
 		c.do()

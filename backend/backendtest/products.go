@@ -225,6 +225,29 @@ func (s *suite) glmCase(t *testing.T, b backend.Backend, seed uint64, m *HostMat
 	}
 	checkExact(t, what+": w", get(t, b, wv), w)
 	checkExact(t, what+": y", get(t, b, yv), y)
+
+	// GLMGradNoLoss: the same dst and curv, bit for bit, from the same
+	// starting values.
+	var dst2, curv2 backend.Vector
+	if withDst {
+		dst2 = newVec(t, b, d)
+		defer b.Free(dst2)
+	}
+	if withCurv {
+		curv2 = newVec(t, b, c)
+		defer b.Free(curv2)
+	}
+	b.GLMGradNoLoss(dst2, alpha, a, wv, yv, loss, beta, curv2)
+	if !noErr(t, b, "NoLoss "+what) {
+		return
+	}
+	if withDst {
+		checkExact(t, "NoLoss "+what+": dst", get(t, b, dst2), get(t, b, dstArg))
+	}
+	if withCurv {
+		checkExact(t, "NoLoss "+what+": curv", get(t, b, curv2), get(t, b, curvArg))
+	}
+	checkExact(t, "NoLoss "+what+": w", get(t, b, wv), w)
 }
 
 // testCSRDuplicates checks a small CSR matrix with unsorted and duplicate

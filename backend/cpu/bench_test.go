@@ -225,3 +225,9 @@ func BenchmarkGLMGradLogistic(b *testing.B) {
 		be.GLMGrad(o.dst, 1, o.a, o.w, o.labels, backend.Logistic, 0, o.curv)
 	})
 }
+
+func BenchmarkGLMGradNoLoss(b *testing.B) {
+	benchMat(b, func(be *Backend, o *benchOperands) {
+		be.GLMGradNoLoss(o.dst, 1, o.a, o.w, o.labels, backend.Logistic, 0, o.curv)
+	})
+}

@@ -406,7 +406,17 @@ func sqCols(a []float64, cols, lo, hi int, d, acc []float64) {
 // within a part, the parts' sums in part order. The formulas of ℓ are those
 // of backend.Loss.
 func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv backend.Vector) float64 {
-	const op = "GLMGrad"
+	return b.glmGrad("GLMGrad", dst, alpha, x, w, y, loss, beta, curv)
+}
+
+// GLMGradNoLoss is GLMGrad without returning the loss. On the CPU the loss
+// costs one log1p per row inside the same pass, so it is computed and
+// dropped: dst and curv are GLMGrad's, bit for bit.
+func (b *Backend) GLMGradNoLoss(dst backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv backend.Vector) {
+	b.glmGrad("GLMGradNoLoss", dst, alpha, x, w, y, loss, beta, curv)
+}
+
+func (b *Backend) glmGrad(op string, dst backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv backend.Vector) float64 {
 	if !b.ok(op) {
 		return nan
 	}

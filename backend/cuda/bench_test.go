@@ -146,6 +146,14 @@ func BenchmarkGLMGradLogistic(b *testing.B) {
 	})
 }
 
+// BenchmarkGLMGradNoLoss is the fused gradient of an inner step (with the
+// curvature, as InnerGradRecord): no loss, no synchronization per call.
+func BenchmarkGLMGradNoLoss(b *testing.B) {
+	benchMat(b, func(be *Backend, o *benchOperands) {
+		be.GLMGradNoLoss(o.dst, 1, o.a, o.w, o.labels, backend.Logistic, 0, o.curv)
+	})
+}
+
 // benchCopy measures a device-to-device copy of ≥ 1 GiB, counting the bytes
 // read plus the bytes written, by the driver's copy (cuMemcpyDtoDAsync) and
 // by the Copy kernel.

@@ -86,14 +86,14 @@
 //     binary tree in shared memory (t += t+128, then t+64, …, t+1); one block
 //     adds the G block sums the same way. G = min(⌈n/1024⌉, 1024).
 //   - Dense products (MulVec, MulVecTrans, GramVec, GramDiag, GLMGrad):
-//     block b owns rows [b·rpb, (b+1)·rpb) with rpb = max(32, ⌈rows/1024⌉)
+//     block b owns rows [b·rpb, (b+1)·rpb) with rpb = max(32, ⌈rows/2048⌉)
 //     rounded up to a multiple of 4, in tiles of 4 rows; thread t owns the
 //     columns t, t+256, …
 //     A row's dot product is thread t's sum over its columns in order, then
 //     the binary tree over the 256 threads. A column's sum over the block's
 //     rows is in row order; the blocks' column sums are then added in the
-//     order b ≡ g (mod 8) for each of 8 groups, and the groups by a tree
-//     (hg_colreduce).
+//     order b ≡ g (mod 32) for each of 32 groups, and the groups by a tree
+//     (hg_colreduce, 8 columns per block).
 //   - CSR rows (MulVec, and the row pass of GramVec and GLMGrad) and CSC
 //     columns (MulVecTrans, GramDiag, the column pass): a segment of w
 //     threads (w the least power of two ≥ the average entries per row or

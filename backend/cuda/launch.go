@@ -76,10 +76,16 @@ const (
 	maxReduceGrid   = 1024
 	// denseTileRows is HG_R, the rows of a tile of hg_dense_pass; a block
 	// owns at least denseMinRows rows, and there are at most maxDenseGrid
-	// blocks, each writing a partial vector of cols doubles.
+	// blocks, each writing a partial vector of cols doubles (so the
+	// partial vectors take at most 1/32 of X's memory). 2048 rather than
+	// 1024: on an H100 (100000 × 1000, 3 blocks per SM) more, shorter blocks
+	// cut the last wave's idle time: GramVec 313 µs instead of 323, GLMGrad
+	// 358 instead of 376 (bench/results/gpu-2026-11-22.md).
 	denseTileRows = 4
 	denseMinRows  = 32
-	maxDenseGrid  = 1024
+	maxDenseGrid  = 2048
+	// colReduceCols is HG_CR_COLS, the columns of a block of hg_colreduce.
+	colReduceCols = 8
 	// maxSegGrid caps the grid of the segment kernels (hg_csr_rows,
 	// hg_csc_cols); maxSegWidth is the widest segment of threads per row
 	// or column.

@@ -24,7 +24,7 @@ func (b *Backend) matvecArgs(op string, dst backend.Vector, a backend.Matrix, x 
 // colReduce sets dst ← α·Σ_b partial_b + β·dst over the nb per-block
 // partial vectors of hg_dense_pass (hg_colreduce).
 func (b *Backend) colReduce(op string, nb, cols int, alpha, beta float64, dst devptr) bool {
-	return b.launch(op, kColReduce, ceilDiv(cols, 32), i64(nb), i64(cols), b.part.p, f64(alpha), f64(beta), dst)
+	return b.launch(op, kColReduce, ceilDiv(cols, colReduceCols), i64(nb), i64(cols), b.part.p, f64(alpha), f64(beta), dst)
 }
 
 // MulVec sets dst ← α·A·x + β·dst (β = 0 overwrites): one row dot product
@@ -178,7 +178,18 @@ func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, 
 // CSR by row segments then column segments as GramVec. The loss is summed per
 // block and the blocks' sums by the fixed tree of hg_sum_final.
 func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv backend.Vector) float64 {
-	const op = "GLMGrad"
+	return b.glmGrad("GLMGrad", true, dst, alpha, x, w, y, loss, beta, curv)
+}
+
+// GLMGradNoLoss is GLMGrad without the loss: the kernels skip its log1p and
+// block sums, and nothing is copied back, so the call does not wait for the
+// device (the gradient of an inner gradient-descent step needs no loss).
+func (b *Backend) GLMGradNoLoss(dst backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv backend.Vector) {
+	b.glmGrad("GLMGradNoLoss", false, dst, alpha, x, w, y, loss, beta, curv)
+}
+
+// glmGrad is GLMGrad (wantLoss) and GLMGradNoLoss (which returns 0).
+func (b *Backend) glmGrad(op string, wantLoss bool, dst backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv backend.Vector) float64 {
 	if !b.ok(op) {
 		return nan
 	}
@@ -202,7 +213,13 @@ func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w
 	if cv != nil {
 		cp = cv.p
 	}
-	lossPart := b.small // the blocks' losses, then hg_sum_final
+	if !wantLoss && !grad && cv == nil {
+		return 0 // nothing to compute
+	}
+	var lossPart devptr // the blocks' losses, then hg_sum_final
+	if wantLoss {
+		lossPart = b.small
+	}
 	if md != nil {
 		rpb, g := denseGrid(rows)
 		var part devptr
@@ -218,6 +235,9 @@ func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w
 		}
 		if grad && !b.colReduce(op, g, cols, alpha, beta, dv.p) {
 			return nan
+		}
+		if !wantLoss {
+			return 0
 		}
 		if !b.launch(op, kSumFinal, 1, i64(g), lossPart, 0, b.resultPtr()) || !b.result(op, 1) {
 			return nan
@@ -236,7 +256,7 @@ func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w
 		g := segGrid(rows, ms.wRow)
 		if !b.launch(op, kCSRRows, g, opGLM, i64(rows), ms.indptr, ms.indices, ms.val, wv.p, yv.p,
 			i64(int(loss)), 0, 0, s, cp, lossPart, i64(ms.wRow)) ||
-			!b.launch(op, kSumFinal, 1, i64(g), lossPart, 0, b.resultPtr()) {
+			wantLoss && !b.launch(op, kSumFinal, 1, i64(g), lossPart, 0, b.resultPtr()) {
 			return nan
 		}
 	}
@@ -244,7 +264,7 @@ func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w
 		f64(alpha), f64(beta), dv.p, i64(ms.wCol)) {
 		return nan
 	}
-	if rows > 0 {
+	if rows > 0 && wantLoss {
 		if !b.result(op, 1) {
 			return nan
 		}

@@ -161,7 +161,7 @@ func openLocked() error {
 	return nil
 }
 
-var kernelRE = regexp.MustCompile(`extern "C" __global__ void (\w+)\(`)
+var kernelRE = regexp.MustCompile(`extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\(`)
 
 // KernelNames returns the names of the kernels declared in the sources of
 // package kernels, in file then source order.
