@@ -93,6 +93,40 @@ func TestSelect(t *testing.T) {
 	}
 }
 
+// TestNoProblemsSuite: the empty suite runs nothing and writes its (empty)
+// report; it keeps the repeats that the peers' oracle timings use.
+func TestNoProblemsSuite(t *testing.T) {
+	s, err := SuiteByName("none")
+	if err != nil || len(s.Problems) != 0 || s.Outer != nil || s.Repeats < 1 {
+		t.Fatalf("none: %+v, %v", s, err)
+	}
+	b := cpu.New(cpu.Options{})
+	defer b.Close()
+	rep, err := (&Runner{Suite: s, Backend: b}).Run(context.Background())
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("Run: %v, %d problems", err, len(rep.Problems))
+	}
+	if _, err := WriteAll(t.TempDir(), rep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLogProgress: a log progress writes one timestamped line per named
+// step, and nothing for unnamed ones or at Done.
+func TestLogProgress(t *testing.T) {
+	var buf strings.Builder
+	p := NewLogProgress(&buf)
+	p.Start(3)
+	p.Step("first")
+	p.Skip(2)
+	p.Step("second")
+	p.Done()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], "] first") || !strings.HasSuffix(lines[1], "] second") || !strings.HasPrefix(lines[0], "[") {
+		t.Errorf("log:\n%s", buf.String())
+	}
+}
+
 // tinySuite is the quick suite cut down to run in about a second.
 func tinySuite() *Suite {
 	s := Quick()

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/hypergrad-go/hypergrad/bilevel"
 	"github.com/hypergrad-go/hypergrad/data"
 	"github.com/hypergrad-go/hypergrad/hypergrad"
 )
@@ -29,6 +28,10 @@ type PeerOptions struct {
 	Repeats int      // alternating rounds (peer, then ours); medians are over them
 	Methods []string // subset of itd, aid-fp, aid-cg
 	Threads int      // torch threads; 0 → GOMAXPROCS, the cores our side uses
+	// Device is the peer's torch device, "cpu" or "cuda"; "" → the
+	// device of our backend (cuda for backend/cuda, else cpu), so that
+	// both sides run on the same hardware.
+	Device string
 }
 
 // DefaultPeerOptions is the comparison of the issue: logreg 20000 × 2000,
@@ -40,18 +43,22 @@ func DefaultPeerOptions() PeerOptions {
 
 // PeerReport is the side-by-side comparison.
 type PeerReport struct {
-	Problem string       `json:"problem"`
-	Source  string       `json:"source"`
-	Shape   string       `json:"shape"`
-	T       int          `json:"t"`
-	K       int          `json:"k"`
-	Alpha   float64      `json:"alpha"`
-	Python  string       `json:"python"`
-	Torch   string       `json:"torch"`
-	Threads int          `json:"threads"`
-	Rounds  int          `json:"rounds"`
-	BLAS    string       `json:"blas"`
-	Methods []PeerMethod `json:"methods"`
+	Problem string  `json:"problem"`
+	Source  string  `json:"source"`
+	Shape   string  `json:"shape"`
+	T       int     `json:"t"`
+	K       int     `json:"k"`
+	Alpha   float64 `json:"alpha"`
+	Python  string  `json:"python"`
+	Torch   string  `json:"torch"`
+	Threads int     `json:"threads"`
+	Rounds  int     `json:"rounds"`
+	BLAS    string  `json:"blas"`
+	// PeerDevice is the torch device the peer ran on ("cpu" or the GPU's
+	// name), OursDevice our backend's Device().
+	PeerDevice string       `json:"peer_device"`
+	OursDevice string       `json:"ours_device"`
+	Methods    []PeerMethod `json:"methods"`
 	// GemvSeconds are the peer's X@v and Xᵀ@r times (median), and
 	// GemvGBps the bandwidth they reach (bytes of X per second).
 	GemvSeconds map[string]float64 `json:"gemv_seconds,omitempty"`
@@ -113,6 +120,9 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
 	}
+	if o.Device, err = peerDevice(o.Device, r.Backend.Name()); err != nil {
+		return nil, err
+	}
 	if o.Repeats < 1 || o.T < 0 || o.K < 0 || len(o.Methods) == 0 {
 		return nil, fmt.Errorf("peers: want Repeats ≥ 1, T, K ≥ 0 and a method (have %d, %d, %d, %d)", o.Repeats, o.T, o.K, len(o.Methods))
 	}
@@ -149,15 +159,12 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 		return nil, err
 	}
 	alpha := 2 / (c.L.Value + c.Mu.Value)
-	rep := &PeerReport{Problem: o.Problem, Source: o.Source, Shape: shape, T: o.T, K: o.K, Alpha: alpha, Python: python, Threads: o.Threads, Rounds: o.Repeats}
+	rep := &PeerReport{Problem: o.Problem, Source: o.Source, Shape: shape, T: o.T, K: o.K, Alpha: alpha, Python: python, Threads: o.Threads, Rounds: o.Repeats,
+		OursDevice: r.Backend.Device()}
 
-	var ref *bilevel.Reference
 	var xBytes float64
 	sv, supervised := d.(*data.Supervised)
 	if supervised {
-		if ref, err = p.Reference(); err != nil {
-			return nil, err
-		}
 		xBytes = float64(len(sv.XTrain.Data) * 8)
 	}
 	// Alternating rounds: the peer (every method once, and its X@v, Xᵀ@r),
@@ -169,11 +176,11 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	peerHG, oursHG := map[string][]float64{}, map[string][]float64{}
 	for round := 0; round < o.Repeats; round++ {
 		r.Progress.Step(fmt.Sprintf("peer: PyTorch, round %d", round+1))
-		out, err := runPeerScript(ctx, python, script, npz, o.Problem, o.Methods, o.T, o.K, alpha, 1, o.Threads)
+		out, err := runPeerScript(ctx, python, script, npz, o.Device, o.Problem, o.Methods, o.T, o.K, alpha, 1, o.Threads)
 		if err != nil {
 			return nil, err
 		}
-		rep.Torch, rep.Threads = out.Torch, out.Threads
+		rep.Torch, rep.Threads, rep.PeerDevice = out.Torch, out.Threads, out.Device
 		rep.BLAS = blasInfo(out.Config)
 		if len(out.BLASLibs) > 0 {
 			rep.BLAS += " (" + strings.Join(out.BLASLibs, ", ") + ")"
@@ -190,15 +197,7 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 			peerHG[name] = pm.Hypergradient
 		}
 		r.Progress.Step(fmt.Sprintf("peer: ours, round %d", round+1))
-		if supervised {
-			st, err := r.timeOracles(p, ref.W)
-			if err != nil {
-				return nil, err
-			}
-			for _, k := range []string{"inner_grad", "hess_vec"} {
-				oracle[k] = append(oracle[k], st[k].Median)
-			}
-		}
+		var wt []float64 // the inner iterate w_t of our last estimate
 		for _, name := range o.Methods {
 			m := MethodSpec{Name: name, Inner: "gd", Linear: strings.TrimPrefix(name, "aid-")}
 			res, err := withSteps(m.Estimator(o.T, o.K), alpha).Estimate(ctx, p, nil)
@@ -207,6 +206,19 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 			}
 			oursSec[name] = append(oursSec[name], res.Time.Total.Seconds())
 			oursHG[name] = res.Hypergradient
+			wt = res.W
+		}
+		// The fused passes, timed at w_t (their cost does not depend on w;
+		// no exact reference is needed, which costs O(n·d²) per Newton step
+		// on large data).
+		if supervised && len(wt) == p.InnerDim() {
+			st, err := r.timeOracles(p, wt)
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range []string{"inner_grad", "hess_vec"} {
+				oracle[k] = append(oracle[k], st[k].Median)
+			}
 		}
 	}
 	if supervised && len(gemv) > 0 {
@@ -232,6 +244,7 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 // peerOutput is what torch_peer.py prints.
 type peerOutput struct {
 	Torch    string   `json:"torch"`
+	Device   string   `json:"device"`
 	Threads  int      `json:"threads"`
 	Config   string   `json:"config"`
 	BLASLibs []string `json:"blas_libraries"`
@@ -242,10 +255,25 @@ type peerOutput struct {
 	Gemv map[string][]float64 `json:"gemv_seconds"`
 }
 
-// runPeerScript runs torch_peer.py on the .npz data with the given methods,
-// t, k, step and threads, and decodes its output.
-func runPeerScript(ctx context.Context, python, script, npz, problem string, methods []string, t, k int, alpha float64, repeats, threads int) (*peerOutput, error) {
-	cmd := exec.CommandContext(ctx, python, script, "--data", npz, "--problem", problem,
+// peerDevice resolves PeerOptions.Device: "" → "cuda" when our backend is
+// CUDA, else "cpu".
+func peerDevice(device, backendName string) (string, error) {
+	switch device {
+	case "":
+		if backendName == "cuda" {
+			return "cuda", nil
+		}
+		return "cpu", nil
+	case "cpu", "cuda":
+		return device, nil
+	}
+	return "", fmt.Errorf("peer device %q: want cpu or cuda", device)
+}
+
+// runPeerScript runs torch_peer.py on the .npz data on the torch device
+// with the given methods, t, k, step and threads, and decodes its output.
+func runPeerScript(ctx context.Context, python, script, npz, device, problem string, methods []string, t, k int, alpha float64, repeats, threads int) (*peerOutput, error) {
+	cmd := exec.CommandContext(ctx, python, script, "--data", npz, "--device", device, "--problem", problem,
 		"--methods", strings.Join(methods, ","), "--t", fmt.Sprint(t), "--k", fmt.Sprint(k),
 		"--alpha", fmt.Sprintf("%.17g", alpha), "--repeats", fmt.Sprint(repeats), "--threads", fmt.Sprint(threads))
 	cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", threads), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", threads))
@@ -287,15 +315,15 @@ func blasInfo(config string) string {
 }
 
 func writePeers(b *strings.Builder, pr *PeerReport) {
-	fmt.Fprintf(b, "## Side by side with PyTorch\n\n`%s` (%s, %s), t = %d, k = %d, α = %.6g, float64, %d threads on both sides. Peer: PyTorch %s, %s, via %s. Medians over %d alternating rounds (the peer, then ours), so that both sides see the same drift of the machine's memory bandwidth.\n\n",
-		pr.Source, pr.Problem, pr.Shape, pr.T, pr.K, pr.Alpha, pr.Threads, pr.Torch, pr.BLAS, pr.Python, pr.Rounds)
+	fmt.Fprintf(b, "## Side by side with PyTorch\n\n`%s` (%s, %s), t = %d, k = %d, α = %.6g, float64, %d threads on both sides. Ours on %s; the peer on %s: PyTorch %s, %s, via %s. Medians over %d alternating rounds (the peer, then ours), so that both sides see the same drift of the machine's memory bandwidth.\n\n",
+		pr.Source, pr.Problem, pr.Shape, pr.T, pr.K, pr.Alpha, pr.Threads, pr.OursDevice, orUnknown(pr.PeerDevice), pr.Torch, pr.BLAS, pr.Python, pr.Rounds)
 	b.WriteString("| method | ours (median, min–max) | PyTorch (median, min–max) | time ratio ours/PyTorch | ‖ours − PyTorch‖/‖PyTorch‖ |\n|---|---|---|---|---|\n")
 	for _, m := range pr.Methods {
 		fmt.Fprintf(b, "| %s | %s (%s–%s) | %s (%s–%s) | %.3f | %.2g |\n", m.Method, dur(m.Ours.Median), dur(m.Ours.Min), dur(m.Ours.Max),
 			dur(m.Peer.Median), dur(m.Peer.Min), dur(m.Peer.Max), m.Ratio, m.RelDiff)
 	}
 	if len(pr.GemvSeconds) > 0 {
-		fmt.Fprintf(b, "\nPeer BLAS passes over X: X@v %s (%.3g GB/s), Xᵀ@r %s (%.3g GB/s).\n", dur(pr.GemvSeconds["X@v"]), pr.GemvGBps["X@v"],
+		fmt.Fprintf(b, "\nPeer BLAS passes over X (cuBLAS on a GPU): X@v %s (%.3g GB/s), Xᵀ@r %s (%.3g GB/s).\n", dur(pr.GemvSeconds["X@v"]), pr.GemvGBps["X@v"],
 			dur(pr.GemvSeconds["X.T@r"]), pr.GemvGBps["X.T@r"])
 	}
 	if len(pr.OracleGBps) > 0 && pr.GemvGBps["X@v"] > 0 {
@@ -305,4 +333,11 @@ func writePeers(b *strings.Builder, pr *PeerReport) {
 			dur(pr.OracleSeconds["hess_vec"]), pr.OracleGBps["hess_vec"], 100*pr.OracleGBps["hess_vec"]/gv)
 	}
 	b.WriteString("\n")
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

@@ -12,13 +12,15 @@ import (
 )
 
 // fakePython stands in for a Python with PyTorch: it accepts the import
-// probe, counts its invocations and prints a fixed peer result (1.5 s per
-// method, a hypergradient of ones).
+// probe, counts its invocations, and prints a fixed peer result (1.5 s per
+// method, a hypergradient of ones) that names the device it was given.
 const fakePython = `#!/bin/sh
 if [ "$1" = "-c" ]; then exit 0; fi
 echo run >> "$FAKE_PEER_COUNT"
+dev=none
+while [ $# -gt 0 ]; do if [ "$1" = "--device" ]; then dev=$2; fi; shift; done
 ones=1,1,1,1,1,1,1,1,1,1
-printf '{"torch":"fake","threads":2,"config":"BLAS_INFO=fake","blas_libraries":[],"gemv_seconds":{"X@v":[0.001],"X.T@r":[0.002]},"methods":{'
+printf '{"torch":"fake","device":"fake-%s","threads":2,"config":"BLAS_INFO=fake","blas_libraries":[],"gemv_seconds":{"X@v":[0.001],"X.T@r":[0.002]},"methods":{' "$dev"
 printf '"itd":{"seconds":[1.5],"hypergradient":[%s]},"aid-cg":{"seconds":[1.5],"hypergradient":[%s]}}}' "$ones" "$ones"
 `
 
@@ -63,9 +65,35 @@ func TestRunPeersAlternates(t *testing.T) {
 	if rep.GemvSeconds["X@v"] != 0.001 || !(rep.OracleGBps["inner_grad"] > 0) {
 		t.Errorf("gemv %v, oracles %v", rep.GemvSeconds, rep.OracleGBps)
 	}
-	o.Repeats = 0
+	// The peer runs on our backend's device unless told otherwise.
+	if rep.PeerDevice != "fake-cpu" || rep.OursDevice != b.Device() {
+		t.Errorf("devices: peer %q, ours %q", rep.PeerDevice, rep.OursDevice)
+	}
+	o.Repeats, o.Device = 1, "cuda"
+	if rep, err = r.RunPeers(context.Background(), o); err != nil || rep.PeerDevice != "fake-cuda" {
+		t.Errorf("Device cuda: peer device %q, %v", rep.PeerDevice, err)
+	}
+	o.Device = "tpu"
+	if _, err := r.RunPeers(context.Background(), o); err == nil || !strings.Contains(err.Error(), "tpu") {
+		t.Errorf("Device tpu: %v", err)
+	}
+	o.Repeats, o.Device = 0, ""
 	if _, err := r.RunPeers(context.Background(), o); err == nil {
 		t.Error("0 rounds: no error")
+	}
+}
+
+// TestPeerDevice: the peer follows our backend unless a device is named.
+func TestPeerDevice(t *testing.T) {
+	for _, c := range []struct{ dev, backend, want string }{
+		{"", "cpu", "cpu"}, {"", "cuda", "cuda"}, {"cpu", "cuda", "cpu"}, {"cuda", "cpu", "cuda"},
+	} {
+		if got, err := peerDevice(c.dev, c.backend); err != nil || got != c.want {
+			t.Errorf("peerDevice(%q, %q) = %q, %v; want %q", c.dev, c.backend, got, err, c.want)
+		}
+	}
+	if _, err := peerDevice("gpu", "cpu"); err == nil {
+		t.Error("gpu: no error")
 	}
 }
 

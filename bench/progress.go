@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// Progress draws a progress bar on a terminal. A nil *Progress is quiet.
+// Progress draws a progress bar on a terminal, or, made by NewLogProgress,
+// writes one timestamped line per step. A nil *Progress is quiet.
 type Progress struct {
 	w     io.Writer
+	lines bool
 	total int
 	done  int
 	start time.Time
@@ -27,12 +29,21 @@ func NewProgress() *Progress {
 	return &Progress{w: os.Stderr}
 }
 
+// NewLogProgress returns a Progress that writes each step to w as a line
+// with the seconds since the start: for logs, where a bar would be garbled.
+func NewLogProgress(w io.Writer) *Progress {
+	return &Progress{w: w, lines: true, start: time.Now()}
+}
+
 // Start sets the number of steps.
 func (p *Progress) Start(total int) {
 	if p == nil {
 		return
 	}
-	p.total, p.done, p.start = total, 0, time.Now()
+	p.total, p.done = total, 0
+	if !p.lines { // a log keeps one clock for the whole run
+		p.start = time.Now()
+	}
 }
 
 // Step advances by one step labelled what.
@@ -41,6 +52,12 @@ func (p *Progress) Step(what string) {
 		return
 	}
 	p.done++
+	if p.lines {
+		if what != "" {
+			fmt.Fprintf(p.w, "[%7.1fs] %s\n", time.Since(p.start).Seconds(), what)
+		}
+		return
+	}
 	if time.Since(p.last) < 100*time.Millisecond && p.done < p.total {
 		return
 	}
@@ -63,7 +80,7 @@ func (p *Progress) Skip(n int) {
 
 // Done ends the bar.
 func (p *Progress) Done() {
-	if p == nil {
+	if p == nil || p.lines {
 		return
 	}
 	fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 80))

@@ -141,9 +141,17 @@ func OuterOnly() *Suite {
 	return &Suite{Name: "maid", Outer: DefaultOuter()}
 }
 
-// SuiteByName returns Quick or Full.
+// NoProblems is the empty suite: no problems and no outer experiment, for
+// runs that want only the comparisons with the peer (-peers).
+func NoProblems() *Suite {
+	return &Suite{Name: "none", Repeats: 7}
+}
+
+// SuiteByName returns the suite of that name: quick, full, maid or none.
 func SuiteByName(name string) (*Suite, error) {
 	switch name {
+	case "none":
+		return NoProblems(), nil
 	case "quick":
 		return Quick(), nil
 	case "full":
@@ -151,7 +159,7 @@ func SuiteByName(name string) (*Suite, error) {
 	case "maid":
 		return OuterOnly(), nil
 	}
-	return nil, fmt.Errorf("unknown suite %q (want quick, full or maid)", name)
+	return nil, fmt.Errorf("unknown suite %q (want quick, full, maid or none)", name)
 }
 
 // Select keeps the listed problems and methods (comma-separated names; empty

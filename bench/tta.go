@@ -25,7 +25,8 @@ type TTAOptions struct {
 	Kappa   float64 // every λ_j = log(L_X/(Kappa−1)), L_X = σ_max(X)²/(4n), so that L/μ = Kappa
 	Target  float64 // relative error ‖∇̂f − ∇f‖/‖∇f‖
 	Repeats int
-	Threads int // torch threads; 0 → GOMAXPROCS
+	Threads int    // torch threads; 0 → GOMAXPROCS
+	Device  string // the peer's torch device, as PeerOptions.Device
 	// Configs are our candidates (AID methods with their inner solver);
 	// the fastest at its smallest (t, k) is "ours".
 	Configs []MethodSpec
@@ -54,6 +55,8 @@ type TTAReport struct {
 	Target      float64 `json:"target"`
 	Alpha       float64 `json:"alpha"` // gradient-descent step 2/(L+μ), both sides
 	Threads     int     `json:"threads"`
+	PeerDevice  string  `json:"peer_device"`
+	OursDevice  string  `json:"ours_device"`
 	Torch       string  `json:"torch"`
 	BLAS        string  `json:"blas"`
 	// Peer is PyTorch's AID-CG(gd); Same is ours with the same algorithm
@@ -85,6 +88,9 @@ func (r *Runner) RunTimeToAccuracy(ctx context.Context, o TTAOptions) (*TTARepor
 	}
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
+	}
+	if o.Device, err = peerDevice(o.Device, r.Backend.Name()); err != nil {
+		return nil, err
 	}
 	if !(o.Kappa > 1) || !(o.Target > 0) || o.Repeats < 1 || len(o.Configs) == 0 {
 		return nil, fmt.Errorf("time to accuracy: want Kappa > 1, Target > 0, Repeats ≥ 1 and a configuration (have %v, %v, %d, %d)",
@@ -136,7 +142,7 @@ func (r *Runner) RunTimeToAccuracy(ctx context.Context, o TTAOptions) (*TTARepor
 		return nil, err
 	}
 	rep := &TTAReport{Problem: "logreg", Source: o.Source, Shape: shape, Lambda: lam, Kappa: c.Kappa(), Target: o.Target,
-		Alpha: 2 / (c.L.Value + c.Mu.Value), Threads: o.Threads}
+		Alpha: 2 / (c.L.Value + c.Mu.Value), Threads: o.Threads, OursDevice: r.Backend.Device()}
 	mu, l, kj, err := localSpectrum(p, ref.W)
 	if err != nil {
 		return nil, err
@@ -157,10 +163,10 @@ func (r *Runner) RunTimeToAccuracy(ctx context.Context, o TTAOptions) (*TTARepor
 	}
 	rep.Same.Evals = evals
 	for _, m := range o.Configs {
-		r.Progress.Step("time to accuracy: search " + methodLabel(m))
+		r.Progress.Step(fmt.Sprintf("time to accuracy: search %s(%s)", methodLabel(m), m.Inner))
 		t, k, evals, err := s.minimal(m)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", methodLabel(m), err)
+			return nil, fmt.Errorf("%s(%s): %w", methodLabel(m), m.Inner, err)
 		}
 		e, err := s.timed(m, t, k, o.Repeats)
 		if err != nil {
@@ -174,11 +180,11 @@ func (r *Runner) RunTimeToAccuracy(ctx context.Context, o TTAOptions) (*TTARepor
 	}
 
 	r.Progress.Step("time to accuracy: PyTorch")
-	out, err := runPeerScript(ctx, python, script, npz, "logreg", []string{"aid-cg"}, tp, kp, rep.Alpha, o.Repeats, o.Threads)
+	out, err := runPeerScript(ctx, python, script, npz, o.Device, "logreg", []string{"aid-cg"}, tp, kp, rep.Alpha, o.Repeats, o.Threads)
 	if err != nil {
 		return nil, err
 	}
-	rep.Torch, rep.Threads, rep.BLAS = out.Torch, out.Threads, blasInfo(out.Config)
+	rep.Torch, rep.Threads, rep.BLAS, rep.PeerDevice = out.Torch, out.Threads, blasInfo(out.Config), out.Device
 	if len(out.BLASLibs) > 0 {
 		rep.BLAS += " (" + strings.Join(out.BLASLibs, ", ") + ")"
 	}
@@ -345,8 +351,8 @@ func (s *ttaSearch) timed(m MethodSpec, t, k, repeats int) (TTAEntry, error) {
 }
 
 func writeTTA(b *strings.Builder, tr *TTAReport) {
-	fmt.Fprintf(b, "## Time to accuracy\n\n`%s` (logreg, %s) with every λ_j = %.6g, so that the spec's constants give κ = L/μ = %.4g (at w*: κ* = %s, with the Jacobi preconditioner %s). Target: relative error ≤ %.0e against the exact reference. Each configuration at the smallest (t, k) reaching it (searched with our estimator; the peer's t, k found with our identical AID-CG(gd), α = %.6g). %d threads on both sides; peer PyTorch %s, %s.\n\n",
-		tr.Source, tr.Shape, tr.Lambda, tr.Kappa, sci(tr.KappaStar), sci(tr.KappaJacobi), tr.Target, tr.Alpha, tr.Threads, tr.Torch, tr.BLAS)
+	fmt.Fprintf(b, "## Time to accuracy\n\n`%s` (logreg, %s) with every λ_j = %.6g, so that the spec's constants give κ = L/μ = %.4g (at w*: κ* = %s, with the Jacobi preconditioner %s). Target: relative error ≤ %.0e against the exact reference. Each configuration at the smallest (t, k) reaching it (searched with our estimator; the peer's t, k found with our identical AID-CG(gd), α = %.6g). %d threads on both sides; ours on %s, the peer on %s: PyTorch %s, %s.\n\n",
+		tr.Source, tr.Shape, tr.Lambda, tr.Kappa, sci(tr.KappaStar), sci(tr.KappaJacobi), tr.Target, tr.Alpha, tr.Threads, tr.OursDevice, orUnknown(tr.PeerDevice), tr.Torch, tr.BLAS)
 	b.WriteString("| configuration | t | k | oracle calls | relative error | met | time (median, min–max) | ratio to PyTorch |\n|---|---|---|---|---|---|---|---|\n")
 	row := func(e TTAEntry, mark string) {
 		calls := "—"

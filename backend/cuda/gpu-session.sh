@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The GPU part of issue 3 in one command, for a GPU machine without Go.
+# The GPU part of issues 3 and 6 in one command, for a GPU machine without Go.
 #
 # Here (no GPU needed), from the repository root:
 #   bash ../shared/cuda/build-gpubin.sh ./cmd/hypergrad
 #   rm -rf .gpubin/bench .gpubin/data .gpubin/problems .gpubin/spectral .gpubin/backend/cpu .gpubin/backend/pkg.test
 #       (those test binaries run no CUDA code, and the whole .gpubin is over the device tool's 64 MiB)
+#   Optionally, variants of backend/cuda's test binary as .gpubin/alt-NAME/alt.test
+#   (built from other kernels, say): their benchmarks run too, into bench-alt-NAME.txt,
+#   interleaved with the main binary's, for a before/after on the same machine.
 # There, from the repository root, with .gpubin carried:
 #   bash backend/cuda/gpu-session.sh "$OUT"
 #
@@ -12,12 +15,14 @@
 # test binary of .gpubin through gpu-test.sh, -test.v); cli-{cpu,cuda}.json and
 # .err (hypergrad grad, logreg, AID-CG, t = k = 50, synth:n=100000,d=1000,
 # kappa=1e3,seed=0); cli-newton-{cpu,cuda}.json (the same data, Newton inner
-# steps and Jacobi CG to tolerances 1e-12); bench.txt (backend/cuda's benchmarks: MulVec, MulVecTrans,
-# GramVec, GLMGrad, Dot, Axpy, and the 1 GiB device-to-device copies); and
-# summary.md, a draft of bench/results/gpu-<date>.md. Each part has a time
-# limit (tests 330 s, each CLI run 60 s, benchmarks 90 s), so that the whole
-# stays within the device tool's 10 minutes (run it with timeout_s 600);
-# HG_GPU_DATA overrides the CLI's data.
+# steps and Jacobi CG to tolerances 1e-12); peers/ and peers.log (hypergrad
+# bench -backend cuda -suite none -peers on the same data: side by side with
+# PyTorch on the GPU, and the time to accuracy); bench.txt (backend/cuda's
+# benchmarks: MulVec, MulVecTrans, GramVec, GramDiag, GLMGrad, Dot, Axpy, and
+# the 1 GiB device-to-device copies); and summary.md, a draft of
+# bench/results/gpu-<date>.md. Each part has a time limit (tests 240 s, each
+# CLI run 60 s, the peers 300 s, each benchmark run 60 s); HG_GPU_DATA
+# overrides the data, HG_GPU_SKIP_TESTS=1 skips the tests.
 set -uo pipefail
 out=${1:-gpu-out}
 mkdir -p "$out"
@@ -28,8 +33,12 @@ root=$(pwd)
 	nvidia-smi | head -12
 } >"$out/device.txt" 2>&1
 
-timeout 330 bash .gpubin/gpu-test.sh >"$out/tests.log" 2>&1
-echo "gpu-test.sh: exit status $?" >>"$out/tests.log"
+if [ "${HG_GPU_SKIP_TESTS:-0}" != 1 ]; then
+	timeout 240 bash .gpubin/gpu-test.sh >"$out/tests.log" 2>&1
+	echo "gpu-test.sh: exit status $?" >>"$out/tests.log"
+else
+	echo "skipped (HG_GPU_SKIP_TESTS=1)" >"$out/tests.log"
+fi
 
 data=${HG_GPU_DATA:-synth:n=100000,d=1000,kappa=1e3,seed=0}
 for be in cuda cpu; do
@@ -42,9 +51,27 @@ for be in cuda cpu; do
 	echo "exit status $?" >>"$out/cli-newton-$be.err"
 done
 
-(cd backend/cuda && timeout 90 "$root/.gpubin/backend/cuda/pkg.test" -test.run '^$' -test.bench . \
-	-test.benchtime 20x) >"$out/bench.txt" 2>&1
-echo "exit status $?" >>"$out/bench.txt"
+# Side by side with PyTorch on the GPU (the peer follows -backend), then the
+# time to accuracy.
+timeout 300 .gpubin/bin/hypergrad bench -v -backend cuda -suite none -peers -peer-data "$data" \
+	-out "$out/peers" >"$out/peers.log" 2>&1
+echo "exit status $?" >>"$out/peers.log"
+
+# backend/cuda's benchmarks; with variants, three interleaved rounds each.
+benchrun() { # benchrun BINARY OUTFILE
+	(cd backend/cuda && timeout 60 "$1" -test.run '^$' -test.bench . -test.benchtime 50x) >>"$2" 2>&1
+	echo "exit status $?" >>"$2"
+}
+alts=$(find .gpubin -path '.gpubin/alt-*/alt.test' | sort)
+rounds=1
+[ -n "$alts" ] && rounds=3
+for r in $(seq "$rounds"); do
+	benchrun "$root/.gpubin/backend/cuda/pkg.test" "$out/bench.txt"
+	for a in $alts; do
+		name=$(basename "$(dirname "$a")")
+		benchrun "$root/$a" "$out/bench-$name.txt"
+	done
+done
 
 # compare TAG NOTE prints the cpu and cuda results of cli-TAG{cpu,cuda}.json:
 # time per hypergradient, status, counts, their agreement (NOTE says what to
@@ -101,10 +128,20 @@ PY
 	echo
 	compare "newton-" "converged to tolerances: expect ≤ 1e-10"
 	echo
-	echo "## Bandwidth (backend/cuda benchmarks; MB/s = bytes of X read per op ÷ time; copies: bytes read + written)"
+	echo "## Side by side with PyTorch on the GPU, and time to accuracy ($data)"
 	echo
-	echo '```'
-	grep -E '^(Benchmark|goos|cpu|exit)' "$out/bench.txt"
-	echo '```'
+	tail -n 8 "$out/peers.log"
+	echo
+	sed -n '/^## Side by side/,$p' "$out/peers/summary.md" 2>/dev/null
+	echo
+	echo "## Bandwidth (backend/cuda benchmarks; MB/s = bytes of X read per op ÷ time; copies: bytes read + written)"
+	for f in "$out"/bench*.txt; do
+		echo
+		echo "$(basename "$f"):"
+		echo
+		echo '```'
+		grep -E '^(Benchmark|goos|cpu|exit)' "$f"
+		echo '```'
+	done
 } >"$out/summary.md" 2>&1
 cat "$out/summary.md"

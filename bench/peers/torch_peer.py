@@ -14,6 +14,9 @@ PyTorch hypergradient libraries (hypertorch, Grazzi et al. 2020) do:
 
 The hypergradient is grad_lam E + (d Phi / d lam)^T v. float64 throughout, the
 step alpha given by the caller (hypergrad's 2/(L+mu)), w_0 = 0, v_0 = 0.
+With --device cuda everything runs on the GPU, and each timing starts and
+ends with torch.cuda.synchronize(); each method runs once untimed first
+(CUDA context, cuBLAS handles, kernel loading).
 Prints one JSON object on stdout.
 """
 import argparse
@@ -26,9 +29,9 @@ import numpy as np
 import torch
 
 
-def load(path, problem):
+def load(path, problem, device):
     z = np.load(path)
-    t = lambda name: torch.from_numpy(np.ascontiguousarray(z[name], dtype=np.float64))
+    t = lambda name: torch.from_numpy(np.ascontiguousarray(z[name], dtype=np.float64)).to(device)
     if problem == "quadratic":
         return {k: t(k) for k in ("A", "b", "C", "D", "e", "theta")}
     d = {k: t(k) for k in ("X_train", "y_train", "X_val", "y_val", "lambda")}
@@ -62,7 +65,7 @@ def make_problem(problem, d):
 
 
 def inner(g, lam, dim, t, alpha):
-    w = torch.zeros(dim, dtype=torch.float64)
+    w = torch.zeros(dim, dtype=torch.float64, device=lam.device)
     lam_d = lam.detach()
     for _ in range(t):
         w.requires_grad_(True)
@@ -73,7 +76,7 @@ def inner(g, lam, dim, t, alpha):
 
 def itd(g, E, lam0, dim, t, k, alpha):
     lam = lam0.clone().requires_grad_(True)
-    w = torch.zeros(dim, dtype=torch.float64, requires_grad=True)
+    w = torch.zeros(dim, dtype=torch.float64, device=lam.device, requires_grad=True)
     for _ in range(t):
         (gw,) = torch.autograd.grad(g(w, lam), w, create_graph=True)
         w = w - alpha * gw
@@ -111,22 +114,32 @@ def aid(g, E, lam0, dim, t, k, alpha, solver):
     return cross if dEl is None else dEl + cross
 
 
-def gemv_seconds(d, repeats):
-    """Time of X @ v and X^T @ r, the BLAS dgemv passes a PyTorch oracle makes."""
+def sync(device):
+    """Waits for the device's queued work (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gemv_seconds(d, repeats, device):
+    """Time of X @ v and X^T @ r, the BLAS dgemv passes a PyTorch oracle makes
+    (OpenBLAS/MKL on the CPU, cuBLAS on a GPU)."""
     if "X_train" not in d:
         return None
     X = d["X_train"]
-    v = torch.ones(X.shape[1], dtype=torch.float64)
-    r = torch.ones(X.shape[0], dtype=torch.float64)
+    v = torch.ones(X.shape[1], dtype=torch.float64, device=device)
+    r = torch.ones(X.shape[0], dtype=torch.float64, device=device)
     out = {}
+    reps = 5 if device.type == "cpu" else 50
     for name, f in (("X@v", lambda: X @ v), ("X.T@r", lambda: X.T @ r)):
         f()
+        sync(device)
         ts = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            for _ in range(5):
+            for _ in range(reps):
                 f()
-            ts.append((time.perf_counter() - t0) / 5)
+            sync(device)
+            ts.append((time.perf_counter() - t0) / reps)
         out[name] = ts
     return out
 
@@ -150,9 +163,11 @@ def main():
     ap.add_argument("--alpha", type=float, required=True)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    d = load(a.data, a.problem)
+    device = torch.device(a.device)
+    d = load(a.data, a.problem, device)
     lam0, dim, g, E = make_problem(a.problem, d)
     methods = {
         "itd": lambda: itd(g, E, lam0, dim, a.t, a.k, a.alpha),
@@ -160,15 +175,20 @@ def main():
         "aid-cg": lambda: aid(g, E, lam0, dim, a.t, a.k, a.alpha, "cg"),
     }
     out = {"torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0],
-           "threads": torch.get_num_threads(), "config": torch.__config__.show(), "methods": {}}
+           "threads": torch.get_num_threads(), "config": torch.__config__.show(), "methods": {},
+           "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     for name in a.methods.split(","):
         ts, h = [], None
+        if device.type == "cuda":
+            methods[name]()  # untimed: CUDA context, cuBLAS handles and kernel loading
         for _ in range(a.repeats):
+            sync(device)
             t0 = time.perf_counter()
             h = methods[name]()
+            sync(device)
             ts.append(time.perf_counter() - t0)
         out["methods"][name] = {"seconds": ts, "hypergradient": h.detach().reshape(-1).tolist()}
-    out["gemv_seconds"] = gemv_seconds(d, a.repeats)
+    out["gemv_seconds"] = gemv_seconds(d, a.repeats, device)
     out["blas_libraries"] = blas_library()
     json.dump(out, sys.stdout)
 

@@ -29,7 +29,7 @@ Flags:
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	suiteName := fs.String("suite", "quick", "suite: quick (under a minute on 2 cores) or full")
+	suiteName := fs.String("suite", "quick", "suite: quick (under a minute on 2 cores), full, maid (the outer-loop experiment) or none (with -peers: only the comparisons)")
 	backendName := fs.String("backend", "cpu", "backend: cpu or cuda")
 	out := fs.String("out", "bench-out", "output directory (created if missing)")
 	probs := fs.String("problems", "", "comma-separated problems of the suite (default: all)")
@@ -37,6 +37,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	peers := fs.Bool("peers", false, "also run the PyTorch peer side by side (logreg 20000×2000, t = k = 50) and the time-to-accuracy comparison")
 	python := fs.String("python", "", "Python interpreter for -peers (default: the first of python3, /usr/bin/python3 that imports torch)")
 	peerSource := fs.String("peer-data", bench.DefaultPeerOptions().Source, "data of the peer comparison")
+	verbose := fs.Bool("v", false, "log each step on stderr, one timestamped line each (instead of the bar drawn on a terminal)")
+	peerDev := fs.String("peer-device", "", "torch device of the peer (-peers): cpu or cuda (default: the device of -backend)")
 	ttaSource := fs.String("tta-data", bench.DefaultTTAOptions().Source, "logreg data of the time-to-accuracy comparison (-peers; λ is set so that κ = 1e3)")
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "hypergrad bench: "+format+"\n", a...)
@@ -79,6 +81,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	r := &bench.Runner{Suite: suite, Backend: b, Progress: bench.NewProgress()}
+	if *verbose {
+		r.Progress = bench.NewLogProgress(stderr)
+	}
 	rep, err := r.Run(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "hypergrad bench: %v\n", err)
@@ -86,13 +91,13 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if *peers {
 		o := bench.DefaultPeerOptions()
-		o.Python, o.Source = peerPython, *peerSource
+		o.Python, o.Source, o.Device = peerPython, *peerSource, *peerDev
 		if rep.Peers, err = r.RunPeers(ctx, o); err != nil {
 			fmt.Fprintf(stderr, "hypergrad bench: peers: %v\n", err)
 			return exitFailure
 		}
 		to := bench.DefaultTTAOptions()
-		to.Python, to.Source = peerPython, *ttaSource
+		to.Python, to.Source, to.Device = peerPython, *ttaSource, *peerDev
 		if rep.TTA, err = r.RunTimeToAccuracy(ctx, to); err != nil {
 			fmt.Fprintf(stderr, "hypergrad bench: time to accuracy: %v\n", err)
 			return exitFailure
