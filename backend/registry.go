@@ -21,7 +21,8 @@ var ErrNotBuilt = errors.New("hypergrad was built without the cuda tag (go build
 
 // Register makes a backend available to Open under name, as database/sql
 // drivers register themselves: backend/cpu registers "cpu" and, in binaries
-// built with -tags cuda, backend/cuda registers "cuda". Registering a name
+// built with -tags cuda, backend/cuda registers "cuda" and "cuda-f32".
+// Registering a name
 // twice replaces the earlier opener.
 func Register(name string, open Opener) {
 	registryMu.Lock()
@@ -36,7 +37,7 @@ func Open(name string) (Backend, error) {
 	open, ok := registry[name]
 	registryMu.Unlock()
 	if !ok {
-		if name == "cuda" {
+		if name == "cuda" || name == "cuda-f32" {
 			return nil, ErrNotBuilt
 		}
 		return nil, fmt.Errorf("unknown backend %q (available: %v)", name, Names())

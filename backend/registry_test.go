@@ -18,6 +18,9 @@ func TestOpen(t *testing.T) {
 		err.Error() != "hypergrad was built without the cuda tag (go build -tags cuda)" {
 		t.Errorf("Open(cuda) without the tag: %v", err)
 	}
+	if _, err := backend.Open("cuda-f32"); !errors.Is(err, backend.ErrNotBuilt) {
+		t.Errorf("Open(cuda-f32) without the tag: %v", err)
+	}
 	if _, err := backend.Open("tpu"); err == nil {
 		t.Error("Open(tpu) succeeded")
 	}

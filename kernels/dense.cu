@@ -40,7 +40,11 @@
 #ifndef HG_DENSE_MINBLOCKS
 #define HG_DENSE_MINBLOCKS 3
 #endif
-extern "C" __global__ void __launch_bounds__(HG_BLOCK, HG_DENSE_MINBLOCKS) hg_dense_pass(i64 op, i64 rows, i64 cols, const double* X, const double* u,
+// hg_dense_pass_impl is hg_dense_pass for X of element type T (double, or
+// float for matrices stored in float32: the values are widened to double as
+// they are loaded, and all arithmetic and accumulation are in double).
+template <typename T>
+__device__ __forceinline__ void hg_dense_pass_impl(i64 op, i64 rows, i64 cols, const T* X, const double* u,
                                          const double* aux, i64 loss, double alpha, double beta, double* rowout,
                                          double* curv, double* partial, double* losspart, i64 rpb) {
 	__shared__ double red[HG_R][HG_BLOCK];
@@ -163,6 +167,19 @@ extern "C" __global__ void __launch_bounds__(HG_BLOCK, HG_DENSE_MINBLOCKS) hg_de
 	}
 }
 
+extern "C" __global__ void __launch_bounds__(HG_BLOCK, HG_DENSE_MINBLOCKS) hg_dense_pass(i64 op, i64 rows, i64 cols, const double* X, const double* u,
+                                         const double* aux, i64 loss, double alpha, double beta, double* rowout,
+                                         double* curv, double* partial, double* losspart, i64 rpb) {
+	hg_dense_pass_impl<double>(op, rows, cols, X, u, aux, loss, alpha, beta, rowout, curv, partial, losspart, rpb);
+}
+
+// hg_dense_pass_f32 is hg_dense_pass over a matrix stored in float32.
+extern "C" __global__ void __launch_bounds__(HG_BLOCK, HG_DENSE_MINBLOCKS) hg_dense_pass_f32(i64 op, i64 rows, i64 cols, const float* X, const double* u,
+                                         const double* aux, i64 loss, double alpha, double beta, double* rowout,
+                                         double* curv, double* partial, double* losspart, i64 rpb) {
+	hg_dense_pass_impl<float>(op, rows, cols, X, u, aux, loss, alpha, beta, rowout, curv, partial, losspart, rpb);
+}
+
 // hg_dense_sqcols is the pass of GramDiag: block b sets partial[b·cols + j] ←
 // Σ_i d_i·(X_ij·X_ij) over its rows [b·rpb, min(rows, (b+1)·rpb)) (d == 0:
 // d_i = 1), and hg_colreduce then adds the blocks' rows and applies α and β,
@@ -171,7 +188,8 @@ extern "C" __global__ void __launch_bounds__(HG_BLOCK, HG_DENSE_MINBLOCKS) hg_de
 // HG_R rows, loaded before they are added so that HG_R loads are in flight.
 // For a given row the block's threads read consecutive addresses. There is
 // no shared memory and no barrier: the threads are independent.
-extern "C" __global__ void hg_dense_sqcols(i64 rows, i64 cols, const double* X, const double* d, double* partial,
+template <typename T>
+__device__ __forceinline__ void hg_dense_sqcols_impl(i64 rows, i64 cols, const T* X, const double* d, double* partial,
                                            i64 rpb) {
 	const int t = threadIdx.x;
 	const i64 r0 = (i64)blockIdx.x * rpb;
@@ -194,6 +212,17 @@ extern "C" __global__ void hg_dense_sqcols(i64 rows, i64 cols, const double* X, 
 		}
 		prow[j] = a;
 	}
+}
+
+extern "C" __global__ void hg_dense_sqcols(i64 rows, i64 cols, const double* X, const double* d, double* partial,
+                                           i64 rpb) {
+	hg_dense_sqcols_impl<double>(rows, cols, X, d, partial, rpb);
+}
+
+// hg_dense_sqcols_f32 is hg_dense_sqcols over a matrix stored in float32.
+extern "C" __global__ void hg_dense_sqcols_f32(i64 rows, i64 cols, const float* X, const double* d, double* partial,
+                                           i64 rpb) {
+	hg_dense_sqcols_impl<float>(rows, cols, X, d, partial, rpb);
 }
 
 // hg_colreduce sets dst_j ← α·Σ_{b<nb} partial[b·cols + j] + β·dst_j (β = 0

@@ -54,7 +54,11 @@ type pairSide struct {
 	r, y, d, row backend.Vector // len rows
 }
 
-func newPair(t *testing.T, sh largeShape) *pair {
+func newPair(t *testing.T, sh largeShape) *pair { return newPairOpts(t, sh, Options{}, false) }
+
+// newPairOpts opens the CUDA side with opts; with roundCPU the CPU side gets
+// the matrix rounded to float32 (the data a DenseFloat32 backend holds).
+func newPairOpts(t *testing.T, sh largeShape, opts Options, roundCPU bool) *pair {
 	t.Helper()
 	r := backendtest.Rand(uint64(sh.rows))
 	var m *backendtest.HostMatrix
@@ -62,6 +66,15 @@ func newPair(t *testing.T, sh largeShape) *pair {
 		m = backendtest.RandDense(r, sh.rows, sh.cols)
 	} else {
 		m = backendtest.RandCSR(r, sh.rows, sh.cols, sh.density)
+	}
+	mCPU := m
+	if roundCPU {
+		c := *m
+		c.Dense = make([]float64, len(m.Dense))
+		for i, v := range m.Dense {
+			c.Dense[i] = float64(float32(v))
+		}
+		mCPU = &c
 	}
 	w := backendtest.RandVector(r, sh.cols)
 	perRow := float64(sh.cols) // entries per row, so that z = Xw is of order 1
@@ -77,7 +90,7 @@ func newPair(t *testing.T, sh largeShape) *pair {
 	for i := range d {
 		d[i] = math.Abs(d[i])
 	}
-	side := func(b backend.Backend) *pairSide {
+	side := func(b backend.Backend, m *backendtest.HostMatrix) *pairSide {
 		t.Cleanup(func() { b.Close() })
 		a, err := m.Upload(b)
 		if err != nil {
@@ -98,7 +111,11 @@ func newPair(t *testing.T, sh largeShape) *pair {
 		}
 		return s
 	}
-	return &pair{gpu: side(open(t)), cpu: side(cpu.New(cpu.Options{}))}
+	g, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pair{gpu: side(g, m), cpu: side(cpu.New(cpu.Options{}), mCPU)}
 }
 
 func download(t *testing.T, b backend.Backend, v backend.Vector) []float64 {
@@ -155,8 +172,48 @@ func (p *pair) agreeVec(t *testing.T, what string, out func(s *pairSide) backend
 
 func TestAgreeWithCPU(t *testing.T) {
 	for _, sh := range largeShapes(t) {
+		t.Run(sh.name, func(t *testing.T) { p := newPair(t, sh); p.agreeAll(t) })
+	}
+}
+
+// TestDenseFloat32 checks Options.DenseFloat32: its products agree to 1e-12
+// with the CPU backend's on the matrix rounded to float32 (the arithmetic is
+// float64 throughout), they differ from those on the unrounded matrix by
+// about float32's rounding (so the rounding did happen), and the matrix
+// takes 4 bytes per entry.
+func TestDenseFloat32(t *testing.T) {
+	for _, sh := range largeShapes(t) {
+		if sh.density > 0 {
+			continue // CSR is unaffected
+		}
 		t.Run(sh.name, func(t *testing.T) {
-			p := newPair(t, sh)
+			p := newPairOpts(t, sh, Options{DenseFloat32: true}, true)
+			if got, want := p.gpu.a.Bytes(), int64(sh.rows)*int64(sh.cols)*4; got != want {
+				t.Errorf("Bytes() = %d, want %d", got, want)
+			}
+			// Against the float64 matrix (before agreeAll changes the vectors):
+			// GramVec moves by about float32's rounding.
+			exact := newPair(t, sh)
+			for _, q := range []*pair{p, exact} {
+				q.gpu.b.GramVec(q.gpu.dst, 1, q.gpu.a, q.gpu.d, q.gpu.v, 0)
+			}
+			d := relDiff(download(t, p.gpu.b, p.gpu.dst), download(t, exact.gpu.b, exact.gpu.dst))
+			if !(d > 1e-10 && d < 1e-6) {
+				t.Errorf("GramVec, float32 against float64 storage: ‖Δ‖/‖ref‖ = %.3g, want float32 rounding (1e-10, 1e-6)", d)
+			} else {
+				t.Logf("GramVec, float32 against float64 storage: ‖Δ‖/‖ref‖ = %.3g", d)
+			}
+			p.agreeAll(t) // after the above: it changes the vectors
+		})
+	}
+}
+
+// agreeAll compares every matrix product, reduction and fused kernel of the
+// two sides.
+func (p *pair) agreeAll(t *testing.T) {
+	t.Helper()
+	{
+		{
 			none := func(*pairSide) float64 { return 0 }
 			p.agreeVec(t, "MulVec", func(s *pairSide) backend.Vector { return s.row }, func(s *pairSide) float64 {
 				s.b.MulVec(s.row, 1.5, s.a, s.v, 0)
@@ -206,7 +263,7 @@ func TestAgreeWithCPU(t *testing.T) {
 				s.b.Axpby(0.25, s.r, -1.5, s.d)
 				return 0
 			}, 0)
-		})
+		}
 	}
 }
 

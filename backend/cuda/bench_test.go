@@ -57,12 +57,16 @@ func fixture(b *testing.B) (*Backend, map[string]*benchOperands) {
 		rows, cols, csrRows, csrCols, density, _ := benchSizes()
 		r := backendtest.Rand(1)
 		ops := map[string]*benchOperands{}
+		dense := backendtest.RandDense(r, rows, cols)
 		for name, m := range map[string]*backendtest.HostMatrix{
-			"dense": backendtest.RandDense(r, rows, cols),
-			"csr":   backendtest.RandCSR(r, csrRows, csrCols, density),
-			"small": backendtest.RandDense(r, 1000, 100), // launch overhead, not bandwidth
+			"dense":   dense,
+			"dense32": dense, // the same matrix stored in float32 (Options.DenseFloat32)
+			"csr":     backendtest.RandCSR(r, csrRows, csrCols, density),
+			"small":   backendtest.RandDense(r, 1000, 100), // launch overhead, not bandwidth
 		} {
+			be.f32 = name == "dense32" // one backend holds both storages here
 			a, err := m.Upload(be)
+			be.f32 = false
 			if err != nil {
 				benchErr = err
 				return
@@ -94,11 +98,12 @@ func fixture(b *testing.B) (*Backend, map[string]*benchOperands) {
 	return benchB, benchOps
 }
 
-// benchMat runs op on each matrix format, bytes = one pass over the matrix;
+// benchMat runs op on each matrix format, bytes = one pass over the matrix
+// (4 bytes per entry for "dense32", the dense matrix stored in float32);
 // "small" (dense 1000×100, 800 kB) shows the cost of a call where launch
 // overhead, not bandwidth, dominates.
 func benchMat(b *testing.B, op func(be *Backend, o *benchOperands)) {
-	for _, format := range []string{"dense", "csr", "small"} {
+	for _, format := range []string{"dense", "dense32", "csr", "small"} {
 		b.Run(format, func(b *testing.B) {
 			be, ops := fixture(b)
 			o := ops[format]

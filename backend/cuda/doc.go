@@ -7,7 +7,8 @@
 //	go test -tags cuda ./...
 //	go build -tags cuda ./cmd/hypergrad   # then: hypergrad grad -backend cuda …
 //
-// Importing the package registers it with backend.Register as "cuda".
+// Importing the package registers it with backend.Register as "cuda", and
+// as "cuda-f32" with Options.DenseFloat32 (dense matrices stored in float32).
 //
 // # Requirements, and what happens without a GPU
 //

@@ -14,7 +14,7 @@
 # It writes into the folder given (default gpu-out): device.txt; tests.log (every
 # test binary of .gpubin through gpu-test.sh, -test.v); cli-{cpu,cuda}.json and
 # .err (hypergrad grad, logreg, AID-CG, t = k = 50, synth:n=100000,d=1000,
-# kappa=1e3,seed=0); cli-newton-{cpu,cuda}.json (the same data, Newton inner
+# kappa=1e3,seed=0; also cuda-f32, dense X in float32); cli-newton-{cpu,cuda,cuda-f32}.json (the same data, Newton inner
 # steps and Jacobi CG to tolerances 1e-12); peers/ and peers.log (hypergrad
 # bench -backend cuda -suite none -peers on the same data: side by side with
 # PyTorch on the GPU, and the time to accuracy); bench.txt (backend/cuda's
@@ -41,7 +41,7 @@ else
 fi
 
 data=${HG_GPU_DATA:-synth:n=100000,d=1000,kappa=1e3,seed=0}
-for be in cuda cpu; do
+for be in cuda cpu cuda-f32; do
 	timeout 60 .gpubin/bin/hypergrad grad -problem logreg -data "$data" -method aid-cg -t 50 -k 50 \
 		-backend "$be" -json >"$out/cli-$be.json" 2>"$out/cli-$be.err"
 	echo "exit status $?" >>"$out/cli-$be.err"
@@ -73,15 +73,15 @@ for r in $(seq "$rounds"); do
 	done
 done
 
-# compare TAG NOTE prints the cpu and cuda results of cli-TAG{cpu,cuda}.json:
-# time per hypergradient, status, counts, their agreement (NOTE says what to
-# expect of it) and the speed-up.
+# compare TAG NOTE [REF OTHER] prints the results of cli-TAG{REF,OTHER}.json
+# (default cpu and cuda): time per hypergradient, status, counts, their
+# agreement (NOTE says what to expect of it) and the speed-up of OTHER.
 compare() {
-	python3 - "$out" "$1" "$2" <<'PY'
+	python3 - "$out" "$1" "$2" "${3:-cpu}" "${4:-cuda}" <<'PY'
 import json, math, sys
-out, tag, note = sys.argv[1:4]
+out, tag, note, ref, other = sys.argv[1:6]
 res = {}
-for be in ("cpu", "cuda"):
+for be in (ref, other):
     try:
         res[be] = json.load(open(f"{out}/cli-{tag}{be}.json"))
     except Exception as e:
@@ -92,11 +92,11 @@ for be, r in res.items():
           f"linear {s['linear']:.4g} s; data {s['load']:.3g} s and setup {s['setup']:.3g} s not included), "
           f"status {r['status']}, iterations {r['iterations']}, counts {r['counts']}, ‖h‖ = {r['norm']:.6g}")
 if len(res) == 2:
-    a, b = res["cpu"]["hypergradient"], res["cuda"]["hypergradient"]
+    a, b = res[ref]["hypergradient"], res[other]["hypergradient"]
     d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
     n = math.sqrt(sum(x * x for x in a))
-    print(f"- ‖h_cuda − h_cpu‖/‖h_cpu‖ = {d / n:.3g} ({note})")
-    print(f"- speed-up {res['cpu']['seconds']['total'] / res['cuda']['seconds']['total']:.3g}×")
+    print(f"- ‖h_{other} − h_{ref}‖/‖h_{ref}‖ = {d / n:.3g} ({note})")
+    print(f"- speed-up of {other} over {ref}: {res[ref]['seconds']['total'] / res[other]['seconds']['total']:.3g}×")
 PY
 }
 
@@ -127,6 +127,11 @@ PY
 	echo "## One accurate hypergradient: logreg, AID-PCG with Newton inner steps, tolerances 1e-12, $data"
 	echo
 	compare "newton-" "converged to tolerances: expect ≤ 1e-10"
+	echo
+	echo "## Dense X in float32 on the GPU (-backend cuda-f32) against float64 (cuda), the same runs"
+	echo
+	compare "" "X rounded to float32 once: the hypergradient of slightly different data" cuda cuda-f32
+	compare "newton-" "converged: the change that float32 storage of X makes to the hypergradient" cuda cuda-f32
 	echo
 	echo "## Side by side with PyTorch on the GPU, and time to accuracy ($data)"
 	echo

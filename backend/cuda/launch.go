@@ -28,6 +28,8 @@ const (
 	kCSCCols
 	kDenseSqCols
 	kCSCSqCols
+	kDensePassF32
+	kDenseSqColsF32
 	numKernels
 )
 
@@ -49,6 +51,8 @@ var kernelNames = [numKernels]string{
 	kCSCCols:          "hg_csc_cols",
 	kDenseSqCols:      "hg_dense_sqcols",
 	kCSCSqCols:        "hg_csc_sqcols",
+	kDensePassF32:     "hg_dense_pass_f32",
+	kDenseSqColsF32:   "hg_dense_sqcols_f32",
 }
 
 func (k kernelID) String() string { return kernelNames[k] }

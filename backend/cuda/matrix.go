@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"math"
+	"runtime"
 	"unsafe"
 
 	"github.com/hypergrad-go/hypergrad/backend"
@@ -13,14 +14,40 @@ import (
 type dense struct {
 	owner      *Backend
 	rows, cols int
-	p          devptr // rows·cols doubles (0 when empty)
+	p          devptr // rows·cols doubles, or floats when f32 (0 when empty)
+	f32        bool   // stored in float32 (Options.DenseFloat32)
 	freed      bool
 }
 
 func (m *dense) Dims() (int, int)       { return m.rows, m.cols }
 func (m *dense) Format() backend.Format { return backend.Dense }
 func (m *dense) NNZ() int               { return m.rows * m.cols }
-func (m *dense) Bytes() int64           { return int64(m.rows) * int64(m.cols) * 8 }
+
+// Bytes returns the bytes of one pass over the matrix: 8 per entry, or 4
+// when stored in float32.
+func (m *dense) Bytes() int64 {
+	size := int64(8)
+	if m.f32 {
+		size = 4
+	}
+	return int64(m.rows) * int64(m.cols) * size
+}
+
+// pass and sqcols return the kernels of m's element type: hg_dense_pass
+// and hg_dense_sqcols, or their float32 forms.
+func (m *dense) pass() kernelID {
+	if m.f32 {
+		return kDensePassF32
+	}
+	return kDensePass
+}
+
+func (m *dense) sqcols() kernelID {
+	if m.f32 {
+		return kDenseSqColsF32
+	}
+	return kDenseSqCols
+}
 
 // csr is a CSR matrix on the device with its transpose: the CSR arrays as
 // uploaded (64-bit row pointers, 32-bit column indices, values), read by row
@@ -77,15 +104,24 @@ func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, erro
 	if v := backend.CheckDense(rows, cols, len(data)); v.Err != nil {
 		return nil, v.OpError("cuda", op)
 	}
-	m := &dense{owner: b, rows: rows, cols: cols}
+	m := &dense{owner: b, rows: rows, cols: cols, f32: b.f32}
 	if len(data) == 0 {
 		return m, nil
+	}
+	src := unsafe.Pointer(&data[0])
+	if m.f32 {
+		x32 := make([]float32, len(data)) // rounded to nearest, as Go converts
+		for i, v := range data {
+			x32[i] = float32(v)
+		}
+		src = unsafe.Pointer(&x32[0])
+		defer runtime.KeepAlive(x32)
 	}
 	if err := b.drv.enter(); err != nil {
 		return nil, allocError(op, m.Bytes(), err)
 	}
 	defer b.drv.exit()
-	p, err := b.upload(unsafe.Pointer(&data[0]), m.Bytes())
+	p, err := b.upload(src, m.Bytes())
 	if err != nil {
 		return nil, allocError(op, m.Bytes(), err)
 	}

@@ -164,17 +164,27 @@ func newVecOf(t *testing.T, b backend.Backend, x []float64) backend.Vector {
 	return v
 }
 
-// TestRegistered checks that the package registers "cuda".
+// TestRegistered checks that the package registers "cuda", and "cuda-f32"
+// with dense matrices in float32.
 func TestRegistered(t *testing.T) {
-	b, err := backend.Open("cuda")
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"cuda", "cuda-f32"} {
+		b, err := backend.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Name() != "cuda" || b.Device() == "" {
+			t.Errorf("Open(%s): name %q, device %q", name, b.Name(), b.Device())
+		}
+		m, err := b.NewDense(2, 3, make([]float64, 6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int64{"cuda": 48, "cuda-f32": 24}[name]; m.Bytes() != want {
+			t.Errorf("Open(%s): a 2×3 dense matrix takes %d bytes, want %d", name, m.Bytes(), want)
+		}
+		t.Log(b.Device())
+		b.Close()
 	}
-	defer b.Close()
-	if b.Name() != "cuda" || b.Device() == "" {
-		t.Errorf("Open(cuda): name %q, device %q", b.Name(), b.Device())
-	}
-	t.Log(b.Device())
 }
 
 // TestLaunchConfig checks the launch configurations that fix the reduction

@@ -39,7 +39,7 @@ func (b *Backend) MulVec(dst backend.Vector, alpha float64, a backend.Matrix, x 
 	defer b.drv.exit()
 	if md != nil {
 		rpb, g := denseGrid(md.rows)
-		b.launch(op, kDensePass, g, opMulVec, i64(md.rows), i64(md.cols), md.p, xv.p, 0, 0,
+		b.launch(op, md.pass(), g, opMulVec, i64(md.rows), i64(md.cols), md.p, xv.p, 0, 0,
 			f64(alpha), f64(beta), d.p, 0, 0, 0, i64(rpb))
 		return
 	}
@@ -61,7 +61,7 @@ func (b *Backend) MulVecTrans(dst backend.Vector, alpha float64, a backend.Matri
 	if md != nil {
 		rpb, g := denseGrid(md.rows)
 		if !b.grow(op, &b.part, g*md.cols) ||
-			!b.launch(op, kDensePass, g, opTrans, i64(md.rows), i64(md.cols), md.p, 0, xv.p, 0,
+			!b.launch(op, md.pass(), g, opTrans, i64(md.rows), i64(md.cols), md.p, 0, xv.p, 0,
 				0, 0, 0, 0, b.part.p, 0, i64(rpb)) {
 			return
 		}
@@ -106,7 +106,7 @@ func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d
 	if md != nil {
 		rpb, g := denseGrid(rows)
 		if !b.grow(op, &b.part, g*cols) ||
-			!b.launch(op, kDensePass, g, opGram, i64(rows), i64(cols), md.p, vv.p, wp, 0,
+			!b.launch(op, md.pass(), g, opGram, i64(rows), i64(cols), md.p, vv.p, wp, 0,
 				0, 0, 0, 0, b.part.p, 0, i64(rpb)) {
 			return
 		}
@@ -162,7 +162,7 @@ func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, 
 	if md != nil {
 		rpb, g := denseGrid(rows)
 		if !b.grow(op, &b.part, g*cols) ||
-			!b.launch(op, kDenseSqCols, g, i64(rows), i64(cols), md.p, wp, b.part.p, i64(rpb)) {
+			!b.launch(op, md.sqcols(), g, i64(rows), i64(cols), md.p, wp, b.part.p, i64(rpb)) {
 			return
 		}
 		b.colReduce(op, g, cols, alpha, beta, dv.p)
@@ -229,7 +229,7 @@ func (b *Backend) glmGrad(op string, wantLoss bool, dst backend.Vector, alpha fl
 			}
 			part = b.part.p
 		}
-		if !b.launch(op, kDensePass, g, opGLM, i64(rows), i64(cols), md.p, wv.p, yv.p, i64(int(loss)),
+		if !b.launch(op, md.pass(), g, opGLM, i64(rows), i64(cols), md.p, wv.p, yv.p, i64(int(loss)),
 			0, 0, 0, cp, part, lossPart, i64(rpb)) {
 			return nan
 		}

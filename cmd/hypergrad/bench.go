@@ -30,7 +30,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	suiteName := fs.String("suite", "quick", "suite: quick (under a minute on 2 cores), full, maid (the outer-loop experiment) or none (with -peers: only the comparisons)")
-	backendName := fs.String("backend", "cpu", "backend: cpu or cuda")
+	backendName := fs.String("backend", "cpu", "backend: cpu, cuda, or cuda-f32 (dense X stored in float32 on the GPU)")
 	out := fs.String("out", "bench-out", "output directory (created if missing)")
 	probs := fs.String("problems", "", "comma-separated problems of the suite (default: all)")
 	methods := fs.String("methods", "", "comma-separated methods: itd, aid-fp, aid-cg, aid-pcg, aid-hb (default: all)")

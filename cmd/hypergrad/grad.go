@@ -54,7 +54,7 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	fs.Float64Var(&f.tolLinear, "tol-linear", 0, "stop the linear solve when ‖A q − ∇_wE‖ ≤ this (0: run exactly K steps)")
 	fs.Float64Var(&f.targetRel, "target-rel", 0, "AID: iterate until the certified bound guarantees this relative accuracy (-t, -k become budgets)")
 	fs.Float64Var(&f.targetAbs, "target-abs", 0, "AID: iterate until the certified bound guarantees this absolute accuracy")
-	fs.StringVar(&f.backend, "backend", "cpu", "backend: cpu or cuda")
+	fs.StringVar(&f.backend, "backend", "cpu", "backend: cpu, cuda, or cuda-f32 (dense X stored in float32 on the GPU: half the bytes per pass, X rounded once)")
 	fs.BoolVar(&f.exact, "exact", false, "also compute the exact reference hypergradient (dense, O(n·d²)) and the relative error")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of text")
 	if err := fs.Parse(args); err != nil {
