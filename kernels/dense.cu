@@ -37,17 +37,29 @@
 //   GLM:    z_i = x_iᵀu, y_i = aux_i: per-block Σ_i ℓ'(z_i,y_i)·x_i into partial
 //           (when partial ≠ 0), curv_i ← ℓ''(z_i,y_i) (when curv ≠ 0), and the
 //           per-block loss Σ_i ℓ(z_i,y_i) into losspart[b] (when losspart ≠ 0).
+#if HG_BLOCK != 256
+#error "hg_dense_pass assumes 256 threads per block"
+#endif
 #ifndef HG_DENSE_MINBLOCKS
 #define HG_DENSE_MINBLOCKS 3
 #endif
 // hg_dense_pass_impl is hg_dense_pass for X of element type T (double, or
 // float for matrices stored in float32: the values are widened to double as
 // they are loaded, and all arithmetic and accumulation are in double).
-template <typename T>
+// Flat selects how a tile's row dot products are added over the block's
+// threads: three levels of fixed-order sums (3 barriers), or the binary tree
+// (8 barriers). Both orders are fixed, so results are bit-identical run to
+// run. On an H100 (100000 × 1000) the flat sums made the float32 passes 8–11 %
+// faster (GramVec 266 → 242 µs) and the float64 ones 1–2 %; the float64 pass
+// keeps the tree, whose rounding the tests' Newton step counts were measured
+// with (bench/results/gpu-2026-11-22.md).
+template <typename T, bool Flat>
 __device__ __forceinline__ void hg_dense_pass_impl(i64 op, i64 rows, i64 cols, const T* X, const double* u,
                                          const double* aux, i64 loss, double alpha, double beta, double* rowout,
                                          double* curv, double* partial, double* losspart, i64 rpb) {
 	__shared__ double red[HG_R][HG_BLOCK];
+	__shared__ double red1[HG_R][32]; // Flat only
+	__shared__ double red2[HG_R][4];  // Flat only
 	__shared__ double srow[HG_R];
 	__shared__ double lrow[HG_R];
 	const int t = threadIdx.x;
@@ -93,17 +105,37 @@ __device__ __forceinline__ void hg_dense_pass_impl(i64 op, i64 rows, i64 cols, c
 			}
 			HG_UNROLL for (int r = 0; r < HG_R; r++) red[r][t] = p[r];
 			__syncthreads();
+			if (Flat) {
+			// Three barriers instead of eight: row r's 256 sums are added in
+			// 32 strided groups of 8 (lane l: l, l+32, …, l+224, in order),
+			// those 32 in 4 consecutive groups of 8, and the 4 as (0+1)+(2+3).
+			if (t < HG_R * 32) {
+				const int r = t >> 5, l = t & 31;
+				double a = red[r][l];
+				HG_UNROLL for (int q = 1; q < HG_BLOCK / 32; q++) a += red[r][l + 32 * q];
+				red1[r][l] = a;
+			}
+			__syncthreads();
+			if (t < HG_R * 4) {
+				const int r = t >> 2, c = t & 3;
+				double a = red1[r][8 * c];
+				HG_UNROLL for (int q = 1; q < 8; q++) a += red1[r][8 * c + q];
+				red2[r][c] = a;
+			}
+			__syncthreads();
+			} else { // the binary tree: 8 barriers
 			for (int s = HG_BLOCK / 2; s > 0; s >>= 1) {
 				if (t < s) {
 					HG_UNROLL for (int r = 0; r < HG_R; r++) red[r][t] += red[r][t + s];
 				}
 				__syncthreads();
 			}
+			}
 			if (t < HG_R) {
 				const i64 i = i0 + t;
 				double sv = 0;
 				if (i < r1) {
-					const double z = red[t][0];
+					const double z = Flat ? (red2[t][0] + red2[t][1]) + (red2[t][2] + red2[t][3]) : red[t][0];
 					if (op == HG_OP_MULVEC) {
 						rowout[i] = hg_finish(alpha, z, beta, &rowout[i]);
 					} else if (op == HG_OP_GRAM) {
@@ -170,14 +202,15 @@ __device__ __forceinline__ void hg_dense_pass_impl(i64 op, i64 rows, i64 cols, c
 extern "C" __global__ void __launch_bounds__(HG_BLOCK, HG_DENSE_MINBLOCKS) hg_dense_pass(i64 op, i64 rows, i64 cols, const double* X, const double* u,
                                          const double* aux, i64 loss, double alpha, double beta, double* rowout,
                                          double* curv, double* partial, double* losspart, i64 rpb) {
-	hg_dense_pass_impl<double>(op, rows, cols, X, u, aux, loss, alpha, beta, rowout, curv, partial, losspart, rpb);
+	hg_dense_pass_impl<double, false>(op, rows, cols, X, u, aux, loss, alpha, beta, rowout, curv, partial, losspart, rpb);
 }
 
-// hg_dense_pass_f32 is hg_dense_pass over a matrix stored in float32.
+// hg_dense_pass_f32 is hg_dense_pass over a matrix stored in float32, with
+// the flat sums.
 extern "C" __global__ void __launch_bounds__(HG_BLOCK, HG_DENSE_MINBLOCKS) hg_dense_pass_f32(i64 op, i64 rows, i64 cols, const float* X, const double* u,
                                          const double* aux, i64 loss, double alpha, double beta, double* rowout,
                                          double* curv, double* partial, double* losspart, i64 rpb) {
-	hg_dense_pass_impl<float>(op, rows, cols, X, u, aux, loss, alpha, beta, rowout, curv, partial, losspart, rpb);
+	hg_dense_pass_impl<float, true>(op, rows, cols, X, u, aux, loss, alpha, beta, rowout, curv, partial, losspart, rpb);
 }
 
 // hg_dense_sqcols is the pass of GramDiag: block b sets partial[b·cols + j] ←
