@@ -106,30 +106,30 @@ __device__ __forceinline__ void hg_dense_pass_impl(i64 op, i64 rows, i64 cols, c
 			HG_UNROLL for (int r = 0; r < HG_R; r++) red[r][t] = p[r];
 			__syncthreads();
 			if (Flat) {
-			// Three barriers instead of eight: row r's 256 sums are added in
-			// 32 strided groups of 8 (lane l: l, l+32, …, l+224, in order),
-			// those 32 in 4 consecutive groups of 8, and the 4 as (0+1)+(2+3).
-			if (t < HG_R * 32) {
-				const int r = t >> 5, l = t & 31;
-				double a = red[r][l];
-				HG_UNROLL for (int q = 1; q < HG_BLOCK / 32; q++) a += red[r][l + 32 * q];
-				red1[r][l] = a;
-			}
-			__syncthreads();
-			if (t < HG_R * 4) {
-				const int r = t >> 2, c = t & 3;
-				double a = red1[r][8 * c];
-				HG_UNROLL for (int q = 1; q < 8; q++) a += red1[r][8 * c + q];
-				red2[r][c] = a;
-			}
-			__syncthreads();
-			} else { // the binary tree: 8 barriers
-			for (int s = HG_BLOCK / 2; s > 0; s >>= 1) {
-				if (t < s) {
-					HG_UNROLL for (int r = 0; r < HG_R; r++) red[r][t] += red[r][t + s];
+				// Three barriers instead of eight: row r's 256 sums are added in
+				// 32 strided groups of 8 (lane l: l, l+32, …, l+224, in order),
+				// those 32 in 4 consecutive groups of 8, and the 4 as (0+1)+(2+3).
+				if (t < HG_R * 32) {
+					const int r = t >> 5, l = t & 31;
+					double a = red[r][l];
+					HG_UNROLL for (int q = 1; q < HG_BLOCK / 32; q++) a += red[r][l + 32 * q];
+					red1[r][l] = a;
 				}
 				__syncthreads();
-			}
+				if (t < HG_R * 4) {
+					const int r = t >> 2, c = t & 3;
+					double a = red1[r][8 * c];
+					HG_UNROLL for (int q = 1; q < 8; q++) a += red1[r][8 * c + q];
+					red2[r][c] = a;
+				}
+				__syncthreads();
+			} else { // the binary tree: 8 barriers
+				for (int s = HG_BLOCK / 2; s > 0; s >>= 1) {
+					if (t < s) {
+						HG_UNROLL for (int r = 0; r < HG_R; r++) red[r][t] += red[r][t + s];
+					}
+					__syncthreads();
+				}
 			}
 			if (t < HG_R) {
 				const i64 i = i0 + t;

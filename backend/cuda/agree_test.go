@@ -212,59 +212,55 @@ func TestDenseFloat32(t *testing.T) {
 // two sides.
 func (p *pair) agreeAll(t *testing.T) {
 	t.Helper()
-	{
-		{
-			none := func(*pairSide) float64 { return 0 }
-			p.agreeVec(t, "MulVec", func(s *pairSide) backend.Vector { return s.row }, func(s *pairSide) float64 {
-				s.b.MulVec(s.row, 1.5, s.a, s.v, 0)
-				return 0
-			}, 0)
-			p.agreeVec(t, "MulVecTrans", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
-				s.b.MulVecTrans(s.dst, -0.5, s.a, s.r, 0)
-				return 0
-			}, 0)
-			p.agreeVec(t, "GramVec", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
-				s.b.GramVec(s.dst, 2, s.a, s.d, s.v, 0)
-				return 0
-			}, 0)
-			p.agreeVec(t, "GramVec d=nil β=0.5", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
-				s.b.GramVec(s.dst, 1, s.a, nil, s.v, 0.5)
-				return 0
-			}, 0)
-			p.agreeVec(t, "GramDiag", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
-				s.b.GramDiag(s.dst, 2, s.a, s.d, 0)
-				return 0
-			}, 0)
-			p.agreeVec(t, "GramDiag d=nil β=0.5", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
-				s.b.GramDiag(s.dst, 1, s.a, nil, 0.5)
-				return 0
-			}, 0)
-			const lossScale = -1 // the loss is a sum of nonnegative terms
-			for _, loss := range []backend.Loss{backend.Logistic, backend.Squared} {
-				y := func(s *pairSide) backend.Vector { return s.y }
-				if loss == backend.Squared {
-					y = func(s *pairSide) backend.Vector { return s.r }
-				}
-				p.agreeVec(t, fmt.Sprintf("GLMGrad %v: dst", loss), func(s *pairSide) backend.Vector { return s.dst },
-					func(s *pairSide) float64 { return s.b.GLMGrad(s.dst, 1, s.a, s.w, y(s), loss, 0, s.row) }, lossScale)
-				p.agreeVec(t, fmt.Sprintf("GLMGrad %v: curv", loss), func(s *pairSide) backend.Vector { return s.row }, none, 0)
-			}
-			// Reductions: scale = Σ|x_i·y_i|.
-			x := download(t, p.cpu.b, p.cpu.r)
-			yy := download(t, p.cpu.b, p.cpu.d)
-			var mag, sq float64
-			for i := range x {
-				mag += math.Abs(x[i] * yy[i])
-				sq += x[i] * x[i]
-			}
-			p.agreeVec(t, "Dot", nil, func(s *pairSide) float64 { return s.b.Dot(s.r, s.d) }, mag)
-			p.agreeVec(t, "Nrm2", nil, func(s *pairSide) float64 { return s.b.Nrm2(s.r) }, math.Sqrt(sq))
-			p.agreeVec(t, "Axpby", func(s *pairSide) backend.Vector { return s.d }, func(s *pairSide) float64 {
-				s.b.Axpby(0.25, s.r, -1.5, s.d)
-				return 0
-			}, 0)
+	none := func(*pairSide) float64 { return 0 }
+	p.agreeVec(t, "MulVec", func(s *pairSide) backend.Vector { return s.row }, func(s *pairSide) float64 {
+		s.b.MulVec(s.row, 1.5, s.a, s.v, 0)
+		return 0
+	}, 0)
+	p.agreeVec(t, "MulVecTrans", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
+		s.b.MulVecTrans(s.dst, -0.5, s.a, s.r, 0)
+		return 0
+	}, 0)
+	p.agreeVec(t, "GramVec", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
+		s.b.GramVec(s.dst, 2, s.a, s.d, s.v, 0)
+		return 0
+	}, 0)
+	p.agreeVec(t, "GramVec d=nil β=0.5", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
+		s.b.GramVec(s.dst, 1, s.a, nil, s.v, 0.5)
+		return 0
+	}, 0)
+	p.agreeVec(t, "GramDiag", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
+		s.b.GramDiag(s.dst, 2, s.a, s.d, 0)
+		return 0
+	}, 0)
+	p.agreeVec(t, "GramDiag d=nil β=0.5", func(s *pairSide) backend.Vector { return s.dst }, func(s *pairSide) float64 {
+		s.b.GramDiag(s.dst, 1, s.a, nil, 0.5)
+		return 0
+	}, 0)
+	const lossScale = -1 // the loss is a sum of nonnegative terms
+	for _, loss := range []backend.Loss{backend.Logistic, backend.Squared} {
+		y := func(s *pairSide) backend.Vector { return s.y }
+		if loss == backend.Squared {
+			y = func(s *pairSide) backend.Vector { return s.r }
 		}
+		p.agreeVec(t, fmt.Sprintf("GLMGrad %v: dst", loss), func(s *pairSide) backend.Vector { return s.dst },
+			func(s *pairSide) float64 { return s.b.GLMGrad(s.dst, 1, s.a, s.w, y(s), loss, 0, s.row) }, lossScale)
+		p.agreeVec(t, fmt.Sprintf("GLMGrad %v: curv", loss), func(s *pairSide) backend.Vector { return s.row }, none, 0)
 	}
+	// Reductions: scale = Σ|x_i·y_i|.
+	x := download(t, p.cpu.b, p.cpu.r)
+	yy := download(t, p.cpu.b, p.cpu.d)
+	var mag, sq float64
+	for i := range x {
+		mag += math.Abs(x[i] * yy[i])
+		sq += x[i] * x[i]
+	}
+	p.agreeVec(t, "Dot", nil, func(s *pairSide) float64 { return s.b.Dot(s.r, s.d) }, mag)
+	p.agreeVec(t, "Nrm2", nil, func(s *pairSide) float64 { return s.b.Nrm2(s.r) }, math.Sqrt(sq))
+	p.agreeVec(t, "Axpby", func(s *pairSide) backend.Vector { return s.d }, func(s *pairSide) float64 {
+		s.b.Axpby(0.25, s.r, -1.5, s.d)
+		return 0
+	}, 0)
 }
 
 // TestDeterminismLarge repeats every reduction and fused kernel on the large
