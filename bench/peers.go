@@ -113,14 +113,8 @@ func firstLine(s string) string {
 // the same step size, t and k, in Repeats alternating rounds, and compares
 // the median times and the hypergradients.
 func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, error) {
-	python, err := FindPython(o.Python)
+	python, err := r.peerSetup(o.Python, &o.Threads, &o.Device)
 	if err != nil {
-		return nil, err
-	}
-	if o.Threads <= 0 {
-		o.Threads = runtime.GOMAXPROCS(0)
-	}
-	if o.Device, err = peerDevice(o.Device, r.Backend.Name()); err != nil {
 		return nil, err
 	}
 	if o.Repeats < 1 || o.T < 0 || o.K < 0 || len(o.Methods) == 0 {
@@ -253,6 +247,23 @@ type peerOutput struct {
 		Hypergradient []float64 `json:"hypergradient"`
 	} `json:"methods"`
 	Gemv map[string][]float64 `json:"gemv_seconds"`
+}
+
+// peerSetup resolves the options the peer comparisons share: the Python to
+// run (FindPython), the torch threads (0 → GOMAXPROCS, the cores our side
+// uses) and the device (peerDevice).
+func (r *Runner) peerSetup(python string, threads *int, device *string) (string, error) {
+	path, err := FindPython(python)
+	if err != nil {
+		return "", err
+	}
+	if *threads <= 0 {
+		*threads = runtime.GOMAXPROCS(0)
+	}
+	if *device, err = peerDevice(*device, r.Backend.Name()); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // peerDevice resolves PeerOptions.Device: "" → "cuda" when our backend is

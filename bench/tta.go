@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/hypergrad-go/hypergrad/data"
@@ -82,14 +81,8 @@ type TTAEntry struct {
 
 // RunTimeToAccuracy runs the comparison (see TTAOptions).
 func (r *Runner) RunTimeToAccuracy(ctx context.Context, o TTAOptions) (*TTAReport, error) {
-	python, err := FindPython(o.Python)
+	python, err := r.peerSetup(o.Python, &o.Threads, &o.Device)
 	if err != nil {
-		return nil, err
-	}
-	if o.Threads <= 0 {
-		o.Threads = runtime.GOMAXPROCS(0)
-	}
-	if o.Device, err = peerDevice(o.Device, r.Backend.Name()); err != nil {
 		return nil, err
 	}
 	if !(o.Kappa > 1) || !(o.Target > 0) || o.Repeats < 1 || len(o.Configs) == 0 {

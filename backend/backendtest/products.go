@@ -201,15 +201,22 @@ func (s *suite) glmCase(t *testing.T, b backend.Backend, seed uint64, m *HostMat
 		d = withNaN(d)
 	}
 	c := withNaN(RandVector(r, m.Rows))
-	var dstArg, curvArg backend.Vector
-	if withDst {
-		dstArg = newVec(t, b, d)
-		defer b.Free(dstArg)
+	// optVec uploads x when want (freed when glmCase returns), else gives nil.
+	var owned []backend.Vector
+	defer func() {
+		for _, v := range owned {
+			b.Free(v)
+		}
+	}()
+	optVec := func(want bool, x []float64) backend.Vector {
+		if !want {
+			return nil
+		}
+		v := newVec(t, b, x)
+		owned = append(owned, v)
+		return v
 	}
-	if withCurv {
-		curvArg = newVec(t, b, c)
-		defer b.Free(curvArg)
-	}
+	dstArg, curvArg := optVec(withDst, d), optVec(withCurv, c)
 	got := b.GLMGrad(dstArg, alpha, a, wv, yv, loss, beta, curvArg)
 	what := fmt.Sprintf("GLMGrad %v %v dst=%v curv=%v %s (seed %d)", m, loss, withDst, withCurv, coef(alpha, beta, nanDst), seed)
 	if !noErr(t, b, what) {
@@ -228,15 +235,7 @@ func (s *suite) glmCase(t *testing.T, b backend.Backend, seed uint64, m *HostMat
 
 	// GLMGradNoLoss: the same dst and curv, bit for bit, from the same
 	// starting values.
-	var dst2, curv2 backend.Vector
-	if withDst {
-		dst2 = newVec(t, b, d)
-		defer b.Free(dst2)
-	}
-	if withCurv {
-		curv2 = newVec(t, b, c)
-		defer b.Free(curv2)
-	}
+	dst2, curv2 := optVec(withDst, d), optVec(withCurv, c)
 	b.GLMGradNoLoss(dst2, alpha, a, wv, yv, loss, beta, curv2)
 	if !noErr(t, b, "NoLoss "+what) {
 		return
