@@ -9,6 +9,10 @@
 //
 // Register use: SI walks the rows (row r at SI + r·R8, R9 = 3·R8), DI walks
 // the vector (x or y), CX holds n, BX counts the iterations of the main loop.
+//
+// gram4FMA prefetches each of its four new rows 512 bytes ahead (PREFETCHT0,
+// one cache line per row per iteration; a prefetch past the end of the matrix
+// is harmless); see fusedFMA in kernels.go for what it measured.
 
 // func dot4FMA(a []float64, stride int, x []float64, z *[4]float64)
 //
@@ -343,6 +347,10 @@ TEXT ·gram4FMA(SB), NOSPLIT, $0-96
 	JZ           g4tail4
 
 g4loop8:
+	PREFETCHT0  512(R10)
+	PREFETCHT0  512(R10)(R8*1)
+	PREFETCHT0  512(R10)(R8*2)
+	PREFETCHT0  512(R10)(R9*1)
 	VMOVUPD     (DI), Y8
 	VMOVUPD     32(DI), Y9
 	VMOVUPD     (R11), Y10
