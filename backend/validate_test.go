@@ -285,3 +285,28 @@ func TestChecksDoNotAllocate(t *testing.T) {
 		t.Errorf("checks of valid operands: %v allocations per run", n)
 	}
 }
+
+func TestCheckCGStep(t *testing.T) {
+	st, st2, q, r, p, ap, short := &tv{CGStateLen(2)}, &tv{CGStateLen(1)}, &tv{5}, &tv{5}, &tv{5}, &tv{5}, &tv{4}
+	if CGStateLen(1) != 6 || CGStateLen(16) != 36 {
+		t.Errorf("CGStateLen(1) = %d, CGStateLen(16) = %d, want 6 and 36", CGStateLen(1), CGStateLen(16))
+	}
+	for _, c := range []struct {
+		name            string
+		j               int
+		st, q, r, p, ap *tv
+		want            want
+	}{
+		{"step 0", 0, st, q, r, p, ap, valid},
+		{"step 1", 1, st, q, r, p, ap, valid},
+		{"last step of a short state", 0, st2, q, r, p, ap, valid},
+		{"negative step", -1, st, q, r, p, ap, want{ErrInvalid, "negative step"}},
+		{"state too short", 1, st2, q, r, p, ap, want{ErrShape, "state of 6 for step 1 (want ≥ 8)"}},
+		{"lengths", 0, st, q, r, p, short, want{ErrShape, "lengths 5 and 4"}},
+		{"q is r", 0, st, q, q, p, ap, want{ErrAlias, "q is r"}},
+		{"p is ap", 0, st, q, r, p, p, want{ErrAlias, "p is ap"}},
+		{"st is q", 0, st2, st2, &tv{6}, &tv{6}, &tv{6}, want{ErrAlias, "st is q"}},
+	} {
+		checkViolation(t, c.name, CheckCGStep(c.j, o(c.st), o(c.q), o(c.r), o(c.p), o(c.ap)), c.want)
+	}
+}

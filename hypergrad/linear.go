@@ -266,6 +266,9 @@ func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol f
 	r.b.Copy(p, z)
 	rz := r.b.Dot(res, z)
 	floor := 0x1p-62 * r.b.Nrm2(rhs)
+	if cs, ok := r.b.(backend.CGStepper); ok && !jacobi && (!report || r.monitor == nil) {
+		return r.cgQueued(cs, q, res, p, ap, rz, k, tol, floor, phase)
+	}
 	for i := 0; ; i++ {
 		if err := r.check(phase, i); err != nil {
 			return 0, 0, false, err
@@ -308,9 +311,98 @@ func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol f
 	}
 }
 
-// cgWork are the work vectors of conjugateGradient, allocated once per run.
+// cgChunk and cgChunkTol are how many CG iterations cgQueued queues
+// between two reads of their scalars: without and with a tolerance.
+const cgChunk, cgChunkTol = 16, 4
+
+// cgQueued is conjugateGradient's loop without preconditioning on a
+// backend.CGStepper: the same iterations with the same bits, queued in
+// chunks of up to cgChunk steps (cgChunkTol with a tolerance) whose scalars
+// stay on the device, then read back at once. The host then replays the
+// loop's tests on them: the iteration count, the residual norm, the stop at
+// the floor and the errors are the host loop's. The device runs the same
+// tests and leaves the vectors as they were at the stop, so only the
+// Hessian-vector products queued after a stop inside a chunk are extra (they
+// ran, and are counted); on a GPU a chunk costs one synchronization where
+// the host loop waits twice an iteration.
+func (r *run) cgQueued(cs backend.CGStepper, q, res, p, ap backend.Vector, rz float64, k int, tol, floor float64, phase string) (int, float64, bool, error) {
+	chunk := cgChunk
+	if tol > 0 {
+		chunk = cgChunkTol
+	}
+	w := r.cg
+	if w.st == nil {
+		v, err := r.b.NewVector(backend.CGStateLen(cgChunk))
+		if err != nil {
+			return 0, 0, false, r.fail(phase, 0, err)
+		}
+		w.st, w.host = v, make([]float64, v.Len())
+	}
+	// stop applies the host loop's tests at the top of iteration i.
+	stop := func(i int, rz float64) (bool, float64, bool, error) {
+		nrm := math.Sqrt(rz)
+		switch {
+		case !finite(nrm):
+			return true, nrm, false, r.fail(phase, i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
+		case i == k || (tol > 0 && nrm <= tol):
+			return true, nrm, false, nil
+		case nrm <= floor:
+			return true, nrm, true, nil
+		}
+		return false, nrm, false, nil
+	}
+	for i := 0; ; {
+		if err := r.check(phase, i); err != nil {
+			return 0, 0, false, err
+		}
+		if done, nrm, exact, err := stop(i, rz); done {
+			return i, nrm, exact, err
+		}
+		m := min(k-i, chunk)
+		clear(w.host)
+		w.host[3] = rz
+		r.b.Upload(w.st, w.host)
+		for j := range m {
+			if j > 0 {
+				if err := r.check(phase, i+j); err != nil {
+					return 0, 0, false, err
+				}
+			}
+			if err := r.hessVec(ap, p); err != nil {
+				return 0, 0, false, r.fail(phase, i+j, err)
+			}
+			cs.CGStep(w.st, j, q, res, p, ap, tol, floor)
+		}
+		r.b.Download(w.host, w.st)
+		if err := r.b.Err(); err != nil {
+			return 0, 0, false, r.fail(phase, i, err)
+		}
+		stopped := false
+		for j := range m {
+			if pap := w.host[4+2*j]; !(pap > 0) {
+				if math.IsNaN(pap) {
+					return 0, 0, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = NaN", ErrNonFinite))
+				}
+				return 0, 0, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
+			}
+			i, rz = i+1, w.host[5+2*j]
+			if nrm := math.Sqrt(rz); !finite(nrm) || (tol > 0 && nrm <= tol) || nrm <= floor {
+				stopped = true // as the device did: stop's residual tests, which return at the top
+				break
+			}
+		}
+		if stopped != (w.host[0] != 0) {
+			return 0, 0, false, r.fail(phase, i, fmt.Errorf("CGStep stopped (flag %v) where the host's tests say %v", w.host[0], stopped))
+		}
+	}
+}
+
+// cgWork are the work vectors of conjugateGradient, allocated once per run,
+// and cgQueued's state vector st (with its host copy) once it is needed.
 type cgWork struct {
 	res, p, ap, z, minv backend.Vector
+	st                  backend.Vector
+	host                []float64
 }
 
 // cgVectors returns the run's CG work vectors of length d, allocating them

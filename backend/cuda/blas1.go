@@ -169,3 +169,39 @@ func (b *Backend) Nrm2(x backend.Vector) float64 {
 	}
 	return math.Ldexp(math.Sqrt(b.host[0]), e)
 }
+
+var _ backend.CGStepper = (*Backend)(nil)
+
+// CGStep queues one iteration of the conjugate gradient method with its
+// scalars kept in the device vector st (backend.CGStepper has the contract
+// and the layout of st): pᵀAp by Dot's kernels into st[4+2j] (the final
+// sum as hg_cg_sum_final, which writes nothing once stopped), then
+// hg_cg_alpha, the updates of q and r (hg_cg_axpy), rᵀr into st[5+2j],
+// hg_cg_beta and the update of p (hg_cg_axpby). Nothing waits for the
+// device: a run of steps costs launches only, where the host-driven loop
+// synchronizes twice a step. The reductions and the arithmetic are those of
+// Dot, Axpy and Axpby, so the results are bit-identical to that loop's.
+func (b *Backend) CGStep(st backend.Vector, j int, q, r, p, ap backend.Vector, tol, floor float64) {
+	const op = "CGStep"
+	if !b.ok(op) {
+		return
+	}
+	sv, qv, rv, pv, av := b.v(op, st), b.v(op, q), b.v(op, r), b.v(op, p), b.v(op, ap)
+	if sv == nil || qv == nil || rv == nil || pv == nil || av == nil ||
+		!b.check(op, backend.CheckCGStep(j, sv.operand(), qv.operand(), rv.operand(), pv.operand(), av.operand())) ||
+		qv.n == 0 || !b.enter(op) {
+		return
+	}
+	defer b.drv.exit()
+	n, g, eg := qv.n, reduceGrid(qv.n), elemGrid(qv.n)
+	// After a failed launch b.err is set and the later launches do nothing.
+	b.launch(op, kDotPartial, g, i64(n), pv.p, av.p, b.small)
+	b.launch(op, kCGSumFinal, 1, i64(g), b.small, sv.p, i64(4+2*j))
+	b.launch(op, kCGAlpha, 1, sv.p, i64(j))
+	b.launch(op, kCGAxpy, eg, i64(n), sv.p, f64(1), pv.p, qv.p)
+	b.launch(op, kCGAxpy, eg, i64(n), sv.p, f64(-1), av.p, rv.p)
+	b.launch(op, kDotPartial, g, i64(n), rv.p, rv.p, b.small)
+	b.launch(op, kCGSumFinal, 1, i64(g), b.small, sv.p, i64(5+2*j))
+	b.launch(op, kCGBeta, 1, sv.p, i64(j), f64(tol), f64(floor))
+	b.launch(op, kCGAxpby, eg, i64(n), sv.p, rv.p, pv.p)
+}

@@ -30,6 +30,11 @@ const (
 	kCSCSqCols
 	kDensePassF32
 	kDenseSqColsF32
+	kCGSumFinal
+	kCGAlpha
+	kCGAxpy
+	kCGBeta
+	kCGAxpby
 	numKernels
 )
 
@@ -53,6 +58,11 @@ var kernelNames = [numKernels]string{
 	kCSCSqCols:        "hg_csc_sqcols",
 	kDensePassF32:     "hg_dense_pass_f32",
 	kDenseSqColsF32:   "hg_dense_sqcols_f32",
+	kCGSumFinal:       "hg_cg_sum_final",
+	kCGAlpha:          "hg_cg_alpha",
+	kCGAxpy:           "hg_cg_axpy",
+	kCGBeta:           "hg_cg_beta",
+	kCGAxpby:          "hg_cg_axpby",
 }
 
 func (k kernelID) String() string { return kernelNames[k] }

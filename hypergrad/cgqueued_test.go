@@ -1,0 +1,137 @@
+package hypergrad_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/backendtest"
+	"github.com/hypergrad-go/hypergrad/bilevel"
+	"github.com/hypergrad-go/hypergrad/data"
+	"github.com/hypergrad-go/hypergrad/hypergrad"
+	"github.com/hypergrad-go/hypergrad/problems"
+)
+
+// hostLoop hides a backend's CGStepper, so that CG runs the host-driven loop.
+type hostLoop struct{ backend.Backend }
+
+// refStepper gives a backend backendtest.CGStepRef as its CGStep, so that
+// CG takes the queued path on a backend without its own (the CPU's).
+type refStepper struct{ backend.Backend }
+
+func (s refStepper) CGStep(st backend.Vector, j int, q, r, p, ap backend.Vector, tol, floor float64) {
+	backendtest.CGStepRef(s.Backend, st, j, q, r, p, ap, tol, floor)
+}
+
+// queuedBackend returns the test backend with a CGStepper: its own (CUDA),
+// or CGStepRef.
+func queuedBackend(t *testing.T) backend.Backend {
+	b := newBackend(t)
+	if _, ok := b.(backend.CGStepper); ok {
+		return b
+	}
+	return refStepper{b}
+}
+
+// TestCGQueuedSameBits: CG queued in chunks with its scalars on the device
+// (backend.CGStepper) gives the host-driven loop's results bit for bit —
+// hypergradient, adjoint, iterations, residual, status, the errors — on
+// fixed iteration counts (chunks of 16 and a remainder), tolerances that stop
+// inside a chunk, Newton's inner CG, the stop at the rounding floor and an
+// indefinite operator. Only Hessian-vector products queued after a stop
+// inside a chunk may be extra: at most a chunk's length − 1.
+func TestCGQueuedSameBits(t *testing.T) {
+	ctx := context.Background()
+	ls, err := data.SynthLogreg(synthOpts(600, 40, 100, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := data.SynthRidge(synthOpts(200, 6, 10, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type mk func(b backend.Backend) (bilevel.Problem, error)
+	logregP := func(b backend.Backend) (bilevel.Problem, error) { return problems.NewLogreg(b, ls) }
+	ridgeP := func(b backend.Backend) (bilevel.Problem, error) { return problems.NewRidge(b, rs) }
+	cases := []struct {
+		name     string
+		prob     mk
+		est      hypergrad.Estimator
+		maxExtra int
+	}{
+		{"fixed k=40", logregP, &hypergrad.AID{T: 30, K: 40}, 0},
+		{"fixed k=16", logregP, &hypergrad.AID{T: 30, K: 16}, 0},
+		{"tolerance", logregP, &hypergrad.AID{T: 200, K: 500, TolLinear: 3e-10}, 3},
+		{"newton", logregP, &hypergrad.AID{Inner: hypergrad.Newton{PlainCG: true}, T: 20, K: 60, TolInner: 1e-11, TolLinear: 1e-11}, 100},
+		{"floor", ridgeP, &hypergrad.AID{T: 400, K: 200}, 15},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var res [2]*hypergrad.Result
+			for k, b := range []backend.Backend{hostLoop{newBackend(t)}, queuedBackend(t)} {
+				p, err := c.prob(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res[k], err = c.est.Estimate(ctx, p, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, q := res[0], res[1]
+			same := func(name string, a, b []float64) {
+				for i := range a {
+					if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+						t.Errorf("%s[%d]: host loop %v, queued %v", name, i, a[i], b[i])
+						return
+					}
+				}
+			}
+			same("hypergradient", h.Hypergradient, q.Hypergradient)
+			same("V", h.V, q.V)
+			same("W", h.W, q.W)
+			if h.LinearIters != q.LinearIters || math.Float64bits(h.LinearResidual) != math.Float64bits(q.LinearResidual) ||
+				h.LinearStatus != q.LinearStatus || h.InnerIters != q.InnerIters {
+				t.Errorf("linear %d %v %v, inner %d (host loop) against %d %v %v, %d (queued)",
+					h.LinearIters, h.LinearResidual, h.LinearStatus, h.InnerIters, q.LinearIters, q.LinearResidual, q.LinearStatus, q.InnerIters)
+			}
+			extra := q.Counts.HessVecs - h.Counts.HessVecs
+			hc, qc := h.Counts, q.Counts
+			hc.HessVecs, qc.HessVecs = 0, 0
+			if hc != qc || extra < 0 || extra > c.maxExtra {
+				t.Errorf("counts %+v (host loop), %+v (queued)", h.Counts, q.Counts)
+			}
+			if c.name == "floor" && h.LinearStatus != hypergrad.Converged {
+				t.Errorf("floor case: status %v after %d iterations, want converged before k", h.LinearStatus, h.LinearIters)
+			}
+			if c.name == "tolerance" && (h.LinearStatus != hypergrad.Converged) {
+				t.Errorf("tolerance case: status %v after %d iterations", h.LinearStatus, h.LinearIters)
+			}
+			t.Logf("linear %d iterations (%v), Hessian-vector products %d host loop, %d queued", h.LinearIters, h.LinearStatus, h.Counts.HessVecs, q.Counts.HessVecs)
+		})
+	}
+
+	// An indefinite operator: pᵀAp = 1 − 4 < 0 for p = (1, 1), at iteration 0.
+	var msgs [2]string
+	for k, wrap := range []func(backend.Backend) backend.Backend{
+		func(b backend.Backend) backend.Backend { return hostLoop{b} },
+		func(b backend.Backend) backend.Backend {
+			if _, ok := b.(backend.CGStepper); ok {
+				return b
+			}
+			return refStepper{b}
+		},
+	} {
+		nd := newDiag(t, []float64{1, -4}, []float64{-1, -1}, []float64{0, 0})
+		nd.b = wrap(nd.b)
+		_, err := (&hypergrad.AID{Inner: hypergrad.GradientDescent{Step: 0.1}, T: 0, K: 5}).Estimate(ctx, nd, nil)
+		if !errors.Is(err, hypergrad.ErrNotPositiveDefinite) {
+			t.Fatalf("indefinite operator: %v", err)
+		}
+		msgs[k] = err.Error()
+	}
+	if msgs[0] != msgs[1] {
+		t.Errorf("indefinite operator: host loop %q, queued %q", msgs[0], msgs[1])
+	}
+}
