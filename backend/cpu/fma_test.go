@@ -206,7 +206,7 @@ func TestFusedFMA(t *testing.T) {
 					row := val[i*n : (i+1)*n]
 					z := refDot(row, v)
 					if glmOp {
-						l, g, h := glm(backend.Logistic, z, labels[i])
+						l, g, h := glm(backend.Logistic, z, labels[i], true)
 						wantLoss += l
 						z, wantCurv[i] = g, h
 					} else {

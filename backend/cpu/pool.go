@@ -61,6 +61,7 @@ type opArgs struct {
 	a           float64 // Fill value
 	loss        backend.Loss
 	glm         bool // the fused operation is GLMGrad (else GramVec)
+	noLoss      bool // GLMGradNoLoss: the rows' losses are not computed
 	grad        bool // GLMGrad accumulates a gradient
 	np          int  // number of parts of the row pass
 	m           matRef
