@@ -38,6 +38,7 @@ func TestRunPeersAlternates(t *testing.T) {
 	b := cpu.New(cpu.Options{})
 	defer b.Close()
 	r := &Runner{Suite: Quick(), Backend: b}
+	allocated := b.Allocated()
 	o := PeerOptions{Python: python, Problem: "logreg", Source: "synth:n=200,d=10,kappa=10,seed=1", T: 5, K: 5, Repeats: 3,
 		Methods: []string{"itd", "aid-cg"}}
 	rep, err := r.RunPeers(context.Background(), o)
@@ -62,8 +63,16 @@ func TestRunPeersAlternates(t *testing.T) {
 			t.Errorf("%s: relative difference %v", m.Method, m.RelDiff)
 		}
 	}
-	if rep.GemvSeconds["X@v"] != 0.001 || !(rep.OracleGBps["inner_grad"] > 0) {
+	if rep.GemvSeconds["X@v"] != 0.001 || !(rep.OracleGBps["inner_grad"] > 0) || !(rep.OracleGBps["x_matvec"] > 0) {
 		t.Errorf("gemv %v, oracles %v", rep.GemvSeconds, rep.OracleGBps)
+	}
+	var sb strings.Builder
+	writePeers(&sb, rep)
+	if !strings.Contains(sb.String(), "Our X·v (MulVec") || !strings.Contains(sb.String(), "(its CPU BLAS)") {
+		t.Errorf("report lacks the X·v yardstick or names the wrong BLAS:\n%s", sb.String())
+	}
+	if b.Allocated() != allocated {
+		t.Errorf("RunPeers left %d bytes allocated on the backend (had %d)", b.Allocated(), allocated)
 	}
 	// The peer runs on our backend's device unless told otherwise.
 	if rep.PeerDevice != "fake-cpu" || rep.OursDevice != b.Device() {

@@ -311,25 +311,25 @@ func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol f
 	}
 }
 
-// cgChunk and cgChunkTol are how many CG iterations cgQueued queues
-// between two reads of their scalars: without and with a tolerance.
+// cgChunk and cgChunkTol bound how many CG iterations cgQueued queues
+// between two reads of their scalars: without a tolerance the chunks grow
+// 4, 8, 16, 16, …; with one they stay at 4.
 const cgChunk, cgChunkTol = 16, 4
 
 // cgQueued is conjugateGradient's loop without preconditioning on a
 // backend.CGStepper: the same iterations with the same bits, queued in
-// chunks of up to cgChunk steps (cgChunkTol with a tolerance) whose scalars
-// stay on the device, then read back at once. The host then replays the
-// loop's tests on them: the iteration count, the residual norm, the stop at
-// the floor and the errors are the host loop's. The device runs the same
-// tests and leaves the vectors as they were at the stop, so only the
-// Hessian-vector products queued after a stop inside a chunk are extra (they
-// ran, and are counted); on a GPU a chunk costs one synchronization where
-// the host loop waits twice an iteration.
+// chunks whose scalars stay on the device, then read back at once. The host
+// then replays the loop's tests on them: the iteration count, the residual
+// norm, the stop at the floor and the errors are the host loop's. The device
+// runs the same tests and leaves the vectors as they were at the stop, so
+// only the Hessian-vector products queued after a stop inside a chunk are
+// extra (they ran, and are counted). The chunks start at 4 iterations and
+// double up to 16 (stay at 4 with a tolerance), so that a solve that stops
+// early, at the floor after d steps on a small problem say, wastes little;
+// on a GPU a chunk costs one synchronization where the host loop waits
+// twice an iteration.
 func (r *run) cgQueued(cs backend.CGStepper, q, res, p, ap backend.Vector, rz float64, k int, tol, floor float64, phase string) (int, float64, bool, error) {
-	chunk := cgChunk
-	if tol > 0 {
-		chunk = cgChunkTol
-	}
+	chunk := cgChunkTol
 	w := r.cg
 	if w.st == nil {
 		v, err := r.b.NewVector(backend.CGStateLen(cgChunk))
@@ -359,6 +359,9 @@ func (r *run) cgQueued(cs backend.CGStepper, q, res, p, ap backend.Vector, rz fl
 			return i, nrm, exact, err
 		}
 		m := min(k-i, chunk)
+		if tol <= 0 {
+			chunk = min(2*chunk, cgChunk)
+		}
 		clear(w.host)
 		w.host[3] = rz
 		r.b.Upload(w.st, w.host)

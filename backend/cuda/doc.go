@@ -63,11 +63,12 @@
 //
 // The Backend is a backend.CGStepper: CGStep queues one conjugate gradient
 // iteration whose scalars (pᵀAp, α, rᵀr, β, the stop tests) stay in a device
-// vector, so the estimators' CG reads them back once per chunk of up to 16
-// iterations instead of waiting on two Dot calls every iteration, with
-// bit-identical results. On an H100 this took the linear phase of AID-CG on
-// logreg 100000×1000 (k = 50) from 19.0 to 17.7 ms and AID-CG on a
-// 1000×50 ridge (t = k = 100) from 8.4 to 6.7 ms.
+// vector, so the estimators' CG reads them back once per chunk of queued
+// iterations (4, 8, then 16; 4 with a tolerance) instead of waiting on two
+// Dot calls every iteration, with bit-identical results. On an H100, with
+// chunks of 16, this took the linear phase of AID-CG on logreg 100000×1000
+// (k = 50) from 19.0 to 17.7 ms and AID-CG on a 1000×50 ridge (t = k = 100)
+// from 8.4 to 6.7 ms (bench/results/gpu-2026-11-23.md).
 //
 // # Memory
 //
