@@ -150,8 +150,9 @@
 // float32 once and keeps 4 bytes per entry on the device; the dense kernels
 // (hg_dense_pass_f32, hg_dense_sqcols_f32) widen each value to float64 as
 // they load it, so every result is the float64 one of the rounded matrix.
-// On the H100 this made a logreg AID-CG hypergradient 1.14× faster and
-// changed it by 3.5e-8 relative.
+// On the H100 this made a logreg AID-CG hypergradient (100000×1000,
+// t = k = 50) 1.25–1.27× faster with the flat row sums of the float32 pass
+// (1.14× before them) and changed it by 3.6e-8 relative.
 //
 // # The CPU emulator
 //

@@ -7,7 +7,9 @@
 #       (those test binaries run no CUDA code, and the whole .gpubin is over the device tool's 64 MiB)
 #   Optionally, variants of backend/cuda's test binary as .gpubin/alt-NAME/alt.test
 #   (built from other kernels, say): their benchmarks run too, into bench-alt-NAME.txt,
-#   interleaved with the main binary's, for a before/after on the same machine.
+#   interleaved with the main binary's, for a before/after on the same machine; and an
+#   older CLI as .gpubin/alt-NAME/hypergrad: the CLI A/B and quick suites below.
+#   Files may be gzipped (NAME.gz) to fit the 64 MiB: they are unpacked there first.
 # There, from the repository root, with .gpubin carried:
 #   bash backend/cuda/gpu-session.sh "$OUT"
 #
@@ -19,7 +21,8 @@
 # bench -backend cuda -suite none -peers on the same data: side by side with
 # PyTorch on the GPU, and the time to accuracy); bench.txt (backend/cuda's
 # benchmarks: MulVec, MulVecTrans, GramVec, GramDiag, GLMGrad, Dot, Axpy, and
-# the 1 GiB device-to-device copies); and summary.md, a draft of
+# the 1 GiB device-to-device copies); ab-NAME/ when .gpubin/alt-NAME/hypergrad
+# exists (below); and summary.md, a draft of
 # bench/results/gpu-<date>.md. Each part has a time limit (tests 240 s, each
 # CLI run 60 s, the peers 300 s, each benchmark run 60 s); HG_GPU_DATA
 # overrides the data, HG_GPU_SKIP_TESTS=1 skips the tests.
@@ -27,6 +30,7 @@ set -uo pipefail
 out=${1:-gpu-out}
 mkdir -p "$out"
 root=$(pwd)
+find .gpubin -name '*.gz' | while read -r z; do gunzip -f "$z" && chmod +x "${z%.gz}"; done
 
 {
 	nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv
@@ -72,6 +76,58 @@ for r in $(seq "$rounds"); do
 		benchrun "$root/$a" "$out/bench-$name.txt"
 	done
 done
+
+# With .gpubin/alt-NAME/hypergrad (or .gz, unpacked here): the CLI before
+# (that binary) and after (bin/hypergrad), alternating in three rounds, on
+# AID-CG and AID-FP, large ($data, t = k = 50) and small (logreg 1000×100,
+# t = k = 100), into ab-NAME/cli-{new,old}-METHOD-SIZE-rROUND.json; then the
+# quick bench suite with each binary (ab-NAME/quick-{new,old}).
+small=synth:n=1000,d=100,kappa=1e3,seed=0
+for old in .gpubin/alt-*/hypergrad; do
+	[ -x "$old" ] || continue
+	ab="$out/ab-$(basename "$(dirname "$old")")"
+	mkdir -p "$ab"
+	for r in 1 2 3; do
+		for v in new old; do
+			bin=.gpubin/bin/hypergrad
+			[ $v = old ] && bin=$old
+			for m in aid-cg aid-fp; do
+				timeout 60 $bin grad -problem logreg -data "$data" -method $m -t 50 -k 50 -backend cuda -json \
+					>"$ab/cli-$v-$m-large-r$r.json" 2>>"$ab/cli.err"
+				timeout 60 $bin grad -problem logreg -data "$small" -method $m -t 100 -k 100 -backend cuda -json \
+					>"$ab/cli-$v-$m-small-r$r.json" 2>>"$ab/cli.err"
+			done
+		done
+	done
+	for v in new old; do
+		bin=.gpubin/bin/hypergrad
+		[ $v = old ] && bin=$old
+		timeout 120 $bin bench -backend cuda -suite quick -out "$ab/quick-$v" >"$ab/quick-$v.log" 2>&1
+		echo "exit status $?" >>"$ab/quick-$v.log"
+	done
+done
+
+# abtable DIR prints the CLI A/B of DIR: per method and size, the total and
+# linear-phase seconds of each round, and whether the hypergradients agree.
+abtable() {
+	python3 - "$1" <<'PY'
+import glob, json, os, sys
+d = sys.argv[1]
+runs = {}
+for f in sorted(glob.glob(f"{d}/cli-*.json")):
+    v, m1, m2, size, rnd = os.path.basename(f)[4:-5].split("-")
+    try:
+        runs.setdefault((f"{m1}-{m2}", size), {}).setdefault(v, []).append(json.load(open(f)))
+    except Exception as e:
+        print(f"- {f}: {e}")
+print("| method | size | old: total / linear ms per round | new: total / linear ms per round | hypergradients |")
+print("|---|---|---|---|---|")
+for (m, size), vs in sorted(runs.items()):
+    cell = lambda rs: ", ".join(f"{r['seconds']['total']*1e3:.2f} / {r['seconds']['linear']*1e3:.2f}" for r in rs)
+    same = all(r["hypergradient"] == vs["old"][0]["hypergradient"] for r in vs.get("new", []) + vs.get("old", []))
+    print(f"| {m} | {size} | {cell(vs.get('old', []))} | {cell(vs.get('new', []))} | {'bit-identical' if same else 'differ'} |")
+PY
+}
 
 # compare TAG NOTE [REF OTHER] prints the results of cli-TAG{REF,OTHER}.json
 # (default cpu and cuda): time per hypergradient, status, counts, their
@@ -139,6 +195,19 @@ PY
 	echo
 	sed -n '/^## Side by side/,$p' "$out/peers/summary.md" 2>/dev/null
 	echo
+	for ab in "$out"/ab-*; do
+		[ -d "$ab" ] || continue
+		echo "## Before and after: $(basename "$ab") (old) against bin/hypergrad (new)"
+		echo
+		abtable "$ab"
+		echo
+		for v in old new; do
+			echo "Quick suite, $v: time per hypergradient (t = k = 100)"
+			echo
+			grep -E '^(## [a-z]|\| (itd|aid)[^|]*\(gd\) \| [0-9.]+ (ms|µs|s) )' "$ab/quick-$v/summary.md" 2>/dev/null
+			echo
+		done
+	done
 	echo "## Bandwidth (backend/cuda benchmarks; MB/s = bytes of X read per op ÷ time; copies: bytes read + written)"
 	for f in "$out"/bench*.txt; do
 		echo
