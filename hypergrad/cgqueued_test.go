@@ -75,8 +75,12 @@ func TestCGQueuedSameBits(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				before := b.Allocated()
 				if res[k], err = c.est.Estimate(ctx, p, nil); err != nil {
 					t.Fatal(err)
+				}
+				if after := b.Allocated(); after != before {
+					t.Errorf("backend %d: %d bytes allocated after the estimate, %d before", k, after, before)
 				}
 			}
 			h, q := res[0], res[1]

@@ -332,7 +332,7 @@ func (r *run) cgQueued(cs backend.CGStepper, q, res, p, ap backend.Vector, rz fl
 	chunk := cgChunkTol
 	w := r.cg
 	if w.st == nil {
-		v, err := r.b.NewVector(backend.CGStateLen(cgChunk))
+		v, err := r.vec(backend.CGStateLen(cgChunk))
 		if err != nil {
 			return 0, 0, false, r.fail(phase, 0, err)
 		}
