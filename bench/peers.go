@@ -162,14 +162,15 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 
 	var xBytes float64
 	sv, supervised := d.(*data.Supervised)
-	supervised = supervised && !sv.XTrain.IsCSR()
-	var mv *matVec
+	var mv *matVec // dense X only
 	if supervised {
 		xBytes = float64(len(sv.XTrain.Data) * 8)
-		if mv, err = newMatVec(r.Backend, sv.XTrain); err != nil {
-			return nil, err
+		if !sv.XTrain.IsCSR() {
+			if mv, err = newMatVec(r.Backend, sv.XTrain); err != nil {
+				return nil, err
+			}
+			defer mv.free()
 		}
-		defer mv.free()
 	}
 	// Alternating rounds: the peer (every method once, and its X@v, Xᵀ@r),
 	// then ours (our fused passes, every method once). The memory bandwidth
@@ -223,11 +224,13 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 			for _, k := range []string{"inner_grad", "hess_vec"} {
 				oracle[k] = append(oracle[k], st[k].Median)
 			}
-			xv, err := timeIt(r.Backend, r.Suite.Repeats, mv.run)
-			if err != nil {
-				return nil, err
+			if mv != nil {
+				xv, err := timeIt(r.Backend, r.Suite.Repeats, mv.run)
+				if err != nil {
+					return nil, err
+				}
+				oracle["x_matvec"] = append(oracle["x_matvec"], xv.Median)
 			}
-			oracle["x_matvec"] = append(oracle["x_matvec"], xv.Median)
 		}
 	}
 	if supervised && len(gemv) > 0 {
