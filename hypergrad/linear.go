@@ -338,25 +338,28 @@ func (r *run) cgQueued(cs backend.CGStepper, q, res, p, ap backend.Vector, rz fl
 		}
 		w.st, w.host = v, make([]float64, v.Len())
 	}
-	// stop applies the host loop's tests at the top of iteration i.
-	stop := func(i int, rz float64) (bool, float64, bool, error) {
-		nrm := math.Sqrt(rz)
+	// stop applies the host loop's tests at the top of iteration i (i < 0:
+	// only those of the residual norm, which CGStep applies too): whether CG
+	// ends there, the norm, and whether it ended at the floor.
+	stop := func(i int, rz float64) (done bool, nrm float64, exact bool) {
+		nrm = math.Sqrt(rz)
 		switch {
-		case !finite(nrm):
-			return true, nrm, false, r.fail(phase, i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
-		case i == k || (tol > 0 && nrm <= tol):
-			return true, nrm, false, nil
+		case !finite(nrm) || i == k || (tol > 0 && nrm <= tol):
+			return true, nrm, false
 		case nrm <= floor:
-			return true, nrm, true, nil
+			return true, nrm, true
 		}
-		return false, nrm, false, nil
+		return false, nrm, false
 	}
 	for i := 0; ; {
 		if err := r.check(phase, i); err != nil {
 			return 0, 0, false, err
 		}
-		if done, nrm, exact, err := stop(i, rz); done {
-			return i, nrm, exact, err
+		if done, nrm, exact := stop(i, rz); done {
+			if !finite(nrm) {
+				return 0, 0, false, r.fail(phase, i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
+			}
+			return i, nrm, exact, nil
 		}
 		m := min(k-i, chunk)
 		if tol <= 0 {
@@ -389,9 +392,8 @@ func (r *run) cgQueued(cs backend.CGStepper, q, res, p, ap backend.Vector, rz fl
 				return 0, 0, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
 			}
 			i, rz = i+1, w.host[5+2*j]
-			if nrm := math.Sqrt(rz); !finite(nrm) || (tol > 0 && nrm <= tol) || nrm <= floor {
-				stopped = true // as the device did: stop's residual tests, which return at the top
-				break
+			if stopped, _, _ = stop(-1, rz); stopped {
+				break // the top of the loop returns
 			}
 		}
 		if stopped != (w.host[0] != 0) {
