@@ -96,58 +96,65 @@ extern "C" __global__ void hg_sum_final(i64 np, const double* partial, i64 withM
 }
 
 // The conjugate gradient iteration with its scalars kept on the device
-// (backend.CGStepper, queued by backend/cuda's CGStep): st[0] is the stop
-// flag (0 while running), st[1] holds α, st[2] β, st[3+2j] the residual's
-// rᵀr before step j, st[4+2j] the step's pᵀAp. Once st[0] ≠ 0 the kernels
-// below change nothing, so the vectors keep the state at the stop. Their
-// arithmetic is the host loop's: α = rᵀr/pᵀAp and β = r'ᵀr'/rᵀr are
-// correctly rounded divisions, y ← ±α·x + y and p ← r + β·p are hg_axpy and
-// hg_axpby with those scalars, so the results are bit-identical to it.
+// (backend.CGStepper, queued by backend/cuda's CGStep as hg_dot_partial,
+// hg_cg_pap, hg_cg_update, hg_dot_partial, hg_cg_rr, hg_cg_axpby): st[0] is
+// the stop flag (0 while running), st[1] holds α, st[2] β, st[3+2j] the
+// residual's rᵀr before step j, st[4+2j] the step's pᵀAp. Once st[0] ≠ 0
+// the kernels below change nothing (every thread of a kernel reads the same
+// flag, so all of a block return, or none), and the vectors keep the state at
+// the stop. Their arithmetic is the host loop's: the sums are hg_sum_final's
+// tree over Dot's partial sums, α = rᵀr/pᵀAp and β = r'ᵀr'/rᵀr are correctly
+// rounded divisions, and the updates are hg_axpy's and hg_axpby's
+// expressions with those scalars, so the results are bit-identical to it.
 
-// hg_cg_sum_final is hg_sum_final (one block, the same tree) writing
-// st[slot] = Σ_{b<np} partial[b], unless stopped.
-extern "C" __global__ void hg_cg_sum_final(i64 np, const double* partial, double* st, i64 slot) {
+// hg_cg_pap (one block) sums Dot's partial sums of pᵀAp into st[4+2j] as
+// hg_sum_final does; then stops when !(pᵀAp > 0) (NaN included), else sets
+// st[1] = α = st[3+2j] / pᵀAp.
+extern "C" __global__ void hg_cg_pap(i64 np, const double* partial, double* st, i64 j) {
 	__shared__ double sh[HG_BLOCK];
-	if (st[0] != 0) return; // the same value for every thread: all return, or none
+	if (st[0] != 0) return;
 	double s = 0;
 	for (i64 i = threadIdx.x; i < np; i += HG_BLOCK) s += partial[i];
 	s = hg_block_sum(s, sh);
-	if (threadIdx.x == 0) st[slot] = s;
-}
-
-// hg_cg_alpha (one thread does the work): stop when !(pᵀAp > 0) (NaN
-// included), else st[1] = st[3+2j] / st[4+2j].
-extern "C" __global__ void hg_cg_alpha(double* st, i64 j) {
-	if (threadIdx.x != 0 || blockIdx.x != 0 || st[0] != 0) return;
-	const double pap = st[4 + 2 * j];
-	if (!(pap > 0)) {
+	if (threadIdx.x != 0) return;
+	st[4 + 2 * j] = s;
+	if (!(s > 0)) {
 		st[0] = 1;
 		return;
 	}
-	st[1] = st[3 + 2 * j] / pap;
+	st[1] = st[3 + 2 * j] / s;
 }
 
-// hg_cg_axpy sets y ← (sign·α)·x + y with α = st[1], sign = ±1, unless
-// stopped.
-extern "C" __global__ void hg_cg_axpy(i64 n, const double* st, double sign, const double* x, double* y) {
+// hg_cg_update sets q ← α·p + q and r ← (−α)·ap + r with α = st[1] (hg_axpy's
+// expression for each), unless stopped.
+extern "C" __global__ void hg_cg_update(i64 n, const double* st, const double* p, const double* ap, double* q, double* r) {
 	if (st[0] != 0) return;
-	const double alpha = sign * st[1];
-	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) y[i] = alpha * x[i] + y[i];
+	const double alpha = st[1], malpha = -st[1];
+	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) {
+		q[i] = alpha * p[i] + q[i];
+		r[i] = malpha * ap[i] + r[i];
+	}
 }
 
-// hg_cg_beta (one thread does the work): with r'ᵀr' = st[5+2j] and
-// ‖r'‖ = √(r'ᵀr'), stop when ‖r'‖ is not finite, when tol > 0 and
-// ‖r'‖ ≤ tol, or when ‖r'‖ ≤ floor (the host loop's tests at the top of the
-// next iteration); else st[2] = st[5+2j] / st[3+2j].
-extern "C" __global__ void hg_cg_beta(double* st, i64 j, double tol, double floor) {
-	if (threadIdx.x != 0 || blockIdx.x != 0 || st[0] != 0) return;
-	const double rr = st[5 + 2 * j];
-	const double nrm = sqrt(rr);
+// hg_cg_rr (one block) sums Dot's partial sums of r'ᵀr' into st[5+2j] as
+// hg_sum_final does; then, with ‖r'‖ = √(r'ᵀr'), stops when ‖r'‖ is not
+// finite, when tol > 0 and ‖r'‖ ≤ tol, or when ‖r'‖ ≤ floor (the host loop's
+// tests at the top of the next iteration); else sets st[2] = β =
+// r'ᵀr' / st[3+2j].
+extern "C" __global__ void hg_cg_rr(i64 np, const double* partial, double* st, i64 j, double tol, double floor) {
+	__shared__ double sh[HG_BLOCK];
+	if (st[0] != 0) return;
+	double s = 0;
+	for (i64 i = threadIdx.x; i < np; i += HG_BLOCK) s += partial[i];
+	s = hg_block_sum(s, sh);
+	if (threadIdx.x != 0) return;
+	st[5 + 2 * j] = s;
+	const double nrm = sqrt(s);
 	if (!isfinite(nrm) || (tol > 0 && nrm <= tol) || nrm <= floor) {
 		st[0] = 1;
 		return;
 	}
-	st[2] = rr / st[3 + 2 * j];
+	st[2] = s / st[3 + 2 * j];
 }
 
 // hg_cg_axpby sets p ← r + β·p with β = st[2] (as hg_axpby with α = 1),

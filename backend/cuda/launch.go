@@ -30,10 +30,9 @@ const (
 	kCSCSqCols
 	kDensePassF32
 	kDenseSqColsF32
-	kCGSumFinal
-	kCGAlpha
-	kCGAxpy
-	kCGBeta
+	kCGPap
+	kCGUpdate
+	kCGRR
 	kCGAxpby
 	numKernels
 )
@@ -58,10 +57,9 @@ var kernelNames = [numKernels]string{
 	kCSCSqCols:        "hg_csc_sqcols",
 	kDensePassF32:     "hg_dense_pass_f32",
 	kDenseSqColsF32:   "hg_dense_sqcols_f32",
-	kCGSumFinal:       "hg_cg_sum_final",
-	kCGAlpha:          "hg_cg_alpha",
-	kCGAxpy:           "hg_cg_axpy",
-	kCGBeta:           "hg_cg_beta",
+	kCGPap:            "hg_cg_pap",
+	kCGUpdate:         "hg_cg_update",
+	kCGRR:             "hg_cg_rr",
 	kCGAxpby:          "hg_cg_axpby",
 }
 
