@@ -97,7 +97,7 @@ extern "C" __global__ void hg_sum_final(i64 np, const double* partial, i64 withM
 
 // The conjugate gradient iteration with its scalars kept on the device
 // (backend.CGStepper, queued by backend/cuda's CGStep as hg_dot_partial,
-// hg_cg_pap, hg_cg_update, hg_dot_partial, hg_cg_rr, hg_cg_axpby): st[0] is
+// hg_cg_pap, hg_cg_update, hg_cg_rr, hg_cg_axpby): st[0] is
 // the stop flag (0 while running), st[1] holds α, st[2] β, st[3+2j] the
 // residual's rᵀr before step j, st[4+2j] the step's pᵀAp. Once st[0] ≠ 0
 // the kernels below change nothing (every thread of a kernel reads the same
@@ -126,14 +126,23 @@ extern "C" __global__ void hg_cg_pap(i64 np, const double* partial, double* st, 
 }
 
 // hg_cg_update sets q ← α·p + q and r ← (−α)·ap + r with α = st[1] (hg_axpy's
-// expression for each), unless stopped.
-extern "C" __global__ void hg_cg_update(i64 n, const double* st, const double* p, const double* ap, double* q, double* r) {
+// expression for each) and partial[b] to block b's share of r'ᵀr' for the
+// updated r, unless stopped. Launched with Dot's grid for n, its threads
+// visit the elements in hg_dot_partial's order and add the same products in
+// the same order, so the partial sums are those of Dot(r, r).
+extern "C" __global__ void hg_cg_update(i64 n, const double* st, const double* p, const double* ap, double* q, double* r, double* partial) {
+	__shared__ double sh[HG_BLOCK];
 	if (st[0] != 0) return;
 	const double alpha = st[1], malpha = -st[1];
+	double s = 0;
 	for (i64 i = hg_gtid(); i < n; i += hg_gstride()) {
 		q[i] = alpha * p[i] + q[i];
-		r[i] = malpha * ap[i] + r[i];
+		const double ri = malpha * ap[i] + r[i];
+		r[i] = ri;
+		s += ri * ri;
 	}
+	s = hg_block_sum(s, sh);
+	if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
 // hg_cg_rr (one block) sums Dot's partial sums of r'ᵀr' into st[5+2j] as

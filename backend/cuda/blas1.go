@@ -174,10 +174,10 @@ var _ backend.CGStepper = (*Backend)(nil)
 
 // CGStep queues one iteration of the conjugate gradient method with its
 // scalars kept in the device vector st (backend.CGStepper has the contract
-// and the layout of st) as six kernels: Dot's partial sums of pᵀAp,
+// and the layout of st) as five kernels: Dot's partial sums of pᵀAp,
 // hg_cg_pap (their sum into st[4+2j], the test pᵀAp > 0 and α), hg_cg_update
-// (q and r), Dot's partial sums of rᵀr, hg_cg_rr (their sum into st[5+2j],
-// the residual tests and β) and hg_cg_axpby (p). Nothing waits for the
+// (q and r, and the partial sums of rᵀr in Dot's order), hg_cg_rr (their sum
+// into st[5+2j], the residual tests and β) and hg_cg_axpby (p). Nothing waits for the
 // device: a run of steps costs launches only, where the host-driven loop
 // synchronizes twice a step. The reductions and the arithmetic are those of
 // Dot, Axpy and Axpby, so the results are bit-identical to that loop's.
@@ -197,8 +197,7 @@ func (b *Backend) CGStep(st backend.Vector, j int, q, r, p, ap backend.Vector, t
 	// After a failed launch b.err is set and the later launches do nothing.
 	b.launch(op, kDotPartial, g, i64(n), pv.p, av.p, b.small)
 	b.launch(op, kCGPap, 1, i64(g), b.small, sv.p, i64(j))
-	b.launch(op, kCGUpdate, eg, i64(n), sv.p, pv.p, av.p, qv.p, rv.p)
-	b.launch(op, kDotPartial, g, i64(n), rv.p, rv.p, b.small)
+	b.launch(op, kCGUpdate, g, i64(n), sv.p, pv.p, av.p, qv.p, rv.p, b.small)
 	b.launch(op, kCGRR, 1, i64(g), b.small, sv.p, i64(j), f64(tol), f64(floor))
 	b.launch(op, kCGAxpby, eg, i64(n), sv.p, rv.p, pv.p)
 }
