@@ -66,7 +66,7 @@
 // vector, so the estimators' CG reads them back once per chunk of queued
 // iterations (4, 8, then 16; 4 with a tolerance) instead of waiting on two
 // Dot calls every iteration, with bit-identical results. On an H100, with
-// six launches a step, this took AID-CG (t = k = 50) on logreg 100000×1000
+// six launches a step (five now), this took AID-CG (t = k = 50) on logreg 100000×1000
 // from 36.9–37.6 to 35.4–35.7 ms and on logreg 1000×100 (t = k = 100) from
 // 10.6–11.7 to 7.2–7.4 ms (bench/results/gpu-2026-11-23.md).
 //
