@@ -78,14 +78,21 @@ extern "C" __global__ void hg_scaled_ssq_partial(i64 n, const double* x, i64 k, 
 	if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
+// hg_partials_sum returns to every thread of one block Σ_{b<np} partial[b]:
+// thread t adds partial[t], partial[t+HG_BLOCK], … in order, then the block
+// adds its threads' sums by hg_block_sum's tree. Every thread must call it.
+__device__ __forceinline__ double hg_partials_sum(i64 np, const double* partial, double* sh) {
+	double s = 0;
+	for (i64 i = threadIdx.x; i < np; i += HG_BLOCK) s += partial[i];
+	return hg_block_sum(s, sh);
+}
+
 // hg_sum_final (one block) sets out[0] = Σ_{b<np} partial[b] and, when
 // withMax ≠ 0, out[1] = max_{b<np} partial[np+b] (the layout of
 // hg_ssq_partial).
 extern "C" __global__ void hg_sum_final(i64 np, const double* partial, i64 withMax, double* out) {
 	__shared__ double sh[HG_BLOCK];
-	double s = 0;
-	for (i64 i = threadIdx.x; i < np; i += HG_BLOCK) s += partial[i];
-	s = hg_block_sum(s, sh);
+	const double s = hg_partials_sum(np, partial, sh);
 	if (threadIdx.x == 0) out[0] = s;
 	if (withMax) {
 		double m = 0;
@@ -113,9 +120,7 @@ extern "C" __global__ void hg_sum_final(i64 np, const double* partial, i64 withM
 extern "C" __global__ void hg_cg_pap(i64 np, const double* partial, double* st, i64 j) {
 	__shared__ double sh[HG_BLOCK];
 	if (st[0] != 0) return;
-	double s = 0;
-	for (i64 i = threadIdx.x; i < np; i += HG_BLOCK) s += partial[i];
-	s = hg_block_sum(s, sh);
+	const double s = hg_partials_sum(np, partial, sh);
 	if (threadIdx.x != 0) return;
 	st[4 + 2 * j] = s;
 	if (!(s > 0)) {
@@ -153,9 +158,7 @@ extern "C" __global__ void hg_cg_update(i64 n, const double* st, const double* p
 extern "C" __global__ void hg_cg_rr(i64 np, const double* partial, double* st, i64 j, double tol, double floor) {
 	__shared__ double sh[HG_BLOCK];
 	if (st[0] != 0) return;
-	double s = 0;
-	for (i64 i = threadIdx.x; i < np; i += HG_BLOCK) s += partial[i];
-	s = hg_block_sum(s, sh);
+	const double s = hg_partials_sum(np, partial, sh);
 	if (threadIdx.x != 0) return;
 	st[5 + 2 * j] = s;
 	const double nrm = sqrt(s);
