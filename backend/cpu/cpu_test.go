@@ -164,12 +164,16 @@ func testNoAllocs(t *testing.T) {
 	}{
 		{"serial", 1000, 50, 40, 0.3, true, false},
 		{"parallel", 1 << 17, 2000, 300, 0.2, false, true},
+		{"chunked", 1000, 4000, 1000, 0.6, true, false},
 	} {
 		for _, workers := range []int{1, 2, 3} {
 			f := newFixture(t, workers, size.n, size.rows, size.cols, size.density)
 			// The sizes exercise what they are named after.
 			if np := f.b.eng.parts(size.n, partElems, size.n); workers > 1 && (np > 1) != size.wantPar {
 				t.Fatalf("%s: vectors of %d get %d parts with %d workers", size.name, size.n, np, workers)
+			}
+			if m := f.matRef(t, f.dense); workers > 1 && (f.b.eng.splitChunks(&m, workers, m.cols) > workers) != (size.name == "chunked") {
+				t.Fatalf("%s: the dense matrix is cut into chunks: %v", size.name, size.name != "chunked")
 			}
 			for _, op := range f.ops() {
 				op.do() // warm up: scratch space is grown here
@@ -202,6 +206,114 @@ func TestParallelPaths(t *testing.T) {
 	if np := b.eng.transParts(&wide, 2); np != 1 {
 		t.Errorf("CSR 100×2^20 with 50000 entries: %d parts, want 1 (accumulators would dominate)", np)
 	}
+}
+
+// TestChunkedPasses checks the row passes cut into chunks (splitChunks):
+// the chunks cover the rows in order with at least the least work each;
+// the results do not depend on the order in which the chunks are handed
+// out (bit for bit) and agree with equal parts (to rounding); GramDiag of a
+// CSR matrix with duplicate entries agrees with the merged matrix.
+func TestChunkedPasses(t *testing.T) {
+	kernelSets(t, testChunkedPasses)
+}
+
+func testChunkedPasses(t *testing.T) {
+	const rows, cols = 4000, 1000
+	for _, workers := range []int{2, 3} {
+		f := newFixture(t, workers, 1000, rows, cols, 0.6)
+		e := f.b.eng
+		for _, c := range []struct {
+			name    string
+			m       matRef
+			accCols int
+		}{
+			{"dense", matRef{rows: rows, cols: cols}, cols},
+			{"dense, no accumulator", matRef{rows: rows, cols: cols}, 0},
+			{"csr", f.matRef(t, f.sparse), cols},
+		} {
+			np := e.parts(matWork(&c.m), partWork, c.m.rows)
+			nk := e.splitChunks(&c.m, np, c.accCols)
+			if np != workers || nk <= 2*np {
+				t.Fatalf("%s workers=%d: %d parts, %d chunks: the test does not exercise chunks", c.name, workers, np, nk)
+			}
+			b := e.bounds[:nk+1]
+			minWork := max(chunkWork, accRatio*c.accCols)
+			if b[0] != 0 || b[nk] != rows {
+				t.Fatalf("%s: chunks %v do not cover [0, %d)", c.name, b, rows)
+			}
+			for k := range nk {
+				w := c.m.workBefore(b[k+1]) - c.m.workBefore(b[k])
+				if b[k+1] <= b[k] || (w < minWork && b[k+1]-b[k] > 1) {
+					t.Fatalf("%s: chunk %d = [%d, %d) of work %d (least %d); chunks %v", c.name, k, b[k], b[k+1], w, minWork, b)
+				}
+			}
+		}
+
+		forward := f.reductions()
+		reverseChunks = true
+		reversed := f.reductions()
+		reverseChunks, chunking = false, false
+		parts := f.reductions()
+		chunking = true
+		for name, ref := range forward {
+			var d2, r2 float64
+			for i := range ref {
+				if math.Float64bits(reversed[name][i]) != math.Float64bits(ref[i]) {
+					t.Fatalf("%s workers=%d: chunks handed out last first differ at [%d]: %v vs %v", name, workers, i, reversed[name][i], ref[i])
+				}
+				d2 += (parts[name][i] - ref[i]) * (parts[name][i] - ref[i])
+				r2 += ref[i] * ref[i]
+			}
+			if math.Sqrt(d2) > 1e-13*math.Sqrt(r2) {
+				t.Errorf("%s workers=%d: chunks and equal parts differ by %.3g relative", name, workers, math.Sqrt(d2/r2))
+			}
+		}
+		if err := f.b.Err(); err != nil {
+			t.Fatal(err)
+		}
+		f.b.Close()
+	}
+
+	// GramDiag with duplicate entries keeps row scratch per chunk.
+	b := New(Options{Workers: 2})
+	defer b.Close()
+	withDup := backendtest.RandCSR(backendtest.Rand(8), rows, cols, 0.8)
+	var out [][]float64
+	for _, h := range []*backendtest.HostMatrix{withDup, withDup.Merged()} {
+		a, err := h.Upload(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := b.mat("test", a)
+		if nk := b.eng.splitChunks(&m, 2, cols); nk <= 4 {
+			t.Fatalf("CSR %d×%d with %d entries: %d chunks", rows, cols, len(h.Data), nk)
+		}
+		dst, _ := b.NewVector(cols)
+		b.GramDiag(dst, 1, a, nil, 0)
+		x := make([]float64, cols)
+		b.Download(x, dst)
+		out = append(out, x)
+	}
+	if a, _ := withDup.Upload(b); a.(*csr).dupRows == nil {
+		t.Fatal("the CSR matrix has no duplicates")
+	}
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for j := range out[0] {
+		if d := math.Abs(out[0][j] - out[1][j]); d > 1e-12*math.Abs(out[1][j]) {
+			t.Fatalf("column %d: %v with duplicates, %v merged", j, out[0][j], out[1][j])
+		}
+	}
+}
+
+// matRef returns the storage of a matrix of the fixture.
+func (f *opFixture) matRef(t testing.TB, a backend.Matrix) matRef {
+	m, ok := f.b.mat("test", a)
+	if !ok {
+		t.Fatal(f.b.Err())
+	}
+	return m
 }
 
 // TestSplitRowsCSR checks that CSR rows are balanced by stored entries.

@@ -248,25 +248,30 @@ func (e *engine) transParts(m *matRef, passes int) int {
 	return e.parts(passes*work, partWork, limit)
 }
 
-// transPass runs task on np row parts, each accumulating into e.acc[k], and
-// then sets dst ← α·(acc_0 + acc_1 + … + acc_{np−1}) + β·dst, each column
-// summed in part order (β = 0 overwrites dst). The column range of the
-// reduction is itself shared among the workers when long enough; that does
-// not change the order in which any column is summed.
-func (e *engine) transPass(task func(int), np int) {
+// transPass runs task on the chunks of a row pass that np goroutines share
+// (splitChunks, runChunks), chunk k accumulating into e.acc[k], and then
+// sets dst ← α·(acc_0 + acc_1 + … + acc_{nk−1}) + β·dst, each column summed
+// in chunk order (β = 0 overwrites dst). The column range of the reduction
+// is itself shared among the workers when long enough; that does not change
+// the order in which any column is summed. It returns the number of chunks.
+func (e *engine) transPass(task func(int), np int) int {
 	m := &e.args.m
-	e.growAcc(np, m.cols)
-	e.splitRows(m, np)
-	e.run(task, np)
+	nk := e.splitChunks(m, np, m.cols)
+	e.growChunks(nk, m.cols, true)
+	if e.args.rowScratch {
+		e.growRowScratch(nk, m.cols)
+	}
+	e.runChunks(task, np, nk)
 
-	e.args.np = np
-	nc := e.parts(np*m.cols, partElems, m.cols)
+	e.args.np = nk
+	nc := e.parts(nk*m.cols, partElems, m.cols)
 	b := e.cbounds
 	b[0], b[nc] = 0, m.cols
 	for k := 1; k < nc; k++ {
 		b[k] = (k * m.cols / nc) &^ 7
 	}
 	e.run(e.fReduce, nc)
+	return nk
 }
 
 func (e *engine) reducePart(k int) {

@@ -173,8 +173,9 @@ func (b *Backend) MulVec(dst backend.Vector, alpha float64, a backend.Matrix, x 
 	e := b.eng
 	e.args.m, e.args.dst, e.args.x, e.args.alpha, e.args.beta = m, d.data, xv.data, alpha, beta
 	np := e.parts(matWork(&m), partWork, m.rows)
-	e.splitRows(&m, np)
-	e.run(e.fMulVec, np)
+	nk := e.splitChunks(&m, np, 0)
+	e.growChunks(nk, 0, false)
+	e.runChunks(e.fMulVec, np, nk)
 	e.reset()
 }
 
@@ -301,11 +302,8 @@ func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, 
 	if wv != nil {
 		e.args.wts = wv.data
 	}
-	np := e.transParts(&m, 1)
-	if m.dupRows != nil {
-		e.growRowScratch(np, m.cols)
-	}
-	e.transPass(e.fGramDiag, np)
+	e.args.rowScratch = m.dupRows != nil
+	e.transPass(e.fGramDiag, e.transParts(&m, 1))
 	e.reset()
 }
 
@@ -437,18 +435,18 @@ func (b *Backend) glmGrad(op string, dst backend.Vector, alpha float64, x backen
 	if cv != nil {
 		e.args.curv = cv.data
 	}
-	var np int
+	var nk int
 	if dv != nil {
 		e.args.dst, e.args.grad = dv.data, true
-		np = e.transParts(&m, 2)
-		e.transPass(e.fGLM, np)
+		nk = e.transPass(e.fGLM, e.transParts(&m, 2))
 	} else {
-		np = e.parts(matWork(&m), partWork, m.rows)
-		e.splitRows(&m, np)
-		e.run(e.fGLM, np)
+		np := e.parts(matWork(&m), partWork, m.rows)
+		nk = e.splitChunks(&m, np, 0)
+		e.growChunks(nk, 0, false)
+		e.runChunks(e.fGLM, np, nk)
 	}
 	e.reset()
-	return e.sumPartials(np)
+	return e.sumPartials(nk)
 }
 
 func (e *engine) glmPart(k int) {

@@ -35,3 +35,10 @@ func gemv(rows, cols int, a, x, y []float64) {
 	C.cblas_dgemv(101, 111, C.int(rows), C.int(cols), 1, (*C.double)(unsafe.Pointer(&a[0])), C.int(cols),
 		(*C.double)(unsafe.Pointer(&x[0])), 1, 0, (*C.double)(unsafe.Pointer(&y[0])), 1)
 }
+
+// gemvT sets y ← Aᵀ·x for the row-major rows×cols matrix a (cblas_dgemv,
+// CblasRowMajor, CblasTrans: the Xᵀ @ r of the PyTorch peer's backward pass).
+func gemvT(rows, cols int, a, x, y []float64) {
+	C.cblas_dgemv(101, 112, C.int(rows), C.int(cols), 1, (*C.double)(unsafe.Pointer(&a[0])), C.int(cols),
+		(*C.double)(unsafe.Pointer(&x[0])), 1, 0, (*C.double)(unsafe.Pointer(&y[0])), 1)
+}
