@@ -10,10 +10,14 @@
 // long enough to be worth sharing is cut into at most Workers contiguous
 // parts (ranges of elements, or ranges of rows balanced by rows for dense
 // matrices and by stored entries for CSR); shorter ones run on the calling
-// goroutine alone, so small problems pay no synchronization.
+// goroutine alone, so small problems pay no synchronization. A pass over a
+// large matrix is cut into more chunks than parts, from large to small, that
+// the goroutines take one after another as they finish the last
+// (splitChunks), so that a core that streams slower does not hold up the
+// pass.
 //
-// Reductions are deterministic: every part accumulates into its own
-// accumulator (a scalar for Dot, Nrm2 and the GLMGrad loss; a vector of
+// Reductions are deterministic: every part, or chunk, accumulates into its
+// own accumulator (a scalar for Dot, Nrm2 and the GLMGrad loss; a vector of
 // length cols for MulVecTrans, GramVec, GramDiag and GLMGrad), and the
 // accumulators are summed in the fixed order 0, 1, …, parts−1 — each column
 // of the vector accumulators in that order too, whichever goroutine sums it.
@@ -24,7 +28,8 @@
 // AVX2 + FMA3, may differ in the last bits.
 //
 // After warm-up (the first operation of each size) no operation allocates:
-// per-part accumulators are kept in the Backend, grown on demand and reused.
+// per-part and per-chunk accumulators are kept in the Backend, grown on
+// demand and reused.
 //
 // Importing the package registers it with backend.Register as "cpu".
 package cpu

@@ -199,8 +199,9 @@ func (e *engine) mulVecPart(k int) {
 }
 
 // MulVecTrans sets dst ← α·Aᵀ·x + β·dst, with Aᵀx = Σ_i x_i·a_i accumulated
-// per part (dense: four rows at a time, by axpysFMA or gonum's gemv kernel;
-// CSR: row by row) and the parts' accumulators summed in part order.
+// per chunk of rows (dense: four rows at a time, by axpysFMA or gonum's gemv
+// kernel; CSR: row by row) and the chunks' accumulators summed in chunk order
+// (splitChunks, transPass).
 func (b *Backend) MulVecTrans(dst backend.Vector, alpha float64, a backend.Matrix, x backend.Vector, beta float64) {
 	d, m, xv := b.matvecArgs("MulVecTrans", dst, a, x, true)
 	if d == nil {
@@ -225,8 +226,8 @@ func (e *engine) mulVecTPart(k int) {
 // while x_i is in cache — row by row for CSR, and for dense matrices by
 // blocks B of rows: s_B = d_B ⊙ (X_B·v), then acc += X_Bᵀ·s_B, with blocks
 // of about 128 KB (blockRows) for the portable kernels and software-pipelined
-// blocks of four rows for the assembly ones (fusedFMA). Per-part
-// accumulators are summed in part order.
+// blocks of four rows for the assembly ones (fusedFMA). Per-chunk
+// accumulators are summed in chunk order.
 func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d, v backend.Vector, beta float64) {
 	const op = "GramVec"
 	if !b.ok(op) {
@@ -272,16 +273,16 @@ func (e *engine) gramPart(k int) {
 
 // GramDiag sets dst ← α·diag(Xᵀ diag(d) X) + β·dst, dst_j = α·Σ_i d_i·X_ij²
 // + β·dst_j (d == nil means d_i = 1), in one pass over the rows of X: each
-// part adds d_i·(x_ij·x_ij) into its accumulator row by row (dense: four
+// chunk adds d_i·(x_ij·x_ij) into its accumulator row by row (dense: four
 // rows at a time, which adds to each column in the same row order), and the
-// parts' accumulators are summed in part order, as MulVecTrans.
+// chunks' accumulators are summed in chunk order, as MulVecTrans.
 //
 // CSR duplicates: X_ij is the sum of row i's entries of column j (NewCSR
 // keeps duplicates as given), so the square must be taken after summing.
 // NewCSR records the rows that hold a duplicate (there are none in canonical
 // CSR). In a row without, every stored entry is squared as it comes; in a
 // row with, the values are first summed by column, in CSR order (as the CUDA
-// backend sums them), into per-part scratch (rowSum, marked in rowSeen), then
+// backend sums them), into per-chunk scratch (rowSum, marked in rowSeen), then
 // each column of the row is squared and accumulated once, at its first entry.
 func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, d backend.Vector, beta float64) {
 	const op = "GramDiag"
@@ -401,7 +402,7 @@ func sqCols(a []float64, cols, lo, hi int, d, acc []float64) {
 // the loss ℓ(z_i, y_i), curv_i ← ℓ″(z_i, y_i) and acc += ℓ′(z_i, y_i)·x_i
 // (for dense matrices by blocks of rows, as GramVec); then dst ← α·acc +
 // β·dst. It returns Σ_i ℓ(z_i, y_i): the rows' losses summed in row order
-// within a part, the parts' sums in part order. The formulas of ℓ are those
+// within a chunk, the chunks' sums in chunk order. The formulas of ℓ are those
 // of backend.Loss.
 func (b *Backend) GLMGrad(dst backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv backend.Vector) float64 {
 	return b.glmGrad("GLMGrad", dst, alpha, x, w, y, loss, beta, curv)

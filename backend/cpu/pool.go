@@ -55,8 +55,8 @@ type engine struct {
 	bounds  []int       // parts (or chunks) of the current operation: [bounds[k], bounds[k+1])
 	cbounds []int       // column ranges of the reduction of accumulators
 	acc     [][]float64 // per-part (per-chunk) accumulators, grown on demand
-	rowSum  [][]float64 // per-part CSR row values by column (GramDiag with duplicates), grown on demand
-	rowSeen [][]bool    // per-part marks of rowSum's live columns: all false between rows
+	rowSum  [][]float64 // per-chunk CSR row values by column (GramDiag with duplicates), grown on demand
+	rowSeen [][]bool    // per-chunk marks of rowSum's live columns: all false between rows
 	zbuf    [][]float64 // per-part (per-chunk) row-block results (len maxBlock), grown on demand
 	partial []float64   // per-part (per-chunk) scalars, grown on demand
 	args    opArgs      // operands of the operation in flight
