@@ -310,3 +310,25 @@ func TestCheckCGStep(t *testing.T) {
 		checkViolation(t, c.name, CheckCGStep(c.j, o(c.st), o(c.q), o(c.r), o(c.p), o(c.ap)), c.want)
 	}
 }
+
+func TestCheckGramVecPair(t *testing.T) {
+	d1, d2, d, v1, v2, short, rowsD := &tv{3}, &tv{3}, &tv{4}, &tv{3}, &tv{3}, &tv{2}, &tv{5}
+	for _, c := range []struct {
+		name                  string
+		dst1, dst2, d, v1, v2 *tv
+		want                  want
+	}{
+		{"valid", d1, d2, d, v1, v2, valid},
+		{"valid without d", d1, d2, nil, v1, v2, valid},
+		{"same v", d1, d2, d, v1, v1, valid},
+		{"first shape", short, d2, d, v1, v2, want{ErrShape, "X 4×3, dst 2, v 3, d 4"}},
+		{"second shape", d1, d2, rowsD, v1, v2, want{ErrShape, "X 4×3, dst 3, v 3, d 5"}},
+		{"dst1 is v1", v1, d2, d, v1, v2, want{ErrAlias, "dst is v"}},
+		{"dst2 is v2", d1, v2, d, v1, v2, want{ErrAlias, "dst is v"}},
+		{"dst1 is dst2", d1, d1, d, v1, v2, want{ErrAlias, "dst1 is dst2"}},
+		{"dst1 is v2", d1, d2, d, v1, d1, want{ErrAlias, "dst1 is v2"}},
+		{"dst2 is v1", d1, d2, d, d2, v2, want{ErrAlias, "dst2 is v1"}},
+	} {
+		checkViolation(t, c.name, CheckGramVecPair(4, 3, o(c.dst1), o(c.dst2), o(c.d), o(c.v1), o(c.v2)), c.want)
+	}
+}

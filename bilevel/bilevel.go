@@ -183,3 +183,18 @@ type HessDiager interface {
 	// dst = InnerDim). It fails like HessVec before any Linearize.
 	HessDiag(dst backend.Vector) error
 }
+
+// HessVecPairer is implemented by problems that can compute two
+// Hessian-vector products at the linearization point together, with the
+// bits of two HessVec calls, in fewer passes over their data where the
+// backend allows: the GLM-type problems read X once on a backend that is a
+// backend.GramVecPairer (1.34–1.45 passes on the CPU) and make two calls
+// otherwise. Conjugate gradients (package hypergrad) use it in their last
+// iteration, for A·p and for the A·q that the a posteriori bound needs.
+type HessVecPairer interface {
+	// HessVecPair sets dst1 ← A(w, λ)·v1 and dst2 ← A(w, λ)·v2 at the
+	// linearization point w, exactly as HessVec(dst1, v1) and HessVec(dst2,
+	// v2) would; dst1 and dst2 are distinct and neither is v1 or v2. It fails
+	// like HessVec before any Linearize.
+	HessVecPair(dst1, v1, dst2, v2 backend.Vector) error
+}

@@ -134,16 +134,18 @@ func TestStatus(t *testing.T) {
 
 func TestCountsAndResult(t *testing.T) {
 	p := ridge100(t)
-	// K Hessian-vector products, plus one that recomputes the residual for
-	// the error bound; no Linearize: ridge records the linearization with
-	// the last inner gradient (bilevel.LinearizationStore).
+	// K Hessian-vector products, the last of which is the residual of q_K
+	// that the error bound uses; no Linearize: ridge records the
+	// linearization with the last inner gradient (bilevel.LinearizationStore).
 	res := estimate(t, &hypergrad.AID{Linear: hypergrad.FixedPoint{}, T: 7, K: 5}, p, nil)
-	want := hypergrad.Counts{InnerGrads: 8, HessVecs: 6, CrossVecs: 1, OuterGrads: 1, OuterHyperGrads: 1, Linearizations: 0}
+	want := hypergrad.Counts{InnerGrads: 8, HessVecs: 5, CrossVecs: 1, OuterGrads: 1, OuterHyperGrads: 1, Linearizations: 0}
 	if res.Counts != want {
 		t.Errorf("AID-FP counts %+v, want %+v", res.Counts, want)
 	}
 	res = estimate(t, &hypergrad.AID{T: 7, K: 5}, p, nil)
-	want.HessVecs = 6 // CG from zero: one product per iteration, one for the bound
+	// CG from zero: one product per iteration, and one for the bound (A q_4,
+	// in one call with the last iteration's A p: HessVecPair)
+	want.HessVecs = 6
 	if res.Counts != want {
 		t.Errorf("AID-CG counts %+v, want %+v", res.Counts, want)
 	}

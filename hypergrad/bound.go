@@ -44,8 +44,12 @@ func (k BoundKind) MarshalText() ([]byte, error) { return []byte(k.String()), ni
 //
 // The a posteriori bound is Ehrhardt & Roberts (2024) §3.3 (v), extended by
 // the ∇_λE term: with ε̂ = ‖∇_w g(ŵ)‖/μ ≥ ‖ŵ − w*‖, the residual
-// r = A(ŵ)q − ∇_wE(ŵ) recomputed once at the end, and constants μ, L_f, L_A,
-// L_B, L_Eλ (bilevel.Constants),
+// r = A(ŵ)q − ∇_wE(ŵ) of the returned adjoint q, computed from
+// Hessian-vector products of the iterates rather than taken from the
+// solver's recursively updated residual (the fixed-point and heavy-ball
+// iterations' last product; conjugate gradients' A q_{k−1} + α A p_{k−1},
+// with A q_{k−1} computed together with the last A p_{k−1}; else one more
+// product), and constants μ, L_f, L_A, L_B, L_Eλ (bilevel.Constants),
 //
 //	‖ĥ − ∇f‖ ≤ ‖B(ŵ)‖‖r‖/μ
 //	         + [‖B(ŵ)‖L_f/μ + L_B‖∇_wE(ŵ)‖/μ + ‖B(ŵ)‖‖∇_wE(ŵ)‖L_A/μ² + L_Eλ]·ε̂

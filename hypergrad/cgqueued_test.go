@@ -9,6 +9,7 @@ import (
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/backend/backendtest"
 	"github.com/hypergrad-go/hypergrad/bilevel"
+	"github.com/hypergrad-go/hypergrad/bilevel/bileveltest"
 	"github.com/hypergrad-go/hypergrad/data"
 	"github.com/hypergrad-go/hypergrad/hypergrad"
 	"github.com/hypergrad-go/hypergrad/problems"
@@ -137,5 +138,60 @@ func TestCGQueuedSameBits(t *testing.T) {
 	}
 	if msgs[0] != msgs[1] {
 		t.Errorf("indefinite operator: host loop %q, queued %q", msgs[0], msgs[1])
+	}
+}
+
+// TestBoundResidualOfIterate checks the residual ‖A q − ∇_wE‖ that the a
+// posteriori bound uses when the linear solver supplies it (solveLinear):
+// it is that of the returned adjoint q = Result.V at w_t = Result.W,
+// recomputed here with HessVec — for CG from A q_{k−1} and A p_{k−1}
+// (HessVecPair) on the host loop and on the queued path, for the fixed-point
+// iteration from its last product — and not that of an earlier iterate.
+func TestBoundResidualOfIterate(t *testing.T) {
+	ctx := context.Background()
+	ls, err := data.SynthLogreg(synthOpts(600, 40, 100, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		est  *hypergrad.AID
+		b    func(t *testing.T) backend.Backend
+	}{
+		{"cg host loop", &hypergrad.AID{T: 30, K: 12}, func(t *testing.T) backend.Backend { return hostLoop{newBackend(t)} }},
+		{"cg queued", &hypergrad.AID{T: 30, K: 12}, queuedBackend},
+		{"cg queued, k in the second chunk", &hypergrad.AID{T: 30, K: 6}, queuedBackend},
+		{"fixed point", &hypergrad.AID{Linear: hypergrad.FixedPoint{}, T: 30, K: 12}, func(t *testing.T) backend.Backend { return newBackend(t) }},
+	} {
+		b := c.b(t)
+		p, err := problems.NewLogreg(b, ls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.est.Estimate(ctx, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := p.InnerDim()
+		w, q := bileveltest.Vec(t, b, res.W), bileveltest.Vec(t, b, res.V)
+		aq, rhs := bileveltest.Vec(t, b, make([]float64, d)), bileveltest.Vec(t, b, make([]float64, d))
+		if err := p.Linearize(w); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.HessVec(aq, q); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.OuterGrad(rhs, w); err != nil {
+			t.Fatal(err)
+		}
+		b.Axpy(-1, rhs, aq)
+		want, fNorm := b.Nrm2(aq), b.Nrm2(rhs)
+		if d := math.Abs(res.LinearResidual - want); !(d <= 1e-9*want+1e-14*fNorm) {
+			t.Errorf("%s: residual %v, recomputed %v (‖∇_wE‖ = %v)", c.name, res.LinearResidual, want, fNorm)
+		}
+		if res.LinearIters != c.est.K || !(want > 1e-8*fNorm) {
+			t.Errorf("%s: %d iterations, residual %v of ‖∇_wE‖ = %v: the case does not test what it should", c.name, res.LinearIters, want, fNorm)
+		}
+		p.Close()
 	}
 }

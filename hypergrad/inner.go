@@ -447,7 +447,7 @@ func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel flo
 		eta := math.Min(s.forcing, math.Sqrt(nrm/st.grad0))
 		r.b.Axpby(-1, st.grad, 0, st.z) // rhs −∇g(w_k)
 		r.b.Fill(st.step, 0)
-		if _, _, _, err := r.conjugateGradient(st.step, st.z, true, s.maxCG, eta*nrm, s.jacobi && r.hasDiag(), "inner", false); err != nil {
+		if _, _, _, _, err := r.conjugateGradient(st.step, st.z, true, s.maxCG, eta*nrm, s.jacobi && r.hasDiag(), "inner", false, nil); err != nil {
 			return err
 		}
 		// Backtracking on ‖∇g‖: the trial iterate in prev, its gradient in z.

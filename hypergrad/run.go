@@ -172,6 +172,20 @@ func (r *run) hessVec(dst, v backend.Vector) error {
 	return r.p.HessVec(dst, v)
 }
 
+// hessVecPair sets dst1 ← A·v1 and dst2 ← A·v2: in one call where the
+// problem is a bilevel.HessVecPairer (fewer passes over the data, the bits
+// of two HessVec calls), else in two. It counts two products.
+func (r *run) hessVecPair(dst1, v1, dst2, v2 backend.Vector) error {
+	r.res.Counts.HessVecs += 2
+	if pp, ok := r.p.(bilevel.HessVecPairer); ok {
+		return pp.HessVecPair(dst1, v1, dst2, v2)
+	}
+	if err := r.p.HessVec(dst1, v1); err != nil {
+		return err
+	}
+	return r.p.HessVec(dst2, v2)
+}
+
 func (r *run) crossVec(dst, v backend.Vector) error {
 	r.res.Counts.CrossVecs++
 	return r.p.CrossVec(dst, v)

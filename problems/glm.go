@@ -195,6 +195,27 @@ func (p *glm) HessVec(dst, v backend.Vector) error {
 	return p.b.Err()
 }
 
+// HessVecPair sets dst1 ← A·v1 and dst2 ← A·v2 as HessVec does
+// (bilevel.HessVecPairer): with one pass over X where the backend is a
+// backend.GramVecPairer, else with two HessVec calls; the same bits either
+// way.
+func (p *glm) HessVecPair(dst1, v1, dst2, v2 backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	pb, ok := p.b.(backend.GramVecPairer)
+	if !ok {
+		if err := p.HessVec(dst1, v1); err != nil {
+			return err
+		}
+		return p.HessVec(dst2, v2)
+	}
+	pb.GramVecPair(dst1, dst2, 1/float64(p.n), p.xTr, p.curCurv, v1, v2, 0)
+	p.b.MulElem(dst1, 1, p.elam, v1, 1)
+	p.b.MulElem(dst2, 1, p.elam, v2, 1)
+	return p.b.Err()
+}
+
 // HessDiag sets dst ← diag(A) = diag(Xᵀ diag(ℓ”(Xw, y)) X)/n + e^λ at the
 // linearization point, in one pass over X (backend GramDiag).
 func (p *glm) HessDiag(dst backend.Vector) error {

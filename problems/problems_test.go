@@ -369,3 +369,72 @@ func TestNew(t *testing.T) {
 		t.Error("unknown family accepted")
 	}
 }
+
+// noPair hides the backend's GramVecPair, so that HessVecPair falls back to
+// two HessVec calls.
+type noPair struct{ backend.Backend }
+
+// TestHessVecPair checks that HessVecPair gives both products of two
+// HessVec calls bit for bit, through the backend's GramVecPair and through
+// the fallback, on dense and CSR data, and that it fails before Linearize.
+func TestHessVecPair(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		logistic bool
+		csr      bool
+	}{{"ridge", false, false}, {"ridge-csr", false, true}, {"logreg", true, false}, {"logreg-csr", true, true}} {
+		for _, pair := range []bool{true, false} {
+			s := synth(t, c.logistic, 700, 300, 20, 9)
+			if c.csr {
+				s = withCSR(s)
+			}
+			var b backend.Backend = newCPU(t)
+			if !pair {
+				b = noPair{b}
+			}
+			var p bilevel.Problem
+			var err error
+			if c.logistic {
+				p, err = NewLogreg(b, s)
+			} else {
+				p, err = NewRidge(b, s)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			pp, ok := p.(bilevel.HessVecPairer)
+			if !ok {
+				t.Fatalf("%s: not a bilevel.HessVecPairer", c.name)
+			}
+			d := p.InnerDim()
+			v1 := bileveltest.Vec(t, b, randomPoint(d, 1))
+			v2 := bileveltest.Vec(t, b, randomPoint(d, 2))
+			got1, got2 := bileveltest.Vec(t, b, make([]float64, d)), bileveltest.Vec(t, b, make([]float64, d))
+			if err := pp.HessVecPair(got1, v1, got2, v2); !errors.Is(err, ErrNotLinearized) {
+				t.Errorf("%s: HessVecPair before Linearize: %v", c.name, err)
+			}
+			if err := p.Linearize(bileveltest.Vec(t, b, randomPoint(d, 3))); err != nil {
+				t.Fatal(err)
+			}
+			want1, want2 := bileveltest.Vec(t, b, make([]float64, d)), bileveltest.Vec(t, b, make([]float64, d))
+			if err := p.HessVec(want1, v1); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.HessVec(want2, v2); err != nil {
+				t.Fatal(err)
+			}
+			if err := pp.HessVecPair(got1, v1, got2, v2); err != nil {
+				t.Fatal(err)
+			}
+			for k, g := range [][2]backend.Vector{{got1, want1}, {got2, want2}} {
+				gh, wh := bileveltest.Host(t, b, g[0]), bileveltest.Host(t, b, g[1])
+				for j := range wh {
+					if math.Float64bits(gh[j]) != math.Float64bits(wh[j]) {
+						t.Fatalf("%s (backend pair %v): product %d [%d] = %v, HessVec %v", c.name, pair, k+1, j, gh[j], wh[j])
+					}
+				}
+			}
+			p.(interface{ Close() error }).Close()
+		}
+	}
+}

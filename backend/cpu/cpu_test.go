@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -303,6 +304,58 @@ func testChunkedPasses(t *testing.T) {
 	for j := range out[0] {
 		if d := math.Abs(out[0][j] - out[1][j]); d > 1e-12*math.Abs(out[1][j]) {
 			t.Fatalf("column %d: %v with duplicates, %v merged", j, out[0][j], out[1][j])
+		}
+	}
+}
+
+// TestGramVecPair checks that each product of GramVecPair is GramVec's, bit
+// for bit, on dense and CSR matrices, with and without weights, on the
+// serial, parallel and chunked paths and with each set of dense kernels,
+// and that it rejects aliased outputs.
+func TestGramVecPair(t *testing.T) {
+	kernelSets(t, testGramVecPair)
+}
+
+func testGramVecPair(t *testing.T) {
+	var _ backend.GramVecPairer = (*Backend)(nil)
+	for _, size := range []struct{ rows, cols int }{{50, 40}, {3001, 257}, {4000, 1000}} {
+		for _, workers := range []int{1, 2, 3} {
+			f := newFixture(t, workers, 1000, size.rows, size.cols, 0.6)
+			b := f.b
+			get := func(v backend.Vector) []float64 {
+				x := make([]float64, v.Len())
+				b.Download(x, v)
+				return x
+			}
+			v1, v2, d1 := f.v, f.w, f.dst
+			want1, _ := b.NewVector(size.cols)
+			want2, _ := b.NewVector(size.cols)
+			out2, _ := b.NewVector(size.cols)
+			for _, m := range []struct {
+				name string
+				a    backend.Matrix
+			}{{"dense", f.dense}, {"csr", f.sparse}} {
+				for _, d := range []backend.Vector{f.rowsScale, nil} {
+					b.Fill(want1, 0.5)
+					b.Fill(want2, -0.25)
+					b.Copy(d1, want1)
+					b.Copy(out2, want2)
+					b.GramVec(want1, 0.75, m.a, d, v1, 0.5)
+					b.GramVec(want2, 0.75, m.a, d, v2, 0.5)
+					b.GramVecPair(d1, out2, 0.75, m.a, d, v1, v2, 0.5)
+					what := fmt.Sprintf("%s %d×%d workers=%d d=%v", m.name, size.rows, size.cols, workers, d != nil)
+					checkBits(t, what+" first", get(d1), get(want1))
+					checkBits(t, what+" second", get(out2), get(want2))
+				}
+			}
+			if err := b.Err(); err != nil {
+				t.Fatal(err)
+			}
+			b.GramVecPair(d1, d1, 1, f.dense, nil, v1, v2, 0)
+			if err := b.Err(); !errors.Is(err, backend.ErrAlias) {
+				t.Errorf("GramVecPair with dst1 = dst2: %v, want ErrAlias", err)
+			}
+			b.Close()
 		}
 	}
 }

@@ -214,7 +214,7 @@ func TestFusedFMA(t *testing.T) {
 					}
 					refAxpy(z, row, want)
 				}
-				loss := e.fusedFMA(0, lo, rows, acc)
+				loss := e.fusedFMA(0, lo, rows, acc, nil)
 				what := fmt.Sprintf("fusedFMA n=%d rows=%d glm=%v", n, rows, glmOp)
 				checkBits(t, what, acc, want)
 				if glmOp {

@@ -174,7 +174,7 @@ func (b *Backend) MulVec(dst backend.Vector, alpha float64, a backend.Matrix, x 
 	e.args.m, e.args.dst, e.args.x, e.args.alpha, e.args.beta = m, d.data, xv.data, alpha, beta
 	np := e.parts(matWork(&m), partWork, m.rows)
 	nk := e.splitChunks(&m, np, 0)
-	e.growChunks(nk, 0, false)
+	e.growChunks(nk, 0, false, false)
 	e.runChunks(e.fMulVec, np, nk)
 	e.reset()
 }
@@ -257,8 +257,13 @@ func (e *engine) gramPart(k int) {
 	m := &a.m
 	acc := e.acc[k][:m.cols]
 	clear(acc)
+	var acc2 []float64
+	if a.x2 != nil {
+		acc2 = e.acc2[k][:m.cols]
+		clear(acc2)
+	}
 	if m.indptr == nil && m.cols > 0 && useFMA {
-		e.fusedFMA(k, lo, hi, acc)
+		e.fusedFMA(k, lo, hi, acc, acc2)
 		return
 	}
 	for i := lo; i < hi; {
@@ -267,8 +272,42 @@ func (e *engine) gramPart(k int) {
 		m.dots(i, a.x, z)
 		e.weigh(i, z, 0)
 		m.axpys(i, z, acc)
+		if acc2 != nil { // the block again, from cache, for the second vector
+			m.dots(i, a.x2, z)
+			e.weigh(i, z, 0)
+			m.axpys(i, z, acc2)
+		}
 		i = end
 	}
+}
+
+// GramVecPair sets dst1 ← α·Xᵀ(d ⊙ (X·v1)) + β·dst1 and dst2 ←
+// α·Xᵀ(d ⊙ (X·v2)) + β·dst2 in one pass over the rows of X
+// (backend.GramVecPairer): GramVec's chunks, kernels and order for each
+// product, the second computed on every block of rows right after the
+// first, while the block is in cache. Each result is GramVec's, bit for bit.
+func (b *Backend) GramVecPair(dst1, dst2 backend.Vector, alpha float64, x backend.Matrix, d, v1, v2 backend.Vector, beta float64) {
+	const op = "GramVecPair"
+	if !b.ok(op) {
+		return
+	}
+	m, okm := b.mat(op, x)
+	d1, d2, w1, w2 := b.v(op, dst1), b.v(op, dst2), b.v(op, v1), b.v(op, v2)
+	wv, okw := b.optV(op, d)
+	if d1 == nil || d2 == nil || w1 == nil || w2 == nil || !okw || !okm {
+		return
+	}
+	if !b.check(op, backend.CheckGramVecPair(m.rows, m.cols, d1.operand(), d2.operand(), wv.operand(), w1.operand(), w2.operand())) {
+		return
+	}
+	e := b.eng
+	e.args.m, e.args.dst, e.args.x, e.args.alpha, e.args.beta = m, d1.data, w1.data, alpha, beta
+	e.args.dst2, e.args.x2 = d2.data, w2.data
+	if wv != nil {
+		e.args.wts = wv.data
+	}
+	e.transPass(e.fGram, e.transParts(&m, 2)) // GramVec's parts and chunks: its bits
+	e.reset()
 }
 
 // GramDiag sets dst ← α·diag(Xᵀ diag(d) X) + β·dst, dst_j = α·Σ_i d_i·X_ij²
@@ -443,7 +482,7 @@ func (b *Backend) glmGrad(op string, dst backend.Vector, alpha float64, x backen
 	} else {
 		np := e.parts(matWork(&m), partWork, m.rows)
 		nk = e.splitChunks(&m, np, 0)
-		e.growChunks(nk, 0, false)
+		e.growChunks(nk, 0, false, false)
 		e.runChunks(e.fGLM, np, nk)
 	}
 	e.reset()
@@ -459,7 +498,7 @@ func (e *engine) glmPart(k int) {
 		acc = e.acc[k][:m.cols]
 		clear(acc)
 		if m.indptr == nil && m.cols > 0 && useFMA {
-			e.partial[k] = e.fusedFMA(k, lo, hi, acc)
+			e.partial[k] = e.fusedFMA(k, lo, hi, acc, nil)
 			return
 		}
 	}

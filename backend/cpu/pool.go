@@ -55,6 +55,7 @@ type engine struct {
 	bounds  []int       // parts (or chunks) of the current operation: [bounds[k], bounds[k+1])
 	cbounds []int       // column ranges of the reduction of accumulators
 	acc     [][]float64 // per-part (per-chunk) accumulators, grown on demand
+	acc2    [][]float64 // per-chunk accumulators of GramVecPair's second product, grown on demand
 	rowSum  [][]float64 // per-chunk CSR row values by column (GramDiag with duplicates), grown on demand
 	rowSeen [][]bool    // per-chunk marks of rowSum's live columns: all false between rows
 	zbuf    [][]float64 // per-part (per-chunk) row-block results (len maxBlock), grown on demand
@@ -76,11 +77,13 @@ type opArgs struct {
 	alpha, beta float64
 	a           float64 // Fill value
 	loss        backend.Loss
-	glm         bool // the fused operation is GLMGrad (else GramVec)
-	noLoss      bool // GLMGradNoLoss: the rows' losses are not computed
-	rowScratch  bool // GramDiag of a CSR matrix with duplicates: rowSum, rowSeen per chunk
-	grad        bool // GLMGrad accumulates a gradient
-	np          int  // number of parts of the row pass
+	glm         bool      // the fused operation is GLMGrad (else GramVec)
+	x2, dst2    []float64 // GramVecPair: the second vector and its product (nil otherwise)
+	second      bool      // the reduction in flight is that of the second product
+	noLoss      bool      // GLMGradNoLoss: the rows' losses are not computed
+	rowScratch  bool      // GramDiag of a CSR matrix with duplicates: rowSum, rowSeen per chunk
+	grad        bool      // GLMGrad accumulates a gradient
+	np          int       // number of accumulators (parts or chunks) of the row pass
 	m           matRef
 }
 
@@ -160,7 +163,7 @@ func (e *engine) stop() {
 		if e.start != nil {
 			close(e.start)
 		}
-		e.acc, e.rowSum, e.rowSeen = nil, nil, nil
+		e.acc, e.acc2, e.rowSum, e.rowSeen = nil, nil, nil, nil
 	})
 }
 
@@ -375,8 +378,9 @@ func (e *engine) growBounds(n int) {
 }
 
 // growChunks makes the per-chunk scratch (zbuf, partial, and with acc the
-// accumulators, n long) hold at least nc chunks.
-func (e *engine) growChunks(nc, n int, acc bool) {
+// accumulators, n long; with acc2 those of a second product too) hold at
+// least nc chunks.
+func (e *engine) growChunks(nc, n int, acc, acc2 bool) {
 	for len(e.zbuf) < nc {
 		e.zbuf = append(e.zbuf, make([]float64, maxBlock))
 	}
@@ -384,18 +388,21 @@ func (e *engine) growChunks(nc, n int, acc bool) {
 		e.partial = append(e.partial, 0)
 	}
 	if acc {
-		for len(e.acc) < nc {
-			e.acc = append(e.acc, nil)
-		}
-		e.growAcc(nc, n)
+		growAcc(&e.acc, nc, n)
+	}
+	if acc2 {
+		growAcc(&e.acc2, nc, n)
 	}
 }
 
-// growAcc makes the accumulators of parts 0…np−1 at least n long.
-func (e *engine) growAcc(np, n int) {
-	for k := range np {
-		if cap(e.acc[k]) < n {
-			e.acc[k] = make([]float64, n)
+// growAcc makes the accumulators (*accs)[0…nc−1] at least n long.
+func growAcc(accs *[][]float64, nc, n int) {
+	for len(*accs) < nc {
+		*accs = append(*accs, nil)
+	}
+	for k, a := range (*accs)[:nc] {
+		if cap(a) < n {
+			(*accs)[k] = make([]float64, n)
 		}
 	}
 }
