@@ -332,3 +332,26 @@ func TestCheckGramVecPair(t *testing.T) {
 		checkViolation(t, c.name, CheckGramVecPair(4, 3, o(c.dst1), o(c.dst2), o(c.d), o(c.v1), o(c.v2)), c.want)
 	}
 }
+
+func TestCheckGLMGradGramVec(t *testing.T) {
+	dst, dst2, w, v, y, curv, short := &tv{3}, &tv{3}, &tv{3}, &tv{3}, &tv{4}, &tv{4}, &tv{2}
+	for _, c := range []struct {
+		name                     string
+		dst, dst2, w, y, curv, v *tv
+		loss                     Loss
+		want                     want
+	}{
+		{"valid", dst, dst2, w, y, curv, v, Logistic, valid},
+		{"squared without curv", dst, dst2, w, y, nil, v, Squared, valid},
+		{"v is w", dst, dst2, w, y, curv, w, Logistic, valid},
+		{"GLMGrad's checks first", dst, dst2, w, y, w, v, Logistic, want{ErrShape, "X 4×3, w 3, y 4, dst 3, curv 3"}},
+		{"no dst", nil, dst2, w, y, curv, v, Logistic, want{ErrInvalid, "no gradient output"}},
+		{"logistic without curv", dst, dst2, w, y, nil, v, Logistic, want{ErrInvalid, "no curvature output for the logistic loss"}},
+		{"GramVec's checks", dst, short, w, y, curv, v, Logistic, want{ErrShape, "X 4×3, dst 2, v 3, d 4"}},
+		{"dst2 is dst", dst, dst, w, y, curv, v, Logistic, want{ErrAlias, "dst2 is dst"}},
+		{"dst2 is w", dst, w, w, y, curv, v, Logistic, want{ErrAlias, "dst2 is w"}},
+		{"dst is v", dst, dst2, w, y, curv, dst, Logistic, want{ErrAlias, "dst is v"}},
+	} {
+		checkViolation(t, c.name, CheckGLMGradGramVec(4, 3, o(c.dst), o(c.dst2), o(c.w), o(c.y), o(c.curv), o(c.v), c.loss), c.want)
+	}
+}

@@ -198,3 +198,17 @@ type HessVecPairer interface {
 	// like HessVec before any Linearize.
 	HessVecPair(dst1, v1, dst2, v2 backend.Vector) error
 }
+
+// GradHessVecer is implemented by problems with a LinearizationStore that
+// can compute the inner gradient at w and a Hessian-vector product at w
+// together, with the bits of the separate calls, in fewer passes over their
+// data where the backend allows: the GLM-type problems read X once on a
+// backend that is a backend.GLMGradGramVecer and make the calls in turn
+// otherwise. AID (package hypergrad) uses it for the last inner gradient,
+// at w_t, and the first product of conjugate gradients from zero, A·∇_wE(w_t).
+type GradHessVecer interface {
+	// InnerGradRecordHessVec does InnerGradRecord(dst, w, slot), then
+	// UseSlot(slot) and HessVec(hdst, v), exactly as those calls would;
+	// hdst is none of dst, w and v, and dst is not v.
+	InnerGradRecordHessVec(dst, w backend.Vector, slot int, hdst, v backend.Vector) error
+}

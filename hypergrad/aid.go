@@ -79,7 +79,7 @@ type aidState struct {
 	st        *innerState
 	q, rhs    backend.Vector
 	hg, tmpH  backend.Vector
-	tmp       backend.Vector
+	tmp, ap0  backend.Vector
 	q0zero    bool
 	cold      bool // the linear solve started from q_0 = 0
 	linIters  int  // linear iterations over all rounds
@@ -128,7 +128,7 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, err
 	}
 	s.q0zero, s.cold = start.V0 == nil, start.V0 == nil
-	if err := r.vecsN(d, &s.rhs, &s.tmp); err != nil {
+	if err := r.vecsN(d, &s.rhs, &s.tmp, &s.ap0); err != nil {
 		return res, err
 	}
 	if err := r.vecsN(h, &s.hg, &s.tmpH); err != nil {
@@ -169,9 +169,32 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 // steps (tolerance tolLin, or tolLinRel·‖∇_wE(w)‖) from the current q,
 // assembles the hypergradient into s.hg and evaluates the a posteriori
 // bound.
+//
+// With a fixed t, conjugate gradients without preconditioning from q = 0
+// and a problem that is a bilevel.GradHessVecer (and a LinearizationStore),
+// the inner gradient at w_t, which the inner solve computes for its
+// residual, is computed together with CG's first product A·p_0 =
+// A·∇_wE(w_t) (∇_wE, on the outer data, first): one pass over the inner
+// data saved on the CPU, the same bits. That pass counts in Time.Inner.
 func (a *AID) once(r *run, s *aidState, t int, tolIn, tolInRel float64, k int, tolLin, tolLinRel float64) error {
 	before := s.st.iters
-	if err := r.continueInner(s.inner, s.st, t, tolIn, tolInRel, nil); err != nil {
+	fused := false
+	gh, ok := r.p.(bilevel.GradHessVecer)
+	if ok && s.store != nil && s.q0zero && k >= 1 && tolIn == 0 && tolInRel == 0 &&
+		s.lin.kind == linCG && !s.lin.jacobi && s.inner.kind != innerNewton {
+		r.finalGrad = func(_ int, dst, w backend.Vector) error {
+			if err := r.outerGrad(s.rhs, w); err != nil {
+				return err
+			}
+			r.res.Counts.InnerGrads++
+			r.res.Counts.HessVecs++
+			fused = true
+			return gh.InnerGradRecordHessVec(dst, w, 0, s.ap0, s.rhs)
+		}
+	}
+	err := r.continueInner(s.inner, s.st, t, tolIn, tolInRel, nil)
+	r.finalGrad = nil
+	if err != nil {
 		return err
 	}
 	s.innerUsed += s.st.iters - before
@@ -188,13 +211,16 @@ func (a *AID) once(r *run, s *aidState, t int, tolIn, tolInRel float64, k int, t
 	} else if err := r.linearize(w); err != nil {
 		return r.fail("linear", -1, err)
 	}
-	if err := r.outerGrad(s.rhs, w); err != nil {
+	var ap0 backend.Vector // A·∇_wE(w_t), when computed with the inner gradient
+	if fused {
+		ap0 = s.ap0
+	} else if err := r.outerGrad(s.rhs, w); err != nil {
 		return r.fail("linear", -1, err)
 	}
 	if tolLinRel > 0 {
 		tolLin = tolLinRel * r.b.Nrm2(s.rhs)
 	}
-	q, residOK, err := r.solveLinear(s.lin, s.q, s.rhs, s.q0zero, k, tolLin, s.tmp)
+	q, residOK, err := r.solveLinear(s.lin, s.q, s.rhs, s.q0zero, k, tolLin, s.tmp, ap0)
 	if err != nil {
 		return err
 	}

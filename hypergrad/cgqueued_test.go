@@ -195,3 +195,92 @@ func TestBoundResidualOfIterate(t *testing.T) {
 		p.Close()
 	}
 }
+
+// plainStore is a problem with its LinearizationStore and HessDiager and
+// nothing else: no bilevel.GradHessVecer or HessVecPairer, so that AID
+// computes its first product and the bound's products on their own.
+type plainStore struct {
+	bilevel.Problem
+	bilevel.LinearizationStore
+	bilevel.HessDiager
+}
+
+// countFused counts the calls of InnerGradRecordHessVec.
+type countFused struct {
+	*problems.Logreg
+	n *int
+}
+
+func (c countFused) InnerGradRecordHessVec(dst, w backend.Vector, slot int, hdst, v backend.Vector) error {
+	*c.n++
+	return c.Logreg.InnerGradRecordHessVec(dst, w, slot, hdst, v)
+}
+
+// TestFusedFirstProduct checks that AID-CG with a fixed t, which computes
+// the last inner gradient together with CG's first product
+// (bilevel.GradHessVecer) and the bound's A q with the last A p
+// (HessVecPairer), gives what the separate calls give, bit for bit —
+// hypergradient, W, V, residuals, counts — on the host loop and the queued
+// path, and with k = 1 (first product and last iteration at once).
+func TestFusedFirstProduct(t *testing.T) {
+	ctx := context.Background()
+	ls, err := data.SynthLogreg(synthOpts(600, 40, 100, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := func(t *testing.T) backend.Backend { return newBackend(t) }
+	for _, c := range []struct {
+		name  string
+		est   *hypergrad.AID
+		b     func(t *testing.T) backend.Backend
+		fused int // calls of InnerGradRecordHessVec
+	}{
+		{"host loop", &hypergrad.AID{T: 30, K: 12}, plain, 1},
+		{"queued", &hypergrad.AID{T: 30, K: 12}, queuedBackend, 1},
+		{"k = 1", &hypergrad.AID{T: 30, K: 1}, plain, 1},
+		{"t = 0", &hypergrad.AID{T: 0, K: 5}, plain, 1},
+		{"heavy ball, tolerance", &hypergrad.AID{Inner: hypergrad.HeavyBall{}, T: 30, K: 50, TolLinear: 1e-6}, plain, 1},
+		// Where the last inner gradient must come first, or CG's first
+		// product is not A·∇_wE: no fusion.
+		{"inner tolerance", &hypergrad.AID{T: 300, K: 12, TolInner: 1e-4}, plain, 0},
+		{"jacobi", &hypergrad.AID{Linear: hypergrad.ConjugateGradient{Jacobi: true}, T: 30, K: 12}, plain, 0},
+		{"fixed point", &hypergrad.AID{Linear: hypergrad.FixedPoint{}, T: 30, K: 12}, plain, 0},
+	} {
+		var res [2]*hypergrad.Result
+		fusedCalls := 0
+		for k := range res {
+			b := c.b(t)
+			lp, err := problems.NewLogreg(b, ls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p bilevel.Problem = countFused{lp, &fusedCalls}
+			if k == 1 {
+				p = plainStore{lp, lp, lp}
+			}
+			if res[k], err = c.est.Estimate(ctx, p, nil); err != nil {
+				t.Fatal(err)
+			}
+			lp.Close()
+		}
+		f, s := res[0], res[1]
+		for _, v := range []struct {
+			name string
+			a, b []float64
+		}{{"hypergradient", f.Hypergradient, s.Hypergradient}, {"W", f.W, s.W}, {"V", f.V, s.V},
+			{"residuals", []float64{f.InnerResidual, f.LinearResidual}, []float64{s.InnerResidual, s.LinearResidual}}} {
+			for i := range v.a {
+				if math.Float64bits(v.a[i]) != math.Float64bits(v.b[i]) {
+					t.Errorf("%s: %s[%d] fused %v, separate %v", c.name, v.name, i, v.a[i], v.b[i])
+					break
+				}
+			}
+		}
+		if f.Counts != s.Counts || f.LinearIters != s.LinearIters || f.InnerIters != s.InnerIters {
+			t.Errorf("%s: counts %+v (fused), %+v (separate)", c.name, f.Counts, s.Counts)
+		}
+		if fusedCalls != c.fused {
+			t.Errorf("%s: %d calls of InnerGradRecordHessVec, want %d", c.name, fusedCalls, c.fused)
+		}
+	}
+}

@@ -349,7 +349,13 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 	if err := r.check("inner", k); err != nil {
 		return err
 	}
-	if err := r.stepGrad(k, st.grad, st.w); err != nil {
+	var err error
+	if r.finalGrad != nil {
+		err = r.finalGrad(k, st.grad, st.w)
+	} else {
+		err = r.stepGrad(k, st.grad, st.w)
+	}
+	if err != nil {
 		return r.fail("inner", k, err)
 	}
 	nrm := r.b.Nrm2(st.grad)
@@ -447,7 +453,7 @@ func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel flo
 		eta := math.Min(s.forcing, math.Sqrt(nrm/st.grad0))
 		r.b.Axpby(-1, st.grad, 0, st.z) // rhs −∇g(w_k)
 		r.b.Fill(st.step, 0)
-		if _, _, _, _, err := r.conjugateGradient(st.step, st.z, true, s.maxCG, eta*nrm, s.jacobi && r.hasDiag(), "inner", false, nil); err != nil {
+		if _, _, _, _, err := r.conjugateGradient(st.step, st.z, true, s.maxCG, eta*nrm, s.jacobi && r.hasDiag(), "inner", false, nil, nil); err != nil {
 			return err
 		}
 		// Backtracking on ‖∇g‖: the trial iterate in prev, its gradient in z.

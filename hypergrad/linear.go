@@ -145,7 +145,10 @@ type linearSpec struct {
 // (hessVecPair) and update it to A q_k = A q_{k−1} + α A p_{k−1}. Otherwise
 // (a tolerance, an early stop, FrozenAD, a CGStepper backend) the caller
 // computes it.
-func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, tol float64, resid backend.Vector) (backend.Vector, bool, error) {
+//
+// ap0, if not nil, is A·rhs, already computed: the first product of
+// conjugate gradients from q = 0 without preconditioning (p_0 = rhs).
+func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, tol float64, resid, ap0 backend.Vector) (backend.Vector, bool, error) {
 	r.res.LinearStep, r.res.LinearMomentum = s.alpha, s.beta
 	var (
 		iters   int
@@ -156,7 +159,10 @@ func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k in
 	)
 	switch s.kind {
 	case linCG:
-		iters, res, exact, residOK, err = r.conjugateGradient(q, rhs, q0zero, k, tol, s.jacobi, "linear", true, resid)
+		if !q0zero || s.jacobi {
+			ap0 = nil
+		}
+		iters, res, exact, residOK, err = r.conjugateGradient(q, rhs, q0zero, k, tol, s.jacobi, "linear", true, resid, ap0)
 	case linAD:
 		iters, res, err = r.frozenAD(s, q, rhs, q0zero, k, tol)
 	default:
@@ -255,12 +261,16 @@ func (r *run) richardson(s linearSpec, q, rhs backend.Vector, q0zero bool, k int
 // steps); the monitor sees the iterates only when report is set.
 //
 // With resid not nil and no tolerance, the last iteration (i = k−1)
-// computes A q_i together with A p_i (hessVecPair: about 1.3 passes over
-// the data on the CPU instead of two), and then
+// computes A q_i together with A p_i (hessVecPair: 1.34–1.45 passes over
+// the data on the CPU instead of two; A q_0 = 0 needs none), and then
 // resid ← (A q_i + α_i A p_i) − rhs = A q_k − rhs: the residual of q_k from
 // products of the iterates, as the a posteriori bound wants it, without a
 // further pass. The fourth result says whether resid was set.
-func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol float64, jacobi bool, phase string, report bool, resid backend.Vector) (int, float64, bool, bool, error) {
+//
+// ap0, if not nil (only with q0zero and without jacobi), holds A·rhs =
+// A·p_0, computed by the caller: the first iteration uses it instead of a
+// product of its own.
+func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol float64, jacobi bool, phase string, report bool, resid, ap0 backend.Vector) (int, float64, bool, bool, error) {
 	w, err := r.cgVectors(q.Len(), jacobi)
 	if err != nil {
 		return 0, 0, false, false, err
@@ -289,7 +299,7 @@ func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol f
 	rz := r.b.Dot(res, z)
 	floor := 0x1p-62 * r.b.Nrm2(rhs)
 	if cs, ok := r.b.(backend.CGStepper); ok && !jacobi && (!report || r.monitor == nil) {
-		return r.cgQueued(cs, q, rhs, res, p, ap, rz, k, tol, floor, phase, resid)
+		return r.cgQueued(cs, q, rhs, res, p, ap, rz, k, tol, floor, phase, q0zero, resid, ap0)
 	}
 	residOK := false
 	for i := 0; ; i++ {
@@ -315,10 +325,18 @@ func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol f
 			return i, nrm, true, false, nil
 		}
 		pair := resid != nil && tol <= 0 && i == k-1
-		if pair {
+		zeroQ := i == 0 && q0zero // A q_0 = 0 exactly, without a product
+		err = nil
+		switch {
+		case i == 0 && ap0 != nil:
+			r.b.Copy(ap, ap0)
+		case pair && !zeroQ:
 			err = r.hessVecPair(ap, p, resid, q) // resid ← A q_i for now
-		} else {
+		default:
 			err = r.hessVec(ap, p)
+		}
+		if pair && zeroQ {
+			r.b.Fill(resid, 0)
 		}
 		if err != nil {
 			return 0, 0, false, false, r.fail(phase, i, err)
@@ -362,7 +380,7 @@ const cgChunk, cgChunkTol = 16, 4
 // early, at the floor after d steps on a small problem say, wastes little;
 // on a GPU a chunk costs one synchronization where the host loop waits
 // twice an iteration.
-func (r *run) cgQueued(cs backend.CGStepper, q, rhs, res, p, ap backend.Vector, rz float64, k int, tol, floor float64, phase string, resid backend.Vector) (int, float64, bool, bool, error) {
+func (r *run) cgQueued(cs backend.CGStepper, q, rhs, res, p, ap backend.Vector, rz float64, k int, tol, floor float64, phase string, q0zero bool, resid, ap0 backend.Vector) (int, float64, bool, bool, error) {
 	chunk := cgChunkTol
 	w := r.cg
 	if w.st == nil {
@@ -411,11 +429,21 @@ func (r *run) cgQueued(cs backend.CGStepper, q, rhs, res, p, ap backend.Vector, 
 				}
 			}
 			var err error
-			if resid != nil && tol <= 0 && i+j == k-1 {
+			last := resid != nil && tol <= 0 && i+j == k-1
+			zeroQ := i+j == 0 && q0zero // A q_0 = 0 exactly, without a product
+			if last {
 				pairJ = j
+			}
+			switch {
+			case i+j == 0 && ap0 != nil:
+				r.b.Copy(ap, ap0)
+			case last && !zeroQ:
 				err = r.hessVecPair(ap, p, resid, q) // resid ← A q_{k−1}
-			} else {
+			default:
 				err = r.hessVec(ap, p)
+			}
+			if last && zeroQ {
+				r.b.Fill(resid, 0)
 			}
 			if err != nil {
 				return 0, 0, false, false, r.fail(phase, i+j, err)

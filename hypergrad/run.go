@@ -25,6 +25,10 @@ type run struct {
 	// gradRecord, if set, replaces the inner gradient of step k (ITD records
 	// the linearization at w_k with it).
 	gradRecord func(k int, dst, w backend.Vector) error
+	// finalGrad, if set, replaces the inner gradient at the last iterate
+	// of a first-order inner solve (continueInner), the one that gives the
+	// inner residual (AID fuses it with its first Hessian-vector product).
+	finalGrad func(k int, dst, w backend.Vector) error
 	// useRecorded, if set, makes the linearization recorded by the last
 	// gradRecord current (Newton's steps use it instead of Linearize).
 	useRecorded func() error

@@ -287,6 +287,36 @@ func (p *glm) InnerGradRecord(dst, w backend.Vector, slot int) error {
 	return p.b.Err()
 }
 
+// InnerGradRecordHessVec does InnerGradRecord(dst, w, slot), UseSlot(slot)
+// and HessVec(hdst, v) (bilevel.GradHessVecer): with one pass over X where
+// the backend is a backend.GLMGradGramVecer (the Hessian's Gram product
+// weighted by the curvature the gradient's pass computes), else in turn;
+// the same bits either way.
+func (p *glm) InnerGradRecordHessVec(dst, w backend.Vector, slot int, hdst, v backend.Vector) error {
+	fb, ok := p.b.(backend.GLMGradGramVecer)
+	if !ok {
+		if err := p.InnerGradRecord(dst, w, slot); err != nil {
+			return err
+		}
+		if err := p.UseSlot(slot); err != nil {
+			return err
+		}
+		return p.HessVec(hdst, v)
+	}
+	if slot < 0 || slot >= len(p.slots) {
+		return fmt.Errorf("problems: slot %d of %d", slot, len(p.slots))
+	}
+	s := p.slots[slot]
+	fb.GLMGradGramVec(dst, hdst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, s.curv, v) // nil curvature for ridge
+	p.b.MulElem(dst, 1, p.elam, w, 1)
+	p.b.Copy(s.w, w)
+	if err := p.UseSlot(slot); err != nil {
+		return err
+	}
+	p.b.MulElem(hdst, 1, p.elam, v, 1)
+	return p.b.Err()
+}
+
 // UseSlot makes a stored linearization current.
 func (p *glm) UseSlot(slot int) error {
 	if slot < 0 || slot >= len(p.slots) {

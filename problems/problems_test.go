@@ -438,3 +438,87 @@ func TestHessVecPair(t *testing.T) {
 		}
 	}
 }
+
+// TestInnerGradRecordHessVec checks that InnerGradRecordHessVec gives what
+// InnerGradRecord, UseSlot and HessVec give, bit for bit, through the
+// backend's GLMGradGramVec and through the fallback, on dense and CSR data,
+// and leaves the slot's linearization current.
+func TestInnerGradRecordHessVec(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		logistic bool
+		csr      bool
+	}{{"ridge", false, false}, {"ridge-csr", false, true}, {"logreg", true, false}, {"logreg-csr", true, true}} {
+		for _, fused := range []bool{true, false} {
+			s := synth(t, c.logistic, 700, 300, 20, 9)
+			if c.csr {
+				s = withCSR(s)
+			}
+			var b backend.Backend = newCPU(t)
+			if !fused {
+				b = noPair{b}
+			}
+			var p bilevel.Problem
+			var err error
+			if c.logistic {
+				p, err = NewLogreg(b, s)
+			} else {
+				p, err = NewRidge(b, s)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			gh, ok := p.(bilevel.GradHessVecer)
+			ls, ok2 := p.(bilevel.LinearizationStore)
+			if !ok || !ok2 {
+				t.Fatalf("%s: not a bilevel.GradHessVecer and LinearizationStore", c.name)
+			}
+			if err := ls.AllocSlots(2); err != nil {
+				t.Fatal(err)
+			}
+			d := p.InnerDim()
+			w1, w2 := bileveltest.Vec(t, b, randomPoint(d, 4)), bileveltest.Vec(t, b, randomPoint(d, 5))
+			v := bileveltest.Vec(t, b, randomPoint(d, 6))
+			vec := func() backend.Vector { return bileveltest.Vec(t, b, make([]float64, d)) }
+			g, h, wantG, wantH, after, wantAfter := vec(), vec(), vec(), vec(), vec(), vec()
+			// The reference: slot 0 at w1, then the fused call into slot 1 at w2.
+			if err := ls.InnerGradRecord(wantG, w2, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := ls.UseSlot(1); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.HessVec(wantH, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.HessVec(wantAfter, w1); err != nil {
+				t.Fatal(err)
+			}
+			if err := ls.InnerGradRecord(g, w1, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := ls.UseSlot(0); err != nil {
+				t.Fatal(err)
+			}
+			if err := gh.InnerGradRecordHessVec(g, w2, 1, h, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.HessVec(after, w1); err != nil { // at slot 1's linearization, now current
+				t.Fatal(err)
+			}
+			for k, pair := range [][2]backend.Vector{{g, wantG}, {h, wantH}, {after, wantAfter}} {
+				gh, wh := bileveltest.Host(t, b, pair[0]), bileveltest.Host(t, b, pair[1])
+				for j := range wh {
+					if math.Float64bits(gh[j]) != math.Float64bits(wh[j]) {
+						t.Fatalf("%s (fused backend %v): result %d [%d] = %v, want %v", c.name, fused, k, j, gh[j], wh[j])
+					}
+				}
+			}
+			if err := gh.InnerGradRecordHessVec(g, w2, 2, h, v); err == nil {
+				t.Errorf("%s: slot 2 of 2: no error", c.name)
+			}
+			ls.FreeSlots()
+			p.(interface{ Close() error }).Close()
+		}
+	}
+}

@@ -360,6 +360,79 @@ func testGramVecPair(t *testing.T) {
 	}
 }
 
+// TestGLMGradGramVec checks that GLMGradGramVec gives GLMGradNoLoss's
+// gradient and curvature and GramVec's product weighted by that curvature,
+// bit for bit, on dense and CSR matrices, for both losses (the squared loss
+// also without curv), on the serial, parallel and chunked paths and with
+// each set of dense kernels, and that it rejects a logistic loss without
+// curvature output.
+func TestGLMGradGramVec(t *testing.T) {
+	kernelSets(t, testGLMGradGramVec)
+}
+
+func testGLMGradGramVec(t *testing.T) {
+	var _ backend.GLMGradGramVecer = (*Backend)(nil)
+	for _, size := range []struct{ rows, cols int }{{50, 40}, {3001, 257}, {4000, 1000}} {
+		for _, workers := range []int{1, 2, 3} {
+			f := newFixture(t, workers, 1000, size.rows, size.cols, 0.6)
+			b := f.b
+			get := func(v backend.Vector) []float64 {
+				x := make([]float64, v.Len())
+				b.Download(x, v)
+				return x
+			}
+			vec := func(n int) backend.Vector {
+				v, err := b.NewVector(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			grad, prod, wantGrad, wantProd := vec(size.cols), vec(size.cols), vec(size.cols), vec(size.cols)
+			curv, wantCurv := vec(size.rows), vec(size.rows)
+			for _, m := range []struct {
+				name string
+				a    backend.Matrix
+			}{{"dense", f.dense}, {"csr", f.sparse}} {
+				for _, c := range []struct {
+					name string
+					loss backend.Loss
+					y    backend.Vector
+					curv bool
+				}{{"logistic", backend.Logistic, f.labels, true}, {"squared", backend.Squared, f.r, true}, {"squared, no curv", backend.Squared, f.r, false}} {
+					for _, v := range []backend.Vector{f.v, f.w} {
+						b.Fill(grad, 0.5)
+						b.Fill(prod, -0.25)
+						b.Copy(wantGrad, grad)
+						b.Copy(wantProd, prod)
+						var cv, wcv backend.Vector
+						if c.curv {
+							cv, wcv = curv, wantCurv
+						}
+						b.GLMGradNoLoss(wantGrad, 0.75, m.a, f.w, c.y, c.loss, 0.5, wcv)
+						b.GramVec(wantProd, 0.75, m.a, wcv, v, 0.5)
+						b.GLMGradGramVec(grad, prod, 0.75, m.a, f.w, c.y, c.loss, 0.5, cv, v)
+						what := fmt.Sprintf("%s %s %d×%d workers=%d", m.name, c.name, size.rows, size.cols, workers)
+						checkBits(t, what+" gradient", get(grad), get(wantGrad))
+						checkBits(t, what+" product", get(prod), get(wantProd))
+						if c.curv {
+							checkBits(t, what+" curvature", get(curv), get(wantCurv))
+						}
+					}
+				}
+			}
+			if err := b.Err(); err != nil {
+				t.Fatal(err)
+			}
+			b.GLMGradGramVec(grad, prod, 1, f.dense, f.w, f.labels, backend.Logistic, 0, nil, f.v)
+			if err := b.Err(); !errors.Is(err, backend.ErrInvalid) {
+				t.Errorf("GLMGradGramVec, logistic without curvature: %v, want ErrInvalid", err)
+			}
+			b.Close()
+		}
+	}
+}
+
 // matRef returns the storage of a matrix of the fixture.
 func (f *opFixture) matRef(t testing.TB, a backend.Matrix) matRef {
 	m, ok := f.b.mat("test", a)

@@ -180,9 +180,11 @@ func axpysFMA(a, z, y []float64) {
 // products of a block, then its accumulation); 2-, 6- and 8-row steps,
 // alternating the column direction and column tiling measured no better.
 //
-// With acc2 (GramVecPair), every step runs the same kernels a second time
-// for the second vector into acc2, on the rows just read (from cache): each
-// product gets GramVec's bits. On the 2-core VM (20000×2000) such a pass
+// With acc2 (GramVecPair, GLMGradGramVec), every step runs the same kernels
+// a second time for the second vector into acc2, on the rows just read (from
+// cache), with the coefficients weigh2 makes (after weigh, whose curvature
+// GLMGradGramVec's weigh2 reads): each product gets the bits of its own
+// pass. On the 2-core VM (20000×2000) such a pass
 // took 1.34–1.45 times one product's (the second reads the rows from L2).
 func (e *engine) fusedFMA(k, lo, hi int, acc, acc2 []float64) float64 {
 	m := &e.args.m
@@ -208,7 +210,7 @@ func (e *engine) fusedFMA(k, lo, hi int, acc, acc2 []float64) float64 {
 			gram4FMA(m.val[i*n:(i+8)*n], n, z, v, acc, next)
 			*z = *next
 			if two {
-				e.weigh(i, z2[:], 0)
+				e.weigh2(i, z2[:])
 				gram4FMA(m.val[i*n:(i+8)*n], n, z2, v2, acc2, next2)
 				*z2 = *next2
 			}
@@ -216,7 +218,7 @@ func (e *engine) fusedFMA(k, lo, hi int, acc, acc2 []float64) float64 {
 		total = e.weigh(i, z[:], total)
 		axpy4FMA(m.val[i*n:(i+4)*n], n, z, acc)
 		if two {
-			e.weigh(i, z2[:], 0)
+			e.weigh2(i, z2[:])
 			axpy4FMA(m.val[i*n:(i+4)*n], n, z2, acc2)
 		}
 		i += 4
@@ -228,7 +230,7 @@ func (e *engine) fusedFMA(k, lo, hi int, acc, acc2 []float64) float64 {
 		axpy1FMA(zb[0], row, acc)
 		if two {
 			zb[8] = dot1FMA(row, v2)
-			e.weigh(i, zb[8:9], 0)
+			e.weigh2(i, zb[8:9])
 			axpy1FMA(zb[8], row, acc2)
 		}
 	}

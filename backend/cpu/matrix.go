@@ -274,7 +274,7 @@ func (e *engine) gramPart(k int) {
 		m.axpys(i, z, acc)
 		if acc2 != nil { // the block again, from cache, for the second vector
 			m.dots(i, a.x2, z)
-			e.weigh(i, z, 0)
+			e.weigh2(i, z)
 			m.axpys(i, z, acc2)
 		}
 		i = end
@@ -304,7 +304,7 @@ func (b *Backend) GramVecPair(dst1, dst2 backend.Vector, alpha float64, x backen
 	e.args.m, e.args.dst, e.args.x, e.args.alpha, e.args.beta = m, d1.data, w1.data, alpha, beta
 	e.args.dst2, e.args.x2 = d2.data, w2.data
 	if wv != nil {
-		e.args.wts = wv.data
+		e.args.wts, e.args.wts2 = wv.data, wv.data
 	}
 	e.transPass(e.fGram, e.transParts(&m, 2)) // GramVec's parts and chunks: its bits
 	e.reset()
@@ -493,12 +493,16 @@ func (e *engine) glmPart(k int) {
 	lo, hi := e.span(k)
 	a := &e.args
 	m := &a.m
-	var acc []float64
+	var acc, acc2 []float64
 	if a.grad {
 		acc = e.acc[k][:m.cols]
 		clear(acc)
+		if a.x2 != nil {
+			acc2 = e.acc2[k][:m.cols]
+			clear(acc2)
+		}
 		if m.indptr == nil && m.cols > 0 && useFMA {
-			e.partial[k] = e.fusedFMA(k, lo, hi, acc, nil)
+			e.partial[k] = e.fusedFMA(k, lo, hi, acc, acc2)
 			return
 		}
 	}
@@ -511,9 +515,61 @@ func (e *engine) glmPart(k int) {
 		if acc != nil {
 			m.axpys(i, z, acc)
 		}
+		if acc2 != nil { // GLMGradGramVec: the block again, from cache
+			m.dots(i, a.x2, z)
+			e.weigh2(i, z)
+			m.axpys(i, z, acc2)
+		}
 		i = end
 	}
 	e.partial[k] = total
+}
+
+// weigh2 turns the products z_t = x_{i+t}ᵀv2 of a block of rows of a
+// second product (GramVecPair, GLMGradGramVec) into its coefficients
+// d_{i+t}·z_t, with d the weights wts2 (z_t itself when nil): GramVec's
+// weigh.
+func (e *engine) weigh2(i int, z []float64) {
+	if w := e.args.wts2; w != nil {
+		for t, d := range w[i : i+len(z)] {
+			z[t] *= d
+		}
+	}
+}
+
+// GLMGradGramVec is GLMGradNoLoss(dst, α, x, w, y, loss, β, curv) and
+// GramVec(dst2, α, x, curv, v, β) with the curvature it computes (d_i = 1
+// when curv is nil: squared loss only), in one pass over the rows of X
+// (backend.GLMGradGramVecer): GLMGrad's chunks, kernels and order for the
+// gradient, and on every block of rows, right after it, GramVec's for the
+// product, while the block is in cache. Each result is that of its own
+// operation, bit for bit.
+func (b *Backend) GLMGradGramVec(dst, dst2 backend.Vector, alpha float64, x backend.Matrix, w, y backend.Vector, loss backend.Loss, beta float64, curv, v backend.Vector) {
+	const op = "GLMGradGramVec"
+	if !b.ok(op) {
+		return
+	}
+	m, okm := b.mat(op, x)
+	wv, yv, vv, d2 := b.v(op, w), b.v(op, y), b.v(op, v), b.v(op, dst2)
+	dv, okd := b.optV(op, dst)
+	cv, okc := b.optV(op, curv)
+	if wv == nil || yv == nil || vv == nil || d2 == nil || !okd || !okc || !okm {
+		return
+	}
+	if !b.check(op, backend.CheckGLMGradGramVec(m.rows, m.cols, dv.operand(), d2.operand(), wv.operand(), yv.operand(), cv.operand(), vv.operand(), loss)) {
+		return
+	}
+	e := b.eng
+	e.args.m, e.args.x, e.args.y, e.args.loss, e.args.glm = m, wv.data, yv.data, loss, true
+	e.args.noLoss = true
+	e.args.alpha, e.args.beta = alpha, beta
+	e.args.dst, e.args.grad = dv.data, true
+	e.args.dst2, e.args.x2 = d2.data, vv.data
+	if cv != nil {
+		e.args.curv, e.args.wts2 = cv.data, cv.data
+	}
+	e.transPass(e.fGLM, e.transParts(&m, 2)) // GLMGrad's parts and chunks: its bits, and GramVec's
+	e.reset()
 }
 
 // weigh turns the products z_t = x_{i+t}ᵀv of a block of rows of a fused

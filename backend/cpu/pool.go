@@ -78,7 +78,8 @@ type opArgs struct {
 	a           float64 // Fill value
 	loss        backend.Loss
 	glm         bool      // the fused operation is GLMGrad (else GramVec)
-	x2, dst2    []float64 // GramVecPair: the second vector and its product (nil otherwise)
+	x2, dst2    []float64 // GramVecPair, GLMGradGramVec: the second vector and its product (nil otherwise)
+	wts2        []float64 // the weights of the second product (nil: 1)
 	second      bool      // the reduction in flight is that of the second product
 	noLoss      bool      // GLMGradNoLoss: the rows' losses are not computed
 	rowScratch  bool      // GramDiag of a CSR matrix with duplicates: rowSum, rowSeen per chunk
