@@ -80,7 +80,10 @@ func (c Counts) Oracles() int { return c.InnerGrads + c.HessVecs + c.CrossVecs +
 // Timing is the wall time of an estimate by phase. Inner is the inner solve;
 // Linear is the linear solve (AID) or the reverse pass (ITD, without its cross
 // products); Cross is the cross products and the assembly of the
-// hypergradient. Total includes set-up, transfers and the phases.
+// hypergradient. Total includes set-up, transfers and the phases. Where AID
+// computes the last inner gradient together with the first product of its
+// linear solve (AID.once: a fixed T, plain CG, a bilevel.GradHessVecer),
+// that pass and ∇_wE count in Inner.
 type Timing struct {
 	Total, Inner, Linear, Cross time.Duration
 }
