@@ -55,7 +55,7 @@ type engine struct {
 	bounds  []int       // parts (or chunks) of the current operation: [bounds[k], bounds[k+1])
 	cbounds []int       // column ranges of the reduction of accumulators
 	acc     [][]float64 // per-part (per-chunk) accumulators, grown on demand
-	acc2    [][]float64 // per-chunk accumulators of GramVecPair's second product, grown on demand
+	acc2    [][]float64 // per-chunk accumulators of a second product (GramVecPair, GLMGradGramVec), grown on demand
 	rowSum  [][]float64 // per-chunk CSR row values by column (GramDiag with duplicates), grown on demand
 	rowSeen [][]bool    // per-chunk marks of rowSum's live columns: all false between rows
 	zbuf    [][]float64 // per-part (per-chunk) row-block results (len maxBlock), grown on demand
