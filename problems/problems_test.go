@@ -370,38 +370,50 @@ func TestNew(t *testing.T) {
 	}
 }
 
-// noPair hides the backend's GramVecPair, so that HessVecPair falls back to
-// two HessVec calls.
+// noPair hides the backend's GramVecPair and GLMGradGramVec, so that the
+// problems fall back to separate calls.
 type noPair struct{ backend.Backend }
+
+// pairCases are the GLM problems of TestHessVecPair and
+// TestInnerGradRecordHessVec.
+var pairCases = []struct {
+	name     string
+	logistic bool
+	csr      bool
+}{{"ridge", false, false}, {"ridge-csr", false, true}, {"logreg", true, false}, {"logreg-csr", true, true}}
+
+// pairCase returns ridge or logreg on 700×300 data (CSR if csr) and its
+// backend: the CPU's, or without its one-pass pair operations (noPair).
+func pairCase(t *testing.T, logistic, csr, onePass bool) (bilevel.Problem, backend.Backend) {
+	t.Helper()
+	s := synth(t, logistic, 700, 300, 20, 9)
+	if csr {
+		s = withCSR(s)
+	}
+	var b backend.Backend = newCPU(t)
+	if !onePass {
+		b = noPair{b}
+	}
+	var p bilevel.Problem
+	var err error
+	if logistic {
+		p, err = NewLogreg(b, s)
+	} else {
+		p, err = NewRidge(b, s)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, b
+}
 
 // TestHessVecPair checks that HessVecPair gives both products of two
 // HessVec calls bit for bit, through the backend's GramVecPair and through
 // the fallback, on dense and CSR data, and that it fails before Linearize.
 func TestHessVecPair(t *testing.T) {
-	for _, c := range []struct {
-		name     string
-		logistic bool
-		csr      bool
-	}{{"ridge", false, false}, {"ridge-csr", false, true}, {"logreg", true, false}, {"logreg-csr", true, true}} {
+	for _, c := range pairCases {
 		for _, pair := range []bool{true, false} {
-			s := synth(t, c.logistic, 700, 300, 20, 9)
-			if c.csr {
-				s = withCSR(s)
-			}
-			var b backend.Backend = newCPU(t)
-			if !pair {
-				b = noPair{b}
-			}
-			var p bilevel.Problem
-			var err error
-			if c.logistic {
-				p, err = NewLogreg(b, s)
-			} else {
-				p, err = NewRidge(b, s)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, b := pairCase(t, c.logistic, c.csr, pair)
 			pp, ok := p.(bilevel.HessVecPairer)
 			if !ok {
 				t.Fatalf("%s: not a bilevel.HessVecPairer", c.name)
@@ -444,30 +456,9 @@ func TestHessVecPair(t *testing.T) {
 // backend's GLMGradGramVec and through the fallback, on dense and CSR data,
 // and leaves the slot's linearization current.
 func TestInnerGradRecordHessVec(t *testing.T) {
-	for _, c := range []struct {
-		name     string
-		logistic bool
-		csr      bool
-	}{{"ridge", false, false}, {"ridge-csr", false, true}, {"logreg", true, false}, {"logreg-csr", true, true}} {
+	for _, c := range pairCases {
 		for _, fused := range []bool{true, false} {
-			s := synth(t, c.logistic, 700, 300, 20, 9)
-			if c.csr {
-				s = withCSR(s)
-			}
-			var b backend.Backend = newCPU(t)
-			if !fused {
-				b = noPair{b}
-			}
-			var p bilevel.Problem
-			var err error
-			if c.logistic {
-				p, err = NewLogreg(b, s)
-			} else {
-				p, err = NewRidge(b, s)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, b := pairCase(t, c.logistic, c.csr, fused)
 			gh, ok := p.(bilevel.GradHessVecer)
 			ls, ok2 := p.(bilevel.LinearizationStore)
 			if !ok || !ok2 {

@@ -272,10 +272,8 @@ func (e *engine) gramPart(k int) {
 		m.dots(i, a.x, z)
 		e.weigh(i, z, 0)
 		m.axpys(i, z, acc)
-		if acc2 != nil { // the block again, from cache, for the second vector
-			m.dots(i, a.x2, z)
-			e.weigh2(i, z)
-			m.axpys(i, z, acc2)
+		if acc2 != nil {
+			e.secondProduct(i, z, acc2)
 		}
 		i = end
 	}
@@ -515,14 +513,23 @@ func (e *engine) glmPart(k int) {
 		if acc != nil {
 			m.axpys(i, z, acc)
 		}
-		if acc2 != nil { // GLMGradGramVec: the block again, from cache
-			m.dots(i, a.x2, z)
-			e.weigh2(i, z)
-			m.axpys(i, z, acc2)
+		if acc2 != nil {
+			e.secondProduct(i, z, acc2)
 		}
 		i = end
 	}
 	e.partial[k] = total
+}
+
+// secondProduct adds the block of rows i, …, i+len(z)−1 to the second
+// product's accumulator acc2 (GramVecPair, GLMGradGramVec), with the
+// portable kernels: the block again, from cache, for the second vector
+// (z is scratch; weigh2 makes the coefficients).
+func (e *engine) secondProduct(i int, z, acc2 []float64) {
+	m := &e.args.m
+	m.dots(i, e.args.x2, z)
+	e.weigh2(i, z)
+	m.axpys(i, z, acc2)
 }
 
 // weigh2 turns the products z_t = x_{i+t}ᵀv2 of a block of rows of a
