@@ -229,6 +229,7 @@ func Rows(rep *Report) []Row {
 			add(rep.Peers.Problem, pm.Method, "seconds_ours", rep.Peers.T, rep.Peers.K, pm.Ours.Median, "s")
 			add(rep.Peers.Problem, pm.Method, "seconds_peer", rep.Peers.T, rep.Peers.K, pm.Peer.Median, "s")
 			add(rep.Peers.Problem, pm.Method, "time_ratio_ours_over_peer", rep.Peers.T, rep.Peers.K, pm.Ratio, "")
+			add(rep.Peers.Problem, pm.Method, "paired_time_ratio", rep.Peers.T, rep.Peers.K, pm.Paired.Median, "")
 			add(rep.Peers.Problem, pm.Method, "rel_difference", rep.Peers.T, rep.Peers.K, pm.RelDiff, "")
 		}
 	}

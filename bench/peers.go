@@ -75,11 +75,17 @@ type PeerReport struct {
 
 // PeerMethod compares one method.
 type PeerMethod struct {
-	Method  string  `json:"method"`
-	Ours    Stat    `json:"ours_seconds"`
-	Peer    Stat    `json:"peer_seconds"`
-	Ratio   float64 `json:"ratio_ours_over_peer"` // median over median
-	RelDiff float64 `json:"rel_difference"`       // ‖ours − peer‖/‖peer‖
+	Method string  `json:"method"`
+	Ours   Stat    `json:"ours_seconds"`
+	Peer   Stat    `json:"peer_seconds"`
+	Ratio  float64 `json:"ratio_ours_over_peer"` // median over median
+	// RoundRatios are the paired ratios, one per round: our time over the
+	// peer's (its median when it timed more than once) in the same round,
+	// seconds apart, so that drift of the machine between rounds cancels;
+	// Paired is their median, min and max.
+	RoundRatios []float64 `json:"round_ratios"`
+	Paired      Stat      `json:"paired_ratio"`
+	RelDiff     float64   `json:"rel_difference"` // ‖ours − peer‖/‖peer‖
 }
 
 // FindPython returns the interpreter to use: python if given (it must import
@@ -177,6 +183,7 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	// of a shared machine drifts over minutes; alternating exposes both
 	// sides to the same drift, and the medians are over the rounds.
 	peerSec, oursSec := map[string][]float64{}, map[string][]float64{}
+	roundRatio := map[string][]float64{}
 	gemv, oracle := map[string][]float64{}, map[string][]float64{}
 	peerHG, oursHG := map[string][]float64{}, map[string][]float64{}
 	for round := 0; round < o.Repeats; round++ {
@@ -198,8 +205,12 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 			if !ok {
 				return nil, fmt.Errorf("peer did not run %s", name)
 			}
+			if len(pm.Seconds) == 0 {
+				return nil, fmt.Errorf("peer gave no time for %s", name)
+			}
 			peerSec[name] = append(peerSec[name], pm.Seconds...)
 			peerHG[name] = pm.Hypergradient
+			roundRatio[name] = append(roundRatio[name], stat(pm.Seconds).Median) // divided below
 		}
 		r.Progress.Step(fmt.Sprintf("peer: ours, round %d", round+1))
 		var wt []float64 // the inner iterate w_t of our last estimate
@@ -210,6 +221,8 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 				return nil, err
 			}
 			oursSec[name] = append(oursSec[name], res.Time.Total.Seconds())
+			rr := roundRatio[name]
+			rr[len(rr)-1] = res.Time.Total.Seconds() / rr[len(rr)-1]
 			oursHG[name] = res.Hypergradient
 			wt = res.W
 		}
@@ -248,7 +261,7 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	for _, name := range o.Methods {
 		so, sp := stat(oursSec[name]), stat(peerSec[name])
 		rep.Methods = append(rep.Methods, PeerMethod{Method: name, Ours: so, Peer: sp, Ratio: so.Median / sp.Median,
-			RelDiff: relErr(oursHG[name], peerHG[name])})
+			RoundRatios: roundRatio[name], Paired: stat(roundRatio[name]), RelDiff: relErr(oursHG[name], peerHG[name])})
 	}
 	return rep, nil
 }
@@ -344,12 +357,12 @@ func blasInfo(config string) string {
 }
 
 func writePeers(b *strings.Builder, pr *PeerReport) {
-	fmt.Fprintf(b, "## Side by side with PyTorch\n\n`%s` (%s, %s), t = %d, k = %d, α = %.6g, float64, %d threads on both sides. Ours on %s; the peer on %s: PyTorch %s, %s, via %s. Medians over %d alternating rounds (the peer, then ours), so that both sides see the same drift of the machine's memory bandwidth.\n\n",
+	fmt.Fprintf(b, "## Side by side with PyTorch\n\n`%s` (%s, %s), t = %d, k = %d, α = %.6g, float64, %d threads on both sides. Ours on %s; the peer on %s: PyTorch %s, %s, via %s. Medians over %d alternating rounds (the peer, then ours), so that both sides see the same drift of the machine's memory bandwidth; the paired ratio is the median of each round's ratio (ours over the peer's, seconds apart).\n\n",
 		pr.Source, pr.Problem, pr.Shape, pr.T, pr.K, pr.Alpha, pr.Threads, pr.OursDevice, orUnknown(pr.PeerDevice), pr.Torch, pr.BLAS, pr.Python, pr.Rounds)
-	b.WriteString("| method | ours (median, min–max) | PyTorch (median, min–max) | time ratio ours/PyTorch | ‖ours − PyTorch‖/‖PyTorch‖ |\n|---|---|---|---|---|\n")
+	b.WriteString("| method | ours (median, min–max) | PyTorch (median, min–max) | time ratio ours/PyTorch | paired ratio (median, min–max) | ‖ours − PyTorch‖/‖PyTorch‖ |\n|---|---|---|---|---|---|\n")
 	for _, m := range pr.Methods {
-		fmt.Fprintf(b, "| %s | %s (%s–%s) | %s (%s–%s) | %.3f | %.2g |\n", m.Method, dur(m.Ours.Median), dur(m.Ours.Min), dur(m.Ours.Max),
-			dur(m.Peer.Median), dur(m.Peer.Min), dur(m.Peer.Max), m.Ratio, m.RelDiff)
+		fmt.Fprintf(b, "| %s | %s (%s–%s) | %s (%s–%s) | %.3f | %.3f (%.3f–%.3f) | %.2g |\n", m.Method, dur(m.Ours.Median), dur(m.Ours.Min), dur(m.Ours.Max),
+			dur(m.Peer.Median), dur(m.Peer.Min), dur(m.Peer.Max), m.Ratio, m.Paired.Median, m.Paired.Min, m.Paired.Max, m.RelDiff)
 	}
 	if len(pr.GemvSeconds) > 0 {
 		lib := "cuBLAS"

@@ -59,6 +59,19 @@ func TestRunPeersAlternates(t *testing.T) {
 		if m.Peer.N != 3 || m.Ours.N != 3 || m.Peer.Median != 1.5 || !(m.Ours.Median > 0) || m.Ratio != m.Ours.Median/1.5 {
 			t.Errorf("%s: peer %+v, ours %+v, ratio %v", m.Method, m.Peer, m.Ours, m.Ratio)
 		}
+		if len(m.RoundRatios) != 3 || m.Paired.N != 3 {
+			t.Errorf("%s: round ratios %v, paired %+v", m.Method, m.RoundRatios, m.Paired)
+		}
+		// The fake peer takes 1.5 s every round, so each paired ratio is
+		// our time of that round over 1.5 s.
+		for i, rr := range m.RoundRatios {
+			if !(rr >= m.Ours.Min/1.5 && rr <= m.Ours.Max/1.5) {
+				t.Errorf("%s: round %d ratio %v outside [%v, %v]", m.Method, i, rr, m.Ours.Min/1.5, m.Ours.Max/1.5)
+			}
+		}
+		if m.Paired.Median != m.Ours.Median/1.5 {
+			t.Errorf("%s: paired median %v, want %v", m.Method, m.Paired.Median, m.Ours.Median/1.5)
+		}
 		if !(m.RelDiff > 0) { // the fake's hypergradient is not ours
 			t.Errorf("%s: relative difference %v", m.Method, m.RelDiff)
 		}

@@ -39,6 +39,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	peerSource := fs.String("peer-data", bench.DefaultPeerOptions().Source, "data of the peer comparison")
 	verbose := fs.Bool("v", false, "log each step on stderr, one timestamped line each (instead of the bar drawn on a terminal)")
 	peerDev := fs.String("peer-device", "", "torch device of the peer (-peers): cpu or cuda (default: the device of -backend)")
+	rounds := fs.Int("rounds", bench.DefaultPeerOptions().Repeats, "alternating rounds of the peer comparison (-peers): the peer, then ours, each round; medians are over them")
 	ttaSource := fs.String("tta-data", bench.DefaultTTAOptions().Source, "logreg data of the time-to-accuracy comparison (-peers; λ is set so that κ = 1e3)")
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "hypergrad bench: "+format+"\n", a...)
@@ -62,6 +63,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := suite.Select(*probs, *methods); err != nil {
 		return fail("%v", err)
+	}
+	if *rounds < 1 {
+		return fail("-rounds %d: want at least 1", *rounds)
 	}
 	if err := bench.CheckDir(*out); err != nil {
 		return fail("-out: %v", err)
@@ -91,7 +95,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if *peers {
 		o := bench.DefaultPeerOptions()
-		o.Python, o.Source, o.Device = peerPython, *peerSource, *peerDev
+		o.Python, o.Source, o.Device, o.Repeats = peerPython, *peerSource, *peerDev, *rounds
 		if rep.Peers, err = r.RunPeers(ctx, o); err != nil {
 			fmt.Fprintf(stderr, "hypergrad bench: peers: %v\n", err)
 			return exitFailure
@@ -142,7 +146,8 @@ func printHeadlines(w io.Writer, rep *bench.Report) {
 	}
 	if rep.Peers != nil {
 		for _, m := range rep.Peers.Methods {
-			fmt.Fprintf(w, "vs PyTorch %s: time ratio ours/theirs %.3f, relative difference %.2g\n", m.Method, m.Ratio, m.RelDiff)
+			fmt.Fprintf(w, "vs PyTorch %s: time ratio ours/theirs %.3f (paired by round: median %.3f, %.3f–%.3f), relative difference %.2g\n",
+				m.Method, m.Ratio, m.Paired.Median, m.Paired.Min, m.Paired.Max, m.RelDiff)
 		}
 	}
 	if tr := rep.TTA; tr != nil {

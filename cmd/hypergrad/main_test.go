@@ -202,6 +202,7 @@ func TestBench(t *testing.T) {
 		{[]string{"bench", "-problems", "lasso"}, "lasso"},
 		{[]string{"bench", "-methods", "aid-gmres"}, "aid-gmres"},
 		{[]string{"bench", "-repeats", "3"}, "flag provided but not defined"},
+		{[]string{"bench", "-peers", "-rounds", "0"}, "-rounds 0"},
 		{[]string{"bench", "-out", filepath.Join(file, "sub")}, "-out"},
 		{[]string{"bench", "-peers", "-python", "/nonexistent/python3", "-out", out}, "PyTorch"},
 		{[]string{"bench", "extra"}, "unexpected argument"},
