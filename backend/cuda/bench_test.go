@@ -159,6 +159,35 @@ func BenchmarkGLMGradNoLoss(b *testing.B) {
 	})
 }
 
+// BenchmarkColReduce is hg_colreduce alone: the sum, in block order, of the
+// per-block column sums that the dense pass over the "dense" matrix leaves
+// (its grid and columns), the part of GramVec, GLMGrad and MulVecTrans after
+// the pass. MB/s counts the per-block sums read.
+func BenchmarkColReduce(b *testing.B) {
+	be, ops := fixture(b)
+	o := ops["dense"]
+	rows, cols := o.a.Dims()
+	_, g := denseGrid(rows)
+	be.GramVec(o.dst, 1, o.a, o.curv, o.w, 0) // fills the per-block sums
+	dst := be.v("ColReduce", o.dst)
+	if err := be.Sync(); err != nil || dst == nil {
+		b.Fatal(err, dst)
+	}
+	if !be.enter("ColReduce") {
+		b.Fatal(be.Err())
+	}
+	b.SetBytes(int64(g) * int64(cols) * 8)
+	b.ResetTimer()
+	for range b.N {
+		be.colReduce("ColReduce", g, cols, 1, 0, dst.p)
+	}
+	be.drv.exit()
+	if err := be.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+}
+
 // benchCopy measures a device-to-device copy of ≥ 1 GiB, counting the bytes
 // read plus the bytes written, by the driver's copy (cuMemcpyDtoDAsync) and
 // by the Copy kernel.
