@@ -183,7 +183,7 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	// of a shared machine drifts over minutes; alternating exposes both
 	// sides to the same drift, and the medians are over the rounds.
 	peerSec, oursSec := map[string][]float64{}, map[string][]float64{}
-	roundRatio := map[string][]float64{}
+	roundRatio, peerRound := map[string][]float64{}, map[string]float64{}
 	gemv, oracle := map[string][]float64{}, map[string][]float64{}
 	peerHG, oursHG := map[string][]float64{}, map[string][]float64{}
 	for round := 0; round < o.Repeats; round++ {
@@ -210,7 +210,7 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 			}
 			peerSec[name] = append(peerSec[name], pm.Seconds...)
 			peerHG[name] = pm.Hypergradient
-			roundRatio[name] = append(roundRatio[name], stat(pm.Seconds).Median) // divided below
+			peerRound[name] = stat(pm.Seconds).Median
 		}
 		r.Progress.Step(fmt.Sprintf("peer: ours, round %d", round+1))
 		var wt []float64 // the inner iterate w_t of our last estimate
@@ -221,8 +221,7 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 				return nil, err
 			}
 			oursSec[name] = append(oursSec[name], res.Time.Total.Seconds())
-			rr := roundRatio[name]
-			rr[len(rr)-1] = res.Time.Total.Seconds() / rr[len(rr)-1]
+			roundRatio[name] = append(roundRatio[name], res.Time.Total.Seconds()/peerRound[name])
 			oursHG[name] = res.Hypergradient
 			wt = res.W
 		}
