@@ -96,14 +96,7 @@ func newPairOpts(t *testing.T, sh largeShape, opts Options, roundCPU bool) *pair
 		if err != nil {
 			t.Fatal(err)
 		}
-		up := func(x []float64) backend.Vector {
-			vv, err := b.NewVector(len(x))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b.Upload(vv, x)
-			return vv
-		}
+		up := func(x []float64) backend.Vector { return hostVector(t, b, x) }
 		s := &pairSide{b: b, a: a, w: up(w), v: up(v), dst: up(dst), r: up(rv), y: up(y), d: up(d),
 			row: up(make([]float64, sh.rows))}
 		if err := b.Err(); err != nil {

@@ -60,14 +60,7 @@ func TestCGStep(t *testing.T) {
 					"q": backendtest.RandVector(r, n), "r": backendtest.RandVector(r, n),
 					"p": backendtest.RandVector(r, n),
 				}
-				vec := func(x []float64) backend.Vector {
-					v, err := b.NewVector(len(x))
-					if err != nil {
-						t.Fatal(err)
-					}
-					b.Upload(v, x)
-					return v
-				}
+				vec := func(x []float64) backend.Vector { return hostVector(t, b, x) }
 				q, rv, p := vec(host["q"]), vec(host["r"]), vec(host["p"])
 				ap := vec(make([]float64, n))
 				s := make([]float64, backend.CGStateLen(steps))

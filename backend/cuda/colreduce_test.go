@@ -40,8 +40,8 @@ func colReduceRef(part []float64, nb, cols int, alpha, beta float64, dst []float
 	return out
 }
 
-// hostVector returns a new device vector holding x.
-func hostVector(t *testing.T, b *Backend, x []float64) backend.Vector {
+// hostVector returns a new vector of b holding x (the tests' upload).
+func hostVector(t testing.TB, b backend.Backend, x []float64) backend.Vector {
 	t.Helper()
 	v, err := b.NewVector(len(x))
 	if err != nil {
