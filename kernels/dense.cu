@@ -79,6 +79,16 @@ __device__ __forceinline__ void hg_dense_pass_impl(i64 op, i64 rows, i64 cols, c
 
 	for (i64 i0 = r0; i0 < r1; i0 += HG_R) { // the same trip count in every thread
 		double xr[HG_R][HG_KMAX];
+#ifdef __CUDACC__
+		// The tile's row weight inputs (GramVec's d_i, GLMGrad's y_i) are read
+		// after its sums, by the threads t < HG_R: fetch their line into L1 now,
+		// so that the read does not wait for memory. On an H100 (100000 ×
+		// 1000) GramVec 307.6 → 305.1 µs, GLMGradNoLoss 318.4 → 315.1 µs, the
+		// float32 passes 2 % (bench/results/gpu-2026-11-23b.md); loading the
+		// values themselves early, into registers or shared memory, made ptxas
+		// spill at the 80-register bound and every pass slower.
+		if (t == 0 && dots && aux != 0) asm volatile("prefetch.global.L1 [%0];" ::"l"(aux + i0));
+#endif
 		if (dots) {
 			double p[HG_R];
 			HG_UNROLL for (int r = 0; r < HG_R; r++) p[r] = 0;
