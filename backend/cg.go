@@ -27,7 +27,7 @@ package backend
 // Axpy(−α, ap, r) and Axpby(1, r, β, p): the results are bit-identical to
 // that host loop's (CGStepRef in package backendtest spells it out).
 // q, r, p and ap have one length and are four distinct vectors (ErrShape,
-// ErrAlias, checked by CheckCGStep); on vectors of length 0 nothing is done.
+// ErrAlias, checked by package backend/internal/check); on vectors of length 0 nothing is done.
 type CGStepper interface {
 	CGStep(st Vector, j int, q, r, p, ap Vector, tol, floor float64)
 }
@@ -35,28 +35,3 @@ type CGStepper interface {
 // CGStateLen returns the length of a CGStepper state vector for steps
 // 0, …, m−1: the flag, α, β, then ρ_0 … ρ_m and π_0 … π_{m−1} interleaved.
 func CGStateLen(m int) int { return 3 + 2*m + 1 }
-
-// CheckCGStep checks the operands of CGStep for step j: j ≥ 0 and len st ≥
-// CGStateLen(j+1) (ErrInvalid, ErrShape), len q = len r = len p = len ap
-// (ErrShape), and q, r, p, ap pairwise distinct, st none of them (ErrAlias).
-func CheckCGStep[ID comparable](j int, st, q, r, p, ap Operand[ID]) Violation {
-	if j < 0 {
-		return Violation{Err: ErrInvalid, Detail: "negative step"}
-	}
-	if st.Len < CGStateLen(j+1) {
-		return shape("state of %d for step %d (want ≥ %d)", st.Len, j, CGStateLen(j+1))
-	}
-	if v := CheckSameLen(q.Len, r.Len, p.Len, ap.Len); v.Err != nil {
-		return v
-	}
-	ops := [5]Operand[ID]{st, q, r, p, ap}
-	names := [5]string{"st", "q", "r", "p", "ap"}
-	for a := range ops {
-		for b := a + 1; b < len(ops); b++ {
-			if ops[a].ID == ops[b].ID {
-				return alias(names[a] + " is " + names[b])
-			}
-		}
-	}
-	return Violation{}
-}

@@ -15,15 +15,25 @@ import (
 	"github.com/hypergrad-go/hypergrad/problems"
 )
 
+// glmBackend is a backend with the fused GLM kernels that the GLM problems
+// need: the test backends are, and so must their wrappers be.
+type glmBackend interface {
+	backend.Backend
+	backend.GLM
+}
+
 // hostLoop hides a backend's CGStepper, so that CG runs the host-driven loop.
-type hostLoop struct{ backend.Backend }
+type hostLoop struct{ glmBackend }
+
+// withGLM returns b as a glmBackend (the CPU and CUDA backends are).
+func withGLM(b backend.Backend) glmBackend { return b.(glmBackend) }
 
 // refStepper gives a backend backendtest.CGStepRef as its CGStep, so that
 // CG takes the queued path on a backend without its own (the CPU's).
-type refStepper struct{ backend.Backend }
+type refStepper struct{ glmBackend }
 
 func (s refStepper) CGStep(st backend.Vector, j int, q, r, p, ap backend.Vector, tol, floor float64) {
-	backendtest.CGStepRef(s.Backend, st, j, q, r, p, ap, tol, floor)
+	backendtest.CGStepRef(s.glmBackend, st, j, q, r, p, ap, tol, floor)
 }
 
 // queuedBackend returns the test backend with a CGStepper: its own (CUDA),
@@ -33,7 +43,7 @@ func queuedBackend(t *testing.T) backend.Backend {
 	if _, ok := b.(backend.CGStepper); ok {
 		return b
 	}
-	return refStepper{b}
+	return refStepper{withGLM(b)}
 }
 
 // TestCGQueuedSameBits: CG queued in chunks with its scalars on the device
@@ -71,7 +81,7 @@ func TestCGQueuedSameBits(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var res [2]*hypergrad.Result
-			for k, b := range []backend.Backend{hostLoop{newBackend(t)}, queuedBackend(t)} {
+			for k, b := range []backend.Backend{hostLoop{withGLM(newBackend(t))}, queuedBackend(t)} {
 				p, err := c.prob(b)
 				if err != nil {
 					t.Fatal(err)
@@ -120,12 +130,12 @@ func TestCGQueuedSameBits(t *testing.T) {
 	// An indefinite operator: pᵀAp = 1 − 4 < 0 for p = (1, 1), at iteration 0.
 	var msgs [2]string
 	for k, wrap := range []func(backend.Backend) backend.Backend{
-		func(b backend.Backend) backend.Backend { return hostLoop{b} },
+		func(b backend.Backend) backend.Backend { return hostLoop{withGLM(b)} },
 		func(b backend.Backend) backend.Backend {
 			if _, ok := b.(backend.CGStepper); ok {
 				return b
 			}
-			return refStepper{b}
+			return refStepper{withGLM(b)}
 		},
 	} {
 		nd := newDiag(t, []float64{1, -4}, []float64{-1, -1}, []float64{0, 0})
@@ -158,7 +168,7 @@ func TestBoundResidualOfIterate(t *testing.T) {
 		est  *hypergrad.AID
 		b    func(t *testing.T) backend.Backend
 	}{
-		{"cg host loop", &hypergrad.AID{T: 30, K: 12}, func(t *testing.T) backend.Backend { return hostLoop{newBackend(t)} }},
+		{"cg host loop", &hypergrad.AID{T: 30, K: 12}, func(t *testing.T) backend.Backend { return hostLoop{withGLM(newBackend(t))} }},
 		{"cg queued", &hypergrad.AID{T: 30, K: 12}, queuedBackend},
 		{"cg queued, k in the second chunk", &hypergrad.AID{T: 30, K: 6}, queuedBackend},
 		{"fixed point", &hypergrad.AID{Linear: hypergrad.FixedPoint{}, T: 30, K: 12}, func(t *testing.T) backend.Backend { return newBackend(t) }},

@@ -23,6 +23,7 @@ var ErrNotLinearized = errors.New("problems: HessVec or CrossVec called before L
 // with ℓ the squared loss ½(z−y)² (ridge) or the logistic loss (logreg).
 type glm struct {
 	b     backend.Backend
+	g     backend.GLM // b's fused GLM kernels
 	loss  backend.Loss
 	host  *data.Supervised
 	n, m  int
@@ -54,8 +55,11 @@ func newGLM(b backend.Backend, s *data.Supervised, loss backend.Loss) (*glm, err
 	if s == nil || s.XTrain == nil || s.XVal == nil {
 		return nil, errors.New("problems: missing data")
 	}
-	p := &glm{b: b, loss: loss, host: s, n: s.XTrain.Rows, m: s.XVal.Rows, d: s.XTrain.Cols, h: len(s.Lambda)}
-	var err error
+	g, err := fusedGLM(b)
+	if err != nil {
+		return nil, err
+	}
+	p := &glm{b: b, g: g, loss: loss, host: s, n: s.XTrain.Rows, m: s.XVal.Rows, d: s.XTrain.Cols, h: len(s.Lambda)}
 	cleanup := func() { p.Close() }
 	if p.xTr, err = uploadMatrix(b, s.XTrain); err != nil {
 		cleanup()
@@ -106,6 +110,17 @@ type glmSlot struct {
 }
 
 // uploadMatrix copies a host matrix to the backend.
+// fusedGLM returns b's fused GLM kernels (the backend.GLM extension), which
+// the GLM-type problems use for their oracles, or an error naming the
+// backend when it has none.
+func fusedGLM(b backend.Backend) (backend.GLM, error) {
+	g, ok := b.(backend.GLM)
+	if !ok {
+		return nil, fmt.Errorf("problems: backend %s lacks the fused GLM kernels (backend.GLM)", b.Name())
+	}
+	return g, nil
+}
+
 func uploadMatrix(b backend.Backend, m *data.Matrix) (backend.Matrix, error) {
 	if m.IsCSR() {
 		return b.NewCSR(m.Rows, m.Cols, m.Indptr, m.Indices, m.Data)
@@ -162,14 +177,14 @@ func (p *glm) SetHyper(lambda []float64) error {
 }
 
 func (p *glm) InnerValue(w backend.Vector) (float64, error) {
-	l := p.b.GLMGrad(nil, 0, p.xTr, w, p.yTr, p.loss, 0, nil)
+	l := p.g.GLMGrad(nil, 0, p.xTr, w, p.yTr, p.loss, 0, nil)
 	p.b.MulElem(p.tmp, 1, p.elam, w, 0)
 	r := p.b.Dot(p.tmp, w)
 	return l/float64(p.n) + 0.5*r, p.b.Err()
 }
 
 func (p *glm) InnerGrad(dst, w backend.Vector) error {
-	p.b.GLMGradNoLoss(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, nil)
+	p.g.GLMGradNoLoss(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, nil)
 	p.b.MulElem(dst, 1, p.elam, w, 1)
 	return p.b.Err()
 }
@@ -177,7 +192,7 @@ func (p *glm) InnerGrad(dst, w backend.Vector) error {
 func (p *glm) Linearize(w backend.Vector) error {
 	p.b.Copy(p.wLin, w)
 	if p.loss == backend.Logistic {
-		p.b.GLMGradNoLoss(nil, 0, p.xTr, w, p.yTr, p.loss, 0, p.curv)
+		p.g.GLMGradNoLoss(nil, 0, p.xTr, w, p.yTr, p.loss, 0, p.curv)
 	}
 	if err := p.b.Err(); err != nil {
 		return err
@@ -190,7 +205,7 @@ func (p *glm) HessVec(dst, v backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
-	p.b.GramVec(dst, 1/float64(p.n), p.xTr, p.curCurv, v, 0) // nil curvature for ridge
+	p.g.GramVec(dst, 1/float64(p.n), p.xTr, p.curCurv, v, 0) // nil curvature for ridge
 	p.b.MulElem(dst, 1, p.elam, v, 1)
 	return p.b.Err()
 }
@@ -222,7 +237,7 @@ func (p *glm) HessDiag(dst backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
-	p.b.GramDiag(dst, 1/float64(p.n), p.xTr, p.curCurv, 0) // nil curvature for ridge
+	p.g.GramDiag(dst, 1/float64(p.n), p.xTr, p.curCurv, 0) // nil curvature for ridge
 	p.b.Axpy(1, p.elam, dst)
 	return p.b.Err()
 }
@@ -281,7 +296,7 @@ func (p *glm) InnerGradRecord(dst, w backend.Vector, slot int) error {
 		return fmt.Errorf("problems: slot %d of %d", slot, len(p.slots))
 	}
 	s := p.slots[slot]
-	p.b.GLMGradNoLoss(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, s.curv) // nil curvature for ridge
+	p.g.GLMGradNoLoss(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, s.curv) // nil curvature for ridge
 	p.b.MulElem(dst, 1, p.elam, w, 1)
 	p.b.Copy(s.w, w)
 	return p.b.Err()
@@ -345,12 +360,12 @@ func (p *glm) FreeSlots() {
 }
 
 func (p *glm) OuterValue(w backend.Vector) (float64, error) {
-	l := p.b.GLMGrad(nil, 0, p.xVal, w, p.yVal, p.loss, 0, nil)
+	l := p.g.GLMGrad(nil, 0, p.xVal, w, p.yVal, p.loss, 0, nil)
 	return l / float64(p.m), p.b.Err()
 }
 
 func (p *glm) OuterGrad(dst, w backend.Vector) error {
-	p.b.GLMGradNoLoss(dst, 1/float64(p.m), p.xVal, w, p.yVal, p.loss, 0, nil)
+	p.g.GLMGradNoLoss(dst, 1/float64(p.m), p.xVal, w, p.yVal, p.loss, 0, nil)
 	return p.b.Err()
 }
 
@@ -379,7 +394,7 @@ func (p *glm) gramMax(x backend.Matrix, host *data.Matrix) (bilevel.Constant, er
 		return bilevel.Constant{Value: hi / rows, Kind: bilevel.Exact}, err
 	}
 	s, err := lanczos(p.b, host.Cols, func(dst, v backend.Vector) error {
-		p.b.GramVec(dst, 1/rows, x, nil, v, 0)
+		p.g.GramVec(dst, 1/rows, x, nil, v, 0)
 		return p.b.Err()
 	})
 	return bilevel.Constant{Value: s.Max + s.MaxResidual, Kind: bilevel.Estimate}, err

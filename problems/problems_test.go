@@ -372,7 +372,10 @@ func TestNew(t *testing.T) {
 
 // noPair hides the backend's GramVecPair and GLMGradGramVec, so that the
 // problems fall back to separate calls.
-type noPair struct{ backend.Backend }
+type noPair struct {
+	backend.Backend
+	backend.GLM
+}
 
 // pairCases are the GLM problems of TestHessVecPair and
 // TestInnerGradRecordHessVec.
@@ -390,9 +393,10 @@ func pairCase(t *testing.T, logistic, csr, onePass bool) (bilevel.Problem, backe
 	if csr {
 		s = withCSR(s)
 	}
-	var b backend.Backend = newCPU(t)
+	cb := newCPU(t)
+	var b backend.Backend = cb
 	if !onePass {
-		b = noPair{b}
+		b = noPair{cb, cb.(backend.GLM)}
 	}
 	var p bilevel.Problem
 	var err error

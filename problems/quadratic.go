@@ -26,6 +26,7 @@ import (
 // D must have full column rank.
 type Quadratic struct {
 	b       backend.Backend
+	g       backend.GLM // b's fused GLM kernels
 	host    *data.Quadratic
 	d, h    int
 	a, c, m backend.Matrix // outer A, C, D
@@ -56,8 +57,12 @@ func NewQuadratic(b backend.Backend, q *data.Quadratic) (*Quadratic, error) {
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("problems: quadratic: %w", err)
 	}
-	p := &Quadratic{b: b, host: q, d: q.D.Cols, h: q.C.Cols}
-	err := p.upload()
+	g, err := fusedGLM(b)
+	if err != nil {
+		return nil, err
+	}
+	p := &Quadratic{b: b, g: g, host: q, d: q.D.Cols, h: q.C.Cols}
+	err = p.upload()
 	if err == nil {
 		p.theta = make([]float64, p.h)
 		p.effH = make([]float64, q.D.Rows)
@@ -139,13 +144,13 @@ func (p *Quadratic) SetHyper(theta []float64) error {
 
 // InnerValue is ‖Dw − (e − Cθ)‖² = 2·Σ ½(d_iᵀw − eff_i)².
 func (p *Quadratic) InnerValue(w backend.Vector) (float64, error) {
-	v := p.b.GLMGrad(nil, 0, p.m, w, p.eff, backend.Squared, 0, nil)
+	v := p.g.GLMGrad(nil, 0, p.m, w, p.eff, backend.Squared, 0, nil)
 	return 2 * v, p.b.Err()
 }
 
 // InnerGrad is 2Dᵀ(Dw + Cθ − e).
 func (p *Quadratic) InnerGrad(dst, w backend.Vector) error {
-	p.b.GLMGradNoLoss(dst, 2, p.m, w, p.eff, backend.Squared, 0, nil)
+	p.g.GLMGradNoLoss(dst, 2, p.m, w, p.eff, backend.Squared, 0, nil)
 	return p.b.Err()
 }
 
@@ -164,7 +169,7 @@ func (p *Quadratic) HessVec(dst, v backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
-	p.b.GramVec(dst, 2, p.m, nil, v, 0)
+	p.g.GramVec(dst, 2, p.m, nil, v, 0)
 	return p.b.Err()
 }
 
@@ -174,7 +179,7 @@ func (p *Quadratic) HessDiag(dst backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
-	p.b.GramDiag(dst, 2, p.m, nil, 0)
+	p.g.GramDiag(dst, 2, p.m, nil, 0)
 	return p.b.Err()
 }
 
@@ -190,13 +195,13 @@ func (p *Quadratic) CrossVec(dst, v backend.Vector) error {
 
 // OuterValue is ‖Aw − b‖².
 func (p *Quadratic) OuterValue(w backend.Vector) (float64, error) {
-	v := p.b.GLMGrad(nil, 0, p.a, w, p.bv, backend.Squared, 0, nil)
+	v := p.g.GLMGrad(nil, 0, p.a, w, p.bv, backend.Squared, 0, nil)
 	return 2 * v, p.b.Err()
 }
 
 // OuterGrad is 2Aᵀ(Aw − b).
 func (p *Quadratic) OuterGrad(dst, w backend.Vector) error {
-	p.b.GLMGradNoLoss(dst, 2, p.a, w, p.bv, backend.Squared, 0, nil)
+	p.g.GLMGradNoLoss(dst, 2, p.a, w, p.bv, backend.Squared, 0, nil)
 	return p.b.Err()
 }
 
@@ -249,14 +254,14 @@ func (p *Quadratic) ExactConstants() (bilevel.Constants, error) {
 
 func (p *Quadratic) estimatedConstants() (bilevel.Constants, error) {
 	s, err := lanczos(p.b, p.d, func(dst, v backend.Vector) error {
-		p.b.GramVec(dst, 2, p.m, nil, v, 0)
+		p.g.GramVec(dst, 2, p.m, nil, v, 0)
 		return p.b.Err()
 	})
 	if err != nil {
 		return bilevel.Constants{}, err
 	}
 	sa, err := lanczos(p.b, p.d, func(dst, v backend.Vector) error {
-		p.b.GramVec(dst, 2, p.a, nil, v, 0)
+		p.g.GramVec(dst, 2, p.a, nil, v, 0)
 		return p.b.Err()
 	})
 	if err != nil {

@@ -96,7 +96,7 @@ func (p *Ridge) ExactConstants() (bilevel.Constants, error) {
 func (p *Ridge) estimatedConstants() (bilevel.Constants, error) {
 	emin, emax := p.elamRange()
 	s, err := lanczos(p.b, p.d, func(dst, v backend.Vector) error {
-		p.b.GramVec(dst, 1/float64(p.n), p.xTr, nil, v, 0)
+		p.g.GramVec(dst, 1/float64(p.n), p.xTr, nil, v, 0)
 		p.b.MulElem(dst, 1, p.elam, v, 1)
 		return p.b.Err()
 	})

@@ -145,3 +145,28 @@ func (m *HostMatrix) row(i int, f func(j int, a float64)) {
 		f(j, a)
 	}
 }
+
+// RandClasses returns n class labels drawn uniformly from {0, …,
+// classes−1}, for Backend.NewLabels.
+func RandClasses(r *rand.Rand, n, classes int) []int {
+	y := make([]int, n)
+	for i := range y {
+		y[i] = r.IntN(classes)
+	}
+	return y
+}
+
+// RandScores returns a rows×cols block of scores for the row operations:
+// 3·N(0, 1) values, each row shifted by one of 0, 800, −800, 30 in turn, so
+// that exp of a raw score overflows or underflows in some rows and the
+// maximum must be subtracted first.
+func RandScores(r *rand.Rand, rows, cols int) []float64 {
+	a := make([]float64, rows*cols)
+	shifts := [4]float64{0, 800, -800, 30}
+	for i := range rows {
+		for j := range cols {
+			a[i*cols+j] = 3*r.NormFloat64() + shifts[i%4]
+		}
+	}
+	return a
+}

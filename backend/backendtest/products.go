@@ -192,7 +192,7 @@ func (s *suite) testGLMGrad(t *testing.T) {
 	})
 }
 
-func (s *suite) glmCase(t *testing.T, b backend.Backend, seed uint64, m *HostMatrix, a backend.Matrix, loss backend.Loss,
+func (s *suite) glmCase(t *testing.T, b full, seed uint64, m *HostMatrix, a backend.Matrix, loss backend.Loss,
 	ref *glmRef, w, y []float64, wv, yv backend.Vector, withDst, withCurv bool, alpha, beta float64, nanDst bool) {
 	t.Helper()
 	r := Rand(seed + 1)

@@ -20,7 +20,14 @@
 // mag is the same formula evaluated on absolute values (Σ|x_i·y_i| for a dot
 // product; |α|·|A|·|x| + |β|·|dst| for a product), which is the natural scale
 // of rounding errors under any summation order and with fused multiply-adds.
-// Copies, fills and uploads must be exact.
+// Copies, fills and uploads must be exact, and so must the results that are
+// one rounding of one operation (ScaleRows, ScaleCols). Map is compared
+// element by element with backend.Func.Eval, to 1e-12 relative (math
+// libraries differ in the last bits), NaN, infinities and signed zeros
+// exactly. Where a result holds NaN or ±Inf (the IEEE rules of the package
+// documentation: 0·Inf, β = 0 over NaN, the special rows of the row
+// operations), their positions must match exactly and the finite rest is
+// compared as above.
 //
 // All data come from generators seeded with math/rand/v2 (Rand), so failures
 // are reproducible; failure messages name the operation, the shape and the
@@ -42,7 +49,9 @@ const Tol = 1e-12
 // Run runs the conformance suite as subtests of t. open must return a fresh,
 // working backend each time it is called; the suite closes it (with
 // t.Cleanup) when the subtest ends, so open must not close it too. Some
-// subtests open two backends at once (to test ErrForeign).
+// subtests open two backends at once (to test ErrForeign). The suite covers
+// the core operations and the GLM extension (backend.GLM), which the
+// backend must implement.
 func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 	s := &suite{open: open}
 	tests := []struct {
@@ -75,6 +84,30 @@ func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 		{"InvalidArguments", s.testInvalid},
 		{"Allocated", s.testAllocated},
 		{"Determinism", s.testDeterminism},
+		{"BlockAlloc", s.testBlockAlloc},
+		{"DivElem", s.testDivElem},
+		{"Map", s.testMap},
+		{"MapLibmEdges", s.testMapLibmEdges},
+		{"FuncDerivs", s.testFuncDerivs},
+		{"MulBlock", s.testMulBlock},
+		{"MulBlockTrans", s.testMulBlockTrans},
+		{"Gemm", s.testGemm},
+		{"ProductSpecials", s.testProductSpecials},
+		{"ScaleRowsCols", s.testScaleRowsCols},
+		{"RowColSums", s.testRowColSums},
+		{"RowNorms", s.testRowNorms},
+		{"SoftmaxLogSumExp", s.testSoftmaxLSE},
+		{"CrossEntropy", s.testCrossEntropy},
+		{"RowSpecials", s.testRowSpecials},
+		{"Views", s.testViews},
+		{"BlockShapeErrors", s.testBlockShapeErrors},
+		{"BlockAliases", s.testBlockAliases},
+		{"BlockForeign", s.testBlockForeign},
+		{"BlockFreed", s.testBlockFreed},
+		{"BlockInvalid", s.testBlockInvalid},
+		{"BlockSticky", s.testBlockSticky},
+		{"BlockAllocated", s.testBlockAllocated},
+		{"BlockDeterminism", s.testBlockDeterminism},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.f)
@@ -85,12 +118,24 @@ type suite struct {
 	open func(t *testing.T) backend.Backend
 }
 
+// full is a backend with the GLM extension, which the suite covers beside
+// the core operations.
+type full interface {
+	backend.Backend
+	backend.GLM
+}
+
 // backend opens a fresh backend that is closed when t ends.
-func (s *suite) backend(t *testing.T) backend.Backend {
+func (s *suite) backend(t *testing.T) full {
 	t.Helper()
-	b := s.open(t)
-	if b == nil {
+	ob := s.open(t)
+	if ob == nil {
 		t.Fatal("open returned a nil backend")
+	}
+	b, ok := ob.(full)
+	if !ok {
+		ob.Close()
+		t.Fatalf("backend %s lacks the GLM extension (backend.GLM), which the suite covers", ob.Name())
 	}
 	t.Cleanup(func() {
 		if err := b.Close(); err != nil {
@@ -260,4 +305,86 @@ func coef(alpha, beta float64, nanDst bool) string {
 		s += " (NaN in dst)"
 	}
 	return s
+}
+
+// newBlock allocates a rows×cols block holding x (row-major), or zeros when
+// x is nil.
+func newBlock(t *testing.T, b backend.Backend, rows, cols int, x []float64) backend.Block {
+	t.Helper()
+	v, err := b.NewBlock(rows, cols)
+	if err != nil {
+		t.Fatalf("NewBlock(%d, %d): %v", rows, cols, err)
+	}
+	if r, c := v.Dims(); r != rows || c != cols || v.Len() != rows*cols {
+		t.Fatalf("NewBlock(%d, %d) is %d×%d of length %d", rows, cols, r, c, v.Len())
+	}
+	if x != nil {
+		b.Upload(v, x)
+		if err := b.Err(); err != nil {
+			t.Fatalf("Upload of a %d×%d block: %v", rows, cols, err)
+		}
+	}
+	return v
+}
+
+// newLabels copies the labels y of classes classes to b.
+func newLabels(t *testing.T, b backend.Backend, classes int, y []int) backend.Labels {
+	t.Helper()
+	l, err := b.NewLabels(classes, y)
+	if err != nil {
+		t.Fatalf("NewLabels(%d, %d labels): %v", classes, len(y), err)
+	}
+	if l.Len() != len(y) || l.Classes() != classes {
+		t.Fatalf("NewLabels(%d, %d labels) has %d labels of %d classes", classes, len(y), l.Len(), l.Classes())
+	}
+	return l
+}
+
+// special reports whether x is NaN or infinite.
+func special(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
+
+// checkVecIEEE is checkVec for results that hold NaN or ±Inf: got must
+// hold NaN exactly where ref does and the same infinity where ref holds
+// one, and the finite elements must agree as checkVec requires (the
+// special positions taking no part in the norms).
+func checkVecIEEE(t *testing.T, what string, got, ref, mag []float64) {
+	t.Helper()
+	if len(got) != len(ref) {
+		t.Errorf("%s: got %d values, want %d", what, len(got), len(ref))
+		return
+	}
+	var g, r, m []float64
+	for i := range ref {
+		if !special(ref[i]) && !special(got[i]) {
+			continue
+		}
+		if math.IsNaN(ref[i]) != math.IsNaN(got[i]) || (!math.IsNaN(ref[i]) && got[i] != ref[i]) {
+			t.Errorf("%s: [%d] = %v, want %v", what, i, got[i], ref[i])
+			return
+		}
+		if g == nil {
+			g, r, m = append([]float64(nil), got...), append([]float64(nil), ref...), append([]float64(nil), mag...)
+		}
+		g[i], r[i], m[i] = 0, 0, 0
+	}
+	if g == nil {
+		g, r, m = got, ref, mag
+	}
+	checkVec(t, what, g, r, m)
+}
+
+// checkSame reports a result that is not ref bit for bit, except that a
+// NaN matches any NaN (IEEE leaves the payload of a computed NaN open).
+func checkSame(t *testing.T, what string, got, ref []float64) {
+	t.Helper()
+	if len(got) != len(ref) {
+		t.Errorf("%s: got %d values, want %d", what, len(got), len(ref))
+		return
+	}
+	for i := range got {
+		if math.Float64bits(got[i]) != math.Float64bits(ref[i]) && !(math.IsNaN(got[i]) && math.IsNaN(ref[i])) {
+			t.Errorf("%s: [%d] = %v, want exactly %v", what, i, got[i], ref[i])
+			return
+		}
+	}
 }

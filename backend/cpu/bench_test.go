@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"gonum.org/v1/gonum/blas"
+
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/backend/backendtest"
 )
@@ -229,5 +231,229 @@ func BenchmarkGLMGradLogistic(b *testing.B) {
 func BenchmarkGLMGradNoLoss(b *testing.B) {
 	benchMat(b, func(be *Backend, o *benchOperands) {
 		be.GLMGradNoLoss(o.dst, 1, o.a, o.w, o.labels, backend.Logistic, 0, o.curv)
+	})
+}
+
+// Block operations: the products of multinomial logistic regression with
+// blockK classes on the dense benchmark matrix (20000×2000) and on a CSR
+// matrix of the same shape at 1 % density, GEMM, and the row operations on
+// 20000×blockK scores.
+const (
+	blockK       = 10
+	blockDensity = 0.01
+)
+
+var (
+	blockHostOnce sync.Once
+	blockCSR      *backendtest.HostMatrix // benchRows×benchCols at blockDensity
+	blockW        []float64               // benchCols×blockK
+	blockG        []float64               // benchRows×blockK
+
+	blockFixtures = map[int]*blockFixture{}
+)
+
+// blockFixture holds the operands of the block benchmarks on the backend of
+// fixture(workers).
+type blockFixture struct {
+	b                 *Backend
+	dense, csr        backend.Matrix
+	w, g, dst, dstT   backend.Block    // W cols×k, G rows×k, dst rows×k, dstT cols×k
+	wCol, gCol        []backend.Vector // the columns of W and G
+	dstCol, dstTCol   []backend.Vector // columns of results for the k separate products
+	xBlk              backend.Block    // the dense matrix as a block (Gemm)
+	a, bb, c          backend.Block    // Gemm 1000×50·50×50
+	scores, grad, out backend.Block    // rows×k, rows×k, rows×1
+	classes           backend.Labels
+}
+
+// blockFix returns the block operands for workers, building them (outside
+// any timed region) on first use.
+func blockFix(tb testing.TB, workers int) *blockFixture {
+	f := fixture(tb, workers)
+	blockHostOnce.Do(func() {
+		r := backendtest.Rand(4)
+		blockCSR = backendtest.RandCSR(r, benchRows, benchCols, blockDensity)
+		blockW = backendtest.RandVector(r, benchCols*blockK)
+		for i := range blockW {
+			blockW[i] /= math.Sqrt(benchCols)
+		}
+		blockG = backendtest.RandVector(r, benchRows*blockK)
+	})
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if bf := blockFixtures[workers]; bf != nil {
+		return bf
+	}
+	b := f.b
+	block := func(rows, cols int, x []float64) backend.Block {
+		v, err := b.NewBlock(rows, cols)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if x != nil {
+			b.Upload(v, x)
+		}
+		return v
+	}
+	column := func(x []float64, rows, c int) []float64 {
+		col := make([]float64, rows)
+		for i := range col {
+			col[i] = x[i*blockK+c]
+		}
+		return col
+	}
+	r := backendtest.Rand(5)
+	bf := &blockFixture{b: b, dense: f.ops["dense"].a}
+	var err error
+	if bf.csr, err = blockCSR.Upload(b); err != nil {
+		tb.Fatal(err)
+	}
+	bf.w, bf.g = block(benchCols, blockK, blockW), block(benchRows, blockK, blockG)
+	bf.dst, bf.dstT = block(benchRows, blockK, nil), block(benchCols, blockK, nil)
+	for c := range blockK {
+		bf.wCol = append(bf.wCol, block(benchCols, 1, column(blockW, benchCols, c)))
+		bf.gCol = append(bf.gCol, block(benchRows, 1, column(blockG, benchRows, c)))
+		bf.dstCol = append(bf.dstCol, block(benchRows, 1, nil))
+		bf.dstTCol = append(bf.dstTCol, block(benchCols, 1, nil))
+	}
+	bf.xBlk = block(benchRows, benchCols, benchDense.Dense)
+	bf.a, bf.bb = block(1000, 50, backendtest.RandVector(r, 1000*50)), block(50, 50, backendtest.RandVector(r, 50*50))
+	bf.c = block(1000, 50, nil)
+	sc := backendtest.RandVector(r, benchRows*blockK)
+	for i := range sc {
+		sc[i] *= 3
+	}
+	bf.scores, bf.grad, bf.out = block(benchRows, blockK, sc), block(benchRows, blockK, nil), block(benchRows, 1, nil)
+	y := make([]int, benchRows)
+	for i := range y {
+		y[i] = r.IntN(blockK)
+	}
+	if bf.classes, err = b.NewLabels(blockK, y); err != nil {
+		tb.Fatal(err)
+	}
+	if err := b.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	blockFixtures[workers] = bf
+	return bf
+}
+
+// benchBlock runs op, on the block fixture, for each worker count, with
+// bytes read per call.
+func benchBlock(b *testing.B, bytes func(f *blockFixture) int64, op func(f *blockFixture)) {
+	for _, w := range benchWorkers {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			f := blockFix(b, w)
+			op(f) // warm up: grows the scratch space
+			b.SetBytes(bytes(f))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				op(f)
+			}
+			b.StopTimer()
+			if err := f.b.Err(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// matBytes is the bytes of one pass over the named matrix of the fixture:
+// the block operation and the k separate products report the same bytes,
+// so that their MB/s compare as their times do.
+func matBytes(name string) func(f *blockFixture) int64 {
+	return func(f *blockFixture) int64 {
+		if name == "csr" {
+			return f.csr.Bytes()
+		}
+		return f.dense.Bytes()
+	}
+}
+
+// BenchmarkMulBlock compares MulBlock (one pass over X for the k columns of
+// W) with k separate MulVec calls (k passes), and on the dense matrix with
+// gonum's Dgemm on the same host data (its own goroutines, GOMAXPROCS).
+func BenchmarkMulBlock(b *testing.B) {
+	for _, name := range []string{"dense", "csr"} {
+		mat := func(f *blockFixture) backend.Matrix {
+			if name == "csr" {
+				return f.csr
+			}
+			return f.dense
+		}
+		b.Run(name+"/block", func(b *testing.B) {
+			benchBlock(b, matBytes(name), func(f *blockFixture) { f.b.MulBlock(f.dst, 1, mat(f), f.w, 0) })
+		})
+		b.Run(name+"/mulvec", func(b *testing.B) {
+			benchBlock(b, matBytes(name), func(f *blockFixture) {
+				for c := range blockK {
+					f.b.MulVec(f.dstCol[c], 1, mat(f), f.wCol[c], 0)
+				}
+			})
+		})
+	}
+	b.Run("dense/gonum", func(b *testing.B) {
+		blockFix(b, 1)
+		dst := make([]float64, benchRows*blockK)
+		b.SetBytes(int64(len(benchDense.Dense)) * 8)
+		b.ReportAllocs()
+		for b.Loop() {
+			impl.Dgemm(blas.NoTrans, blas.NoTrans, benchRows, blockK, benchCols, 1, benchDense.Dense, benchCols, blockW, blockK, 0, dst, blockK)
+		}
+	})
+}
+
+// BenchmarkMulBlockTrans compares MulBlockTrans with k separate MulVecTrans
+// calls.
+func BenchmarkMulBlockTrans(b *testing.B) {
+	for _, name := range []string{"dense", "csr"} {
+		mat := func(f *blockFixture) backend.Matrix {
+			if name == "csr" {
+				return f.csr
+			}
+			return f.dense
+		}
+		b.Run(name+"/block", func(b *testing.B) {
+			benchBlock(b, matBytes(name), func(f *blockFixture) { f.b.MulBlockTrans(f.dstT, 1, mat(f), f.g, 0) })
+		})
+		b.Run(name+"/mulvectrans", func(b *testing.B) {
+			benchBlock(b, matBytes(name), func(f *blockFixture) {
+				for c := range blockK {
+					f.b.MulVecTrans(f.dstTCol[c], 1, mat(f), f.gCol[c], 0)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkGemm times 1000×50·50×50 and the dense benchmark matrix as a
+// block times W (20000×2000·2000×10), reporting the bytes of A and B.
+func BenchmarkGemm(b *testing.B) {
+	b.Run("1000x50x50", func(b *testing.B) {
+		benchBlock(b, func(*blockFixture) int64 { return 8 * (1000*50 + 50*50) },
+			func(f *blockFixture) { f.b.Gemm(f.c, 1, f.a, backend.NoTrans, f.bb, backend.NoTrans, 0) })
+	})
+	b.Run("20000x2000x10", func(b *testing.B) {
+		benchBlock(b, func(f *blockFixture) int64 { return f.dense.Bytes() },
+			func(f *blockFixture) { f.b.Gemm(f.dst, 1, f.xBlk, backend.NoTrans, f.w, backend.NoTrans, 0) })
+	})
+}
+
+// BenchmarkRowOps times Map and the row operations on 20000×10 scores,
+// reporting the bytes read and written.
+func BenchmarkRowOps(b *testing.B) {
+	const bytes = 2 * 8 * benchRows * blockK
+	size := func(*blockFixture) int64 { return bytes }
+	for _, fn := range []backend.Func{backend.Tanh, backend.Softplus} {
+		b.Run("Map/"+fn.String(), func(b *testing.B) {
+			benchBlock(b, size, func(f *blockFixture) { f.b.Map(f.grad, fn, 0, f.scores) })
+		})
+	}
+	b.Run("Softmax", func(b *testing.B) {
+		benchBlock(b, size, func(f *blockFixture) { f.b.Softmax(f.grad, f.scores) })
+	})
+	b.Run("CrossEntropy", func(b *testing.B) {
+		benchBlock(b, size, func(f *blockFixture) { f.b.CrossEntropy(f.grad, f.out, f.scores, f.classes) })
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/internal/check"
 )
 
 // Copy sets dst ← src.
@@ -15,7 +16,7 @@ func (b *Backend) Copy(dst, src backend.Vector) {
 		return
 	}
 	d, s := b.v(op, dst), b.v(op, src)
-	if d == nil || s == nil || !b.check(op, backend.CheckSameLen(len(d.data), len(s.data))) {
+	if d == nil || s == nil || !b.check(op, check.SameLen(len(d.data), len(s.data))) {
 		return
 	}
 	e := b.eng
@@ -81,7 +82,7 @@ func (b *Backend) Axpy(alpha float64, x, y backend.Vector) {
 		return
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(len(xv.data), len(yv.data))) {
+	if xv == nil || yv == nil || !b.check(op, check.SameLen(len(xv.data), len(yv.data))) {
 		return
 	}
 	e := b.eng
@@ -102,7 +103,7 @@ func (b *Backend) Axpby(alpha float64, x backend.Vector, beta float64, y backend
 		return
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(len(xv.data), len(yv.data))) {
+	if xv == nil || yv == nil || !b.check(op, check.SameLen(len(xv.data), len(yv.data))) {
 		return
 	}
 	e := b.eng
@@ -134,7 +135,7 @@ func (b *Backend) MulElem(dst backend.Vector, alpha float64, x, y backend.Vector
 		return
 	}
 	d, xv, yv := b.v(op, dst), b.v(op, x), b.v(op, y)
-	if d == nil || xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(len(d.data), len(xv.data), len(yv.data))) {
+	if d == nil || xv == nil || yv == nil || !b.check(op, check.SameLen(len(d.data), len(xv.data), len(yv.data))) {
 		return
 	}
 	e := b.eng
@@ -169,7 +170,7 @@ func (b *Backend) Dot(x, y backend.Vector) float64 {
 		return nan
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(len(xv.data), len(yv.data))) {
+	if xv == nil || yv == nil || !b.check(op, check.SameLen(len(xv.data), len(yv.data))) {
 		return nan
 	}
 	e := b.eng

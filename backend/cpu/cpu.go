@@ -1,5 +1,6 @@
-// Package cpu is the pure-Go backend: vectors are Go slices, BLAS-1 uses
-// gonum's assembly kernels, and the dense matrix kernels use AVX2 + FMA3
+// Package cpu is the pure-Go backend: vectors and blocks are Go slices,
+// BLAS-1 uses gonum's assembly kernels, and the dense matrix kernels (the
+// products by a data matrix and Gemm) use AVX2 + FMA3
 // assembly on amd64 CPUs that have it (golang.org/x/sys/cpu tells), gonum's
 // kernels otherwise and with the purego build tag (see kernels.go).
 //
@@ -18,7 +19,8 @@
 //
 // Reductions are deterministic: every part, or chunk, accumulates into its
 // own accumulator (a scalar for Dot, Nrm2 and the GLMGrad loss; a vector of
-// length cols for MulVecTrans, GramVec, GramDiag and GLMGrad), and the
+// length cols for MulVecTrans, GramVec, GramDiag, GLMGrad and ColSums; k of
+// them for MulBlockTrans and Gemm with op(A) = Aᵀ), and the
 // accumulators are summed in the fixed order 0, 1, …, parts−1 — each column
 // of the vector accumulators in that order too, whichever goroutine sums it.
 // How an operation is cut depends only on its shape and on Workers, and the
@@ -40,6 +42,7 @@ import (
 	"runtime"
 
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/internal/check"
 )
 
 func init() {
@@ -59,14 +62,17 @@ type Options struct {
 // Close stops its goroutines (they are also stopped if the Backend becomes
 // unreachable without Close).
 type Backend struct {
+	check.State // the recorded error (Err, ClearErr) and whether closed
+
 	workers   int
-	err       error
-	closed    bool
 	allocated int64
 	eng       *engine
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.GLM     = (*Backend)(nil)
+)
 
 // New returns a CPU backend whose operations use opts.Workers goroutines.
 func New(opts Options) *Backend {
@@ -74,7 +80,7 @@ func New(opts Options) *Backend {
 	if w <= 0 {
 		w = runtime.GOMAXPROCS(0)
 	}
-	b := &Backend{workers: w, eng: newEngine(w)}
+	b := &Backend{State: check.NewState("cpu"), workers: w, eng: newEngine(w)}
 	// The pool's goroutines reference only the engine, never b, so an
 	// abandoned Backend is collected and its goroutines stopped.
 	runtime.AddCleanup(b, func(e *engine) { e.stop() }, b.eng)
@@ -92,89 +98,146 @@ func (b *Backend) Device() string {
 // Workers returns the number of goroutines an operation may use.
 func (b *Backend) Workers() int { return b.workers }
 
-type vec struct {
+// store is the memory of one allocation: a vector, a block, and the views
+// of either that Reshape makes share it. Operands alias exactly when their
+// stores are the same.
+type store struct {
 	owner *Backend
 	data  []float64
 	freed bool
 }
 
-func (v *vec) Len() int { return len(v.data) }
+func (s *store) Owner() *Backend { return s.owner }
+func (s *store) Freed() bool     { return s.freed }
 
-// operand describes v to package backend's operand checks; nil is an
-// optional operand left out.
-func (v *vec) operand() (o backend.Operand[*vec]) {
+// vec is a vector or a block: a store with a shape (rows×1 for a vector
+// made by NewVector).
+type vec struct {
+	*store
+	rows, cols int
+}
+
+func (v *vec) Len() int               { return len(v.data) }
+func (v *vec) Dims() (rows, cols int) { return v.rows, v.cols }
+
+// newVecStore returns a rows×cols vec with a zero store of its own, both
+// in one allocation.
+func newVecStore(rows, cols int) *vec {
+	vs := &struct {
+		vec
+		store
+	}{}
+	vs.vec = vec{store: &vs.store, rows: rows, cols: cols}
+	return &vs.vec
+}
+
+// operand describes v to the operand checks; nil is an optional operand
+// left out.
+func (v *vec) operand() (o check.Operand[*store]) {
 	if v != nil {
-		o = backend.Operand[*vec]{ID: v, Len: len(v.data)}
+		o = check.Operand[*store]{ID: v.store, Len: len(v.data), Rows: v.rows, Cols: v.cols}
 	}
 	return o
 }
 
 func (b *Backend) fail(op string, err error, format string, args ...any) {
-	if b.err == nil {
-		b.err = &backend.OpError{Backend: "cpu", Op: op, Err: err, Detail: fmt.Sprintf(format, args...)}
-	}
+	b.Fail(op, err, format, args...)
 }
 
 // ok reports whether operations may run: no recorded error and not closed.
-func (b *Backend) ok(op string) bool {
-	if b.closed {
-		b.fail(op, backend.ErrClosed, "")
-	}
-	return b.err == nil
-}
+func (b *Backend) ok(op string) bool { return b.OK(op) }
 
 // v resolves a vector operand, recording an error for nil, foreign or freed ones.
 func (b *Backend) v(op string, x backend.Vector) *vec {
-	if b.err != nil {
-		return nil
-	}
-	xv, isCPU := x.(*vec)
-	switch {
-	case x == nil || (isCPU && xv == nil):
-		b.fail(op, backend.ErrInvalid, "nil vector")
-		return nil
-	case !isCPU || xv.owner != b:
-		b.fail(op, backend.ErrForeign, "vector %T", x)
-		return nil
-	case xv.freed:
-		b.fail(op, backend.ErrFreed, "vector")
-		return nil
-	}
-	return xv
+	return check.Resolve[*vec](&b.State, b, op, "vector", x)
 }
 
 // optV resolves an optional vector operand: nil stays nil. It reports false
 // when a non-nil operand is invalid.
 func (b *Backend) optV(op string, x backend.Vector) (*vec, bool) {
 	if x == nil {
-		return nil, b.err == nil
+		return nil, b.Err() == nil
 	}
 	xv := b.v(op, x)
 	return xv, xv != nil
 }
 
-// check records v, the result of one of package backend's operand checks,
-// as the error of op, and reports whether the operands passed.
-func (b *Backend) check(op string, v backend.Violation) bool { return v.Record(&b.err, "cpu", op) }
+// check records v, the result of one of the operand checks, as the error of
+// op, and reports whether the operands passed.
+func (b *Backend) check(op string, v check.Violation) bool { return b.Check(op, v) }
 
-// NewVector allocates a zeroed vector.
+// NewVector allocates a zeroed vector: a block of n rows and one column.
 func (b *Backend) NewVector(n int) (backend.Vector, error) {
-	if b.closed {
-		return nil, &backend.OpError{Backend: "cpu", Op: "NewVector", Err: backend.ErrClosed}
-	}
+	const op = "NewVector"
 	if n < 0 {
-		return nil, &backend.OpError{Backend: "cpu", Op: "NewVector", Err: backend.ErrInvalid, Detail: fmt.Sprintf("length %d", n)}
+		return nil, b.allocError(op, backend.ErrInvalid, fmt.Sprintf("length %d", n))
 	}
-	b.allocated += int64(n) * 8
-	return &vec{owner: b, data: make([]float64, n)}, nil
+	return b.newVec(op, n, 1)
 }
 
-// Free releases a vector.
+// NewBlock allocates a zeroed rows×cols block.
+func (b *Backend) NewBlock(rows, cols int) (backend.Block, error) {
+	const op = "NewBlock"
+	if v := check.Block(rows, cols); v.Err != nil {
+		return nil, b.allocError(op, v.Err, v.Detail)
+	}
+	return b.newVec(op, rows, cols)
+}
+
+// newVec allocates the store of a rows×cols block (rows·cols does not overflow).
+func (b *Backend) newVec(op string, rows, cols int) (*vec, error) {
+	if b.Closed() {
+		return nil, b.allocError(op, backend.ErrClosed, "")
+	}
+	n := rows * cols
+	b.allocated += int64(n) * 8
+	v := newVecStore(rows, cols)
+	v.owner, v.data = b, make([]float64, n)
+	return v, nil
+}
+
+// allocError returns the error of an allocation (not recorded: allocations
+// return their errors).
+func (b *Backend) allocError(op string, err error, detail string) error {
+	return b.Error(op, err, detail)
+}
+
+// Reshape returns a rows×cols view of v's storage.
+func (b *Backend) Reshape(v backend.Vector, rows, cols int) (backend.Block, error) {
+	const op = "Reshape"
+	if b.Closed() {
+		return nil, b.allocError(op, backend.ErrClosed, "")
+	}
+	xv, err := check.ResolveNow[*vec](&b.State, b, op, "vector", v)
+	if err != nil {
+		return nil, err
+	}
+	if vi := check.Reshape(len(xv.data), rows, cols); vi.Err != nil {
+		return nil, vi.OpError("cpu", op)
+	}
+	return &vec{store: xv.store, rows: rows, cols: cols}, nil
+}
+
+// Free releases the storage of a vector or block (and so of every view
+// that shares it) or of labels.
 func (b *Backend) Free(x backend.Vector) {
-	if xv, ok := x.(*vec); ok && xv != nil && xv.owner == b && !xv.freed {
-		b.allocated -= int64(len(xv.data)) * 8
-		xv.freed = true
-		xv.data = nil
+	var st *store
+	switch t := x.(type) {
+	case *vec:
+		if t != nil {
+			st = t.store
+		}
+	case *labels:
+		if t != nil && t.owner == b && !t.freed {
+			b.allocated -= int64(len(t.y)) * 4
+			t.freed, t.y = true, nil
+		}
+		return
+	}
+	if st != nil && st.owner == b && !st.freed {
+		b.allocated -= int64(len(st.data)) * 8
+		st.freed = true
+		st.data = nil
 	}
 }
 
@@ -192,7 +255,7 @@ func (b *Backend) Upload(dst backend.Vector, src []float64) {
 	if d == nil {
 		return
 	}
-	if !b.check(op, backend.CheckHostLen(len(src), len(d.data))) {
+	if !b.check(op, check.HostLen(len(src), len(d.data))) {
 		return
 	}
 	copy(d.data, src)
@@ -208,25 +271,19 @@ func (b *Backend) Download(dst []float64, src backend.Vector) {
 	if s == nil {
 		return
 	}
-	if !b.check(op, backend.CheckHostLen(len(dst), len(s.data))) {
+	if !b.check(op, check.HostLen(len(dst), len(s.data))) {
 		return
 	}
 	copy(dst, s.data)
 }
 
-// Err returns the first recorded error.
-func (b *Backend) Err() error { return b.err }
-
-// ClearErr forgets the recorded error.
-func (b *Backend) ClearErr() { b.err = nil }
-
 // Sync returns Err: CPU operations finish before they return.
-func (b *Backend) Sync() error { return b.err }
+func (b *Backend) Sync() error { return b.Err() }
 
 // Close marks the backend closed and stops its worker goroutines; memory is
 // returned to the Go runtime. Closing twice is harmless.
 func (b *Backend) Close() error {
-	b.closed = true
+	b.MarkClosed()
 	b.allocated = 0
 	b.eng.stop()
 	return nil

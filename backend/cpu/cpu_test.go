@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -62,7 +63,20 @@ type opFixture struct {
 	w, v, dst         backend.Vector // len cols
 	r, labels, curv   backend.Vector // len rows
 	rowDst, rowsScale backend.Vector // len rows
+
+	// Blocks of fixK columns: W and MulBlockTrans' dst (cols×fixK), scores,
+	// their gradient and MulBlock's dst (rows×fixK), a fixK×fixK block, a
+	// vector of fixK and the scores' class labels.
+	wBlk, colBlk         backend.Block
+	scores, grad, rowBlk backend.Block
+	kk                   backend.Block
+	kVec, kDst           backend.Vector
+	classes              backend.Labels
 }
+
+// fixK is the number of columns of the fixture's blocks (classes, the k of
+// MulBlock).
+const fixK = 10
 
 // newFixture builds an n-vector problem and rows×cols matrices (CSR of the
 // given density).
@@ -97,6 +111,28 @@ func newFixture(t testing.TB, workers, n, rows, cols int, density float64) *opFi
 	f.r, f.labels = vec(backendtest.RandVector(r, rows)), vec(backendtest.RandLabels(r, rows))
 	f.curv, f.rowDst = vec(make([]float64, rows)), vec(make([]float64, rows))
 	f.rowsScale = vec(scale(backendtest.RandVector(r, rows), 0.1))
+	block := func(rows, cols int, x []float64) backend.Block {
+		v, err := b.NewBlock(rows, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Upload(v, x)
+		return v
+	}
+	f.wBlk = block(cols, fixK, scale(backendtest.RandVector(r, cols*fixK), 1/math.Sqrt(float64(cols))))
+	f.colBlk = block(cols, fixK, backendtest.RandVector(r, cols*fixK))
+	f.scores = block(rows, fixK, scale(backendtest.RandVector(r, rows*fixK), 3))
+	f.grad = block(rows, fixK, backendtest.RandVector(r, rows*fixK))
+	f.rowBlk = block(rows, fixK, backendtest.RandVector(r, rows*fixK))
+	f.kk = block(fixK, fixK, backendtest.RandVector(r, fixK*fixK))
+	f.kVec, f.kDst = vec(backendtest.RandVector(r, fixK)), vec(backendtest.RandVector(r, fixK))
+	y := make([]int, rows)
+	for i := range y {
+		y[i] = r.IntN(fixK)
+	}
+	if f.classes, err = b.NewLabels(fixK, y); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +161,21 @@ func (f *opFixture) ops() []struct {
 		{"MulElem", func() { b.MulElem(f.z, 0.5, f.x, f.y, 0.5) }},
 		{"Dot", func() { b.Dot(f.x, f.y) }},
 		{"Nrm2", func() { b.Nrm2(f.x) }},
+		{"DivElem", func() { b.DivElem(f.z, 0.5, f.x, f.y, 0.5) }},
+		{"Map/tanh", func() { b.Map(f.z, backend.Tanh, 0, f.x) }},
+		{"Map/sqrtsq", func() { b.Map(f.z, backend.SqrtSq, 0.5, f.x) }},
+		{"ScaleRows", func() { b.ScaleRows(f.grad, f.rowsScale, f.scores) }},
+		{"ScaleCols", func() { b.ScaleCols(f.grad, f.scores, f.kVec) }},
+		{"RowSums", func() { b.RowSums(f.rowDst, 1, f.scores, 0.5) }},
+		{"ColSums", func() { b.ColSums(f.kDst, 1, f.scores, 0.5) }},
+		{"RowNorms", func() { b.RowNorms(f.rowDst, f.scores, 1e-3) }},
+		{"Softmax", func() { b.Softmax(f.grad, f.scores) }},
+		{"LogSumExp", func() { b.LogSumExp(f.rowDst, f.scores) }},
+		{"CrossEntropy", func() { b.CrossEntropy(f.grad, f.rowDst, f.scores, f.classes) }},
+		{"Gemm/TN", func() { b.Gemm(f.kk, 1, f.scores, backend.Trans, f.grad, backend.NoTrans, 0) }},
+		{"Gemm/NN", func() { b.Gemm(f.rowBlk, 1, f.scores, backend.NoTrans, f.kk, backend.NoTrans, 0.5) }},
+		{"Gemm/NT", func() { b.Gemm(f.rowBlk, 1, f.scores, backend.NoTrans, f.kk, backend.Trans, 0) }},
+		{"Gemm/alpha=0", func() { b.Gemm(f.rowBlk, 0, f.scores, backend.NoTrans, f.kk, backend.NoTrans, 0.5) }},
 	}
 	for _, m := range []struct {
 		name string
@@ -141,6 +192,8 @@ func (f *opFixture) ops() []struct {
 			op{"GLMGrad/logistic/" + m.name, func() { b.GLMGrad(f.dst, 1, a, f.w, f.labels, backend.Logistic, 0, f.curv) }},
 			op{"GLMGrad/squared/" + m.name, func() { b.GLMGrad(f.dst, 1, a, f.w, f.r, backend.Squared, 0.5, nil) }},
 			op{"GLMGrad/loss-only/" + m.name, func() { b.GLMGrad(nil, 1, a, f.w, f.labels, backend.Logistic, 0, nil) }},
+			op{"MulBlock/" + m.name, func() { b.MulBlock(f.rowBlk, 1, a, f.wBlk, 0.5) }},
+			op{"MulBlockTrans/" + m.name, func() { b.MulBlockTrans(f.colBlk, 1, a, f.scores, 0) }},
 		)
 	}
 	return ops
@@ -176,9 +229,13 @@ func testNoAllocs(t *testing.T) {
 			if m := f.matRef(t, f.dense); workers > 1 && (f.b.eng.splitChunks(&m, workers, m.cols) > workers) != (size.name == "chunked") {
 				t.Fatalf("%s: the dense matrix is cut into chunks: %v", size.name, size.name != "chunked")
 			}
+			runs := 20
+			if size.name == "chunked" {
+				runs = 5 // long operations: an allocation per call shows as well
+			}
 			for _, op := range f.ops() {
 				op.do() // warm up: scratch space is grown here
-				if allocs := testing.AllocsPerRun(20, op.do); allocs != 0 {
+				if allocs := testing.AllocsPerRun(runs, op.do); allocs != 0 {
 					t.Errorf("%s %s workers=%d: %v allocations per call", op.name, size.name, workers, allocs)
 				}
 			}
@@ -554,7 +611,20 @@ func (f *opFixture) reductions() map[string][]float64 {
 		b.Fill(f.rowDst, 1)
 		b.MulVec(f.rowDst, 1, m.a, f.v, 0.5)
 		out["MulVec/"+m.name] = get(f.rowDst)
+		b.Fill(f.colBlk, 1)
+		b.MulBlockTrans(f.colBlk, 1, m.a, f.scores, 0.5)
+		out["MulBlockTrans/"+m.name] = get(f.colBlk)
+		b.Fill(f.rowBlk, 1)
+		b.MulBlock(f.rowBlk, 1, m.a, f.wBlk, 0.5)
+		out["MulBlock/"+m.name] = get(f.rowBlk)
 	}
+	b.Fill(f.kDst, 1)
+	b.ColSums(f.kDst, 1, f.scores, 0.5)
+	out["ColSums"] = get(f.kDst)
+	b.Gemm(f.kk, 1, f.scores, backend.Trans, f.scores, backend.NoTrans, 0)
+	out["Gemm/TN"] = get(f.kk)
+	b.CrossEntropy(f.grad, f.rowDst, f.scores, f.classes)
+	out["CrossEntropy"] = append(get(f.grad), get(f.rowDst)...)
 	return out
 }
 
@@ -635,5 +705,661 @@ func sameAsMerged(t *testing.T, withDup, merged []float64) {
 		if d := math.Abs(withDup[j] - merged[j]); d > 1e-12*math.Abs(merged[j]) {
 			t.Fatalf("column %d: %v with duplicates, %v merged", j, withDup[j], merged[j])
 		}
+	}
+}
+
+// specialValues are the inputs on which Map must agree with Func.Eval bit
+// for bit: signed zeros, infinities, NaN, subnormals, the extremes, the 2⁵⁰⁰
+// boundary of SqrtSq and its derivatives, and ordinary values.
+var specialValues = []float64{
+	0, math.Copysign(0, -1), 1, -1, 0.5, -0.5, 2, -2, 3.7, -3.7, 20, -20, 40, -40, 710, -710, 745, -746,
+	math.Inf(1), math.Inf(-1), math.NaN(), 5e-324, -5e-324, 1e-310, -1e-310, 2.2250738585072014e-308,
+	1e-300, -1e-300, 1e-160, 1e154, 1e155, -1e155, 1e300, -1e300, math.MaxFloat64, -math.MaxFloat64,
+	0x1p500, -0x1p500, math.Nextafter(0x1p500, math.Inf(1)), math.Nextafter(0x1p500, 0),
+	-math.Nextafter(0x1p500, math.Inf(1)), 0x1p-537, 0x1p-538, 1e-9, 1e-17, 0.1, -0.1, 1e10, -1e10,
+	709, math.Nextafter(709, 710), 709.2, 709.436, 709.5, 709.78, 709.782712893384, 709.7827128933841,
+	0x1p-1022, math.Nextafter(0x1p-1022, 0), 0x1p-1023, 3e-320,
+}
+
+// TestMapLibmEdges checks Map's values where Go's math library is wrong on
+// amd64 (Exp near overflow, Log of subnormals), to 1e-15.
+func TestMapLibmEdges(t *testing.T) {
+	b := New(Options{Workers: 1})
+	defer b.Close()
+	for _, c := range []struct {
+		f    backend.Func
+		x    float64
+		want float64 // to 1e-15
+	}{
+		{backend.Exp, 709.5, 1.354986319314633e+308}, {backend.Exp, 709.78, 1.7928227943945155e+308},
+		{backend.Exp, 709.7827128933841, math.Inf(1)}, {backend.Exp, 710, math.Inf(1)}, {backend.Exp, 709.2, 1.003798554122782e+308},
+		{backend.Log, 5e-324, -744.4400719213812}, {backend.Log, 1e-310, -713.8013788281542},
+		{backend.Log, 0x1p-1023, -709.0895657128241}, {backend.Log, 0x1p-1022, -708.3964185322641},
+	} {
+		xv, _ := b.NewVector(1)
+		b.Upload(xv, []float64{c.x})
+		b.Map(xv, c.f, 0, xv)
+		got := make([]float64, 1)
+		b.Download(got, xv)
+		if !(got[0] == c.want || math.Abs(got[0]-c.want) <= 1e-15*math.Abs(c.want)) {
+			t.Errorf("Map %v(%v) = %v, want %v", c.f, c.x, got[0], c.want)
+		}
+	}
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMapMatchesEval checks that Map gives Func.Eval(x, c) bit for bit for
+// every function of the set, on the special values and random ones, with c
+// from 0 to huge for the functions that take it, in place and not, on the
+// serial and the parallel paths.
+func TestMapMatchesEval(t *testing.T) {
+	r := backendtest.Rand(11)
+	x := append([]float64(nil), specialValues...)
+	for len(x) < 3*callElems*2 {
+		v := r.NormFloat64()
+		switch r.IntN(4) {
+		case 0:
+			v *= 30
+		case 1:
+			v = math.Ldexp(v, r.IntN(2100)-1050)
+		}
+		x = append(x, v)
+	}
+	for _, workers := range []int{1, 2, 3} {
+		b := New(Options{Workers: workers})
+		for _, n := range []int{len(specialValues), len(x)} {
+			xv, _ := b.NewVector(n)
+			dv, _ := b.NewVector(n)
+			got := make([]float64, n)
+			for f := backend.Exp; f.Valid(); f++ {
+				cs := []float64{0}
+				if f.HasParam() {
+					cs = []float64{0, 5e-324, 1e-300, 1e-8, 0.25, 1, 3, 1e20, 1e300, math.MaxFloat64}
+				}
+				for _, c := range cs {
+					for _, inPlace := range []bool{false, true} {
+						b.Upload(xv, x[:n])
+						dst := dv
+						if inPlace {
+							dst = xv
+						}
+						b.Map(dst, f, c, xv)
+						b.Download(got, dst)
+						for i, v := range x[:n] {
+							if want := f.Eval(v, c); math.Float64bits(got[i]) != math.Float64bits(want) {
+								t.Fatalf("Map %v c=%v workers=%d in place %v: f(%v) = %v, Eval %v", f, c, workers, inPlace, v, got[i], want)
+							}
+						}
+					}
+				}
+			}
+		}
+		if err := b.Err(); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+}
+
+// hostMat returns the dense row-major values of a host matrix.
+func hostMat(m *backendtest.HostMatrix) []float64 {
+	if m.Format == backend.Dense {
+		return m.Dense
+	}
+	a := make([]float64, m.Rows*m.Cols)
+	for i := range m.Rows {
+		for q := m.Indptr[i]; q < m.Indptr[i+1]; q++ {
+			a[i*m.Cols+m.Indices[q]] += m.Data[q]
+		}
+	}
+	return a
+}
+
+// closeTo reports whether got agrees with ref to 1e-12·mag: both NaN, the
+// same infinity, or |got − ref| ≤ 1e-12·mag.
+func closeTo(got, ref, mag float64) bool {
+	switch {
+	case math.IsNaN(ref) || math.IsNaN(got):
+		return math.IsNaN(ref) && math.IsNaN(got)
+	case math.IsInf(ref, 0) || math.IsInf(got, 0):
+		return got == ref
+	}
+	return math.Abs(got-ref) <= 1e-12*mag
+}
+
+// checkClose fails t at the first element of got that is not closeTo ref.
+func checkClose(t *testing.T, what string, got, ref, mag []float64) {
+	t.Helper()
+	if len(got) != len(ref) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(ref))
+	}
+	for i := range ref {
+		if !closeTo(got[i], ref[i], mag[i]) {
+			t.Fatalf("%s: [%d] = %v, want %v (magnitude %.3g)", what, i, got[i], ref[i], mag[i])
+		}
+	}
+}
+
+// blockBackend wraps a backend with host-side helpers for the block tests.
+type blockBackend struct {
+	*Backend
+	t *testing.T
+}
+
+func (b blockBackend) block(rows, cols int, x []float64) backend.Block {
+	b.t.Helper()
+	v, err := b.NewBlock(rows, cols)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if x != nil {
+		b.Upload(v, x)
+	}
+	return v
+}
+
+func (b blockBackend) get(v backend.Vector) []float64 {
+	x := make([]float64, v.Len())
+	b.Download(x, v)
+	return x
+}
+
+// randBlock returns n normal values with a NaN at every seventh element
+// when nan (a destination that β = 0 must overwrite).
+func randBlock(r *rand.Rand, n int, nan bool) []float64 {
+	x := backendtest.RandVector(r, n)
+	if nan {
+		for i := 0; i < n; i += 7 {
+			x[i] = math.NaN()
+		}
+	}
+	return x
+}
+
+// coefs are the (α, β) of the block product tests: plain, general with a
+// NaN destination overwritten by β = 0, α = 0 (which must still multiply).
+var coefs = []struct{ alpha, beta float64 }{{1, 0}, {-0.75, 0.5}, {0, 0.25}, {2.5, 0}}
+
+// TestBlockProducts checks MulBlock, MulBlockTrans and Gemm against plain
+// host loops on dense and CSR matrices of awkward shapes, with each set of
+// dense kernels and several worker counts, on the serial, parallel and
+// chunked paths; the results of MulBlock and Gemm, whose parts need no
+// reduction, must be bit-identical for every Workers, and every result
+// bit-identical on a repeat.
+func TestBlockProducts(t *testing.T) {
+	refs := map[string][2][]float64{}
+	kernelSets(t, func(t *testing.T) { testBlockProducts(t, refs) })
+}
+
+// testBlockProducts runs TestBlockProducts on one set of kernels; refs
+// caches the references and magnitudes by case.
+func testBlockProducts(t *testing.T, refs map[string][2][]float64) {
+	type mshape struct {
+		rows, cols int
+		density    float64
+	}
+	shapes := []mshape{{0, 5, 0}, {5, 0, 0}, {1, 1, 0}, {7, 3, 0}, {33, 257, 0}, {1003, 67, 0}, {1600, 1000, 0},
+		{7, 3, 0.5}, {257, 33, 0.3}, {3001, 257, 0.06}, {1600, 1000, 0.6}}
+	first := map[string][]float64{}
+	for _, workers := range []int{1, 2, 3} {
+		b := blockBackend{New(Options{Workers: workers}), t}
+		for si, sh := range shapes {
+			r := backendtest.Rand(uint64(100 + si))
+			var hm *backendtest.HostMatrix
+			if sh.density == 0 {
+				hm = backendtest.RandDense(r, sh.rows, sh.cols)
+			} else {
+				hm = backendtest.RandCSR(r, sh.rows, sh.cols, sh.density)
+			}
+			x := hostMat(hm)
+			a, err := hm.Upload(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []int{1, 3, 10} {
+				w := randBlock(r, sh.cols*k, false)
+				g := randBlock(r, sh.rows*k, false)
+				for ci, c := range coefs {
+					d0 := randBlock(r, sh.rows*k, c.beta == 0)
+					dt0 := randBlock(r, sh.cols*k, c.beta == 0)
+					wb, gb := b.block(sh.cols, k, w), b.block(sh.rows, k, g)
+					db, dtb := b.block(sh.rows, k, d0), b.block(sh.cols, k, dt0)
+					name := fmt.Sprintf("%v k=%d coef %d", hm, k, ci)
+					var got, gotT []float64
+					for rep := range 2 {
+						b.Upload(db, d0)
+						b.Upload(dtb, dt0)
+						b.MulBlock(db, c.alpha, a, wb, c.beta)
+						b.MulBlockTrans(dtb, c.alpha, a, gb, c.beta)
+						if rep == 0 {
+							got, gotT = b.get(db), b.get(dtb)
+							continue
+						}
+						checkBits(t, "MulBlock repeat "+name, b.get(db), got)
+						checkBits(t, "MulBlockTrans repeat "+name, b.get(dtb), gotT)
+					}
+					rm, ok := refs["MulBlock "+name]
+					if !ok {
+						rm = refMulBlock(x, sh.rows, sh.cols, k, c.alpha, w, c.beta, d0, false)
+						refs["MulBlock "+name] = rm
+					}
+					checkClose(t, "MulBlock "+name, got, rm[0], rm[1])
+					rm, ok = refs["MulBlockTrans "+name]
+					if !ok {
+						rm = refMulBlock(x, sh.rows, sh.cols, k, c.alpha, g, c.beta, dt0, true)
+						refs["MulBlockTrans "+name] = rm
+					}
+					checkClose(t, "MulBlockTrans "+name, gotT, rm[0], rm[1])
+					if w1, ok := first[name]; !ok {
+						first[name] = got
+					} else {
+						checkBits(t, fmt.Sprintf("MulBlock workers=%d vs 1 %s", workers, name), got, w1)
+					}
+					for _, v := range []backend.Vector{wb, gb, db, dtb} {
+						b.Free(v)
+					}
+				}
+			}
+			b.FreeMatrix(a)
+		}
+		testGemm(t, b, first, refs)
+		if err := b.Err(); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+}
+
+// refMulBlock returns α·X·W + β·D (trans false; X rows×cols, W cols×k) or
+// α·Xᵀ·W + β·D (W rows×k), β = 0 ignoring D, and the magnitudes of the
+// terms.
+func refMulBlock(x []float64, rows, cols, k int, alpha float64, w []float64, beta float64, d []float64, trans bool) [2][]float64 {
+	out := rows
+	if trans {
+		out = cols
+	}
+	sum, mag := make([]float64, out*k), make([]float64, out*k)
+	for i := range rows {
+		for j, xij := range x[i*cols : (i+1)*cols] {
+			o, l := i, j // output row o gets x_ol·w_l
+			if trans {
+				o, l = j, i
+			}
+			so, mo, wl := sum[o*k:(o+1)*k], mag[o*k:(o+1)*k], w[l*k:(l+1)*k]
+			for c, wc := range wl {
+				so[c] += xij * wc
+				mo[c] += math.Abs(xij * wc)
+			}
+		}
+	}
+	for q := range sum {
+		sum[q], mag[q] = alpha*sum[q], math.Abs(alpha)*mag[q]
+		if beta != 0 {
+			sum[q] += beta * d[q]
+			mag[q] += math.Abs(beta * d[q])
+		}
+	}
+	return [2][]float64{sum, mag}
+}
+
+// refGemm returns α·op(A)·op(B) + β·C (β = 0: C ignored) by its formula,
+// and the magnitude of its terms.
+func refGemm(m, n, k int, alpha float64, a []float64, ta bool, bm []float64, tb bool, beta float64, c []float64) (ref, mag []float64) {
+	opA := func(i, l int) float64 {
+		if ta {
+			return a[l*m+i]
+		}
+		return a[i*k+l]
+	}
+	opB := func(l, j int) float64 {
+		if tb {
+			return bm[j*k+l]
+		}
+		return bm[l*n+j]
+	}
+	ref, mag = make([]float64, m*n), make([]float64, m*n)
+	for i := range m {
+		for j := range n {
+			var s, sm float64
+			if beta != 0 {
+				s, sm = beta*c[i*n+j], math.Abs(beta*c[i*n+j])
+			}
+			for l := range k {
+				s += alpha * opA(i, l) * opB(l, j)
+				sm += math.Abs(alpha * opA(i, l) * opB(l, j))
+			}
+			ref[i*n+j], mag[i*n+j] = s, sm
+		}
+	}
+	return ref, mag
+}
+
+// testGemm checks Gemm against refGemm for every transposition, on shapes
+// that fit one tile of dst and shapes of many, with special values in op(B)
+// (0·Inf must give NaN) and A = B (AᵀA); the results of A·op(B) must equal
+// those of the first backend's (first, by name) bit for bit.
+func testGemm(t *testing.T, b blockBackend, first map[string][]float64, refs map[string][2][]float64) {
+	r := backendtest.Rand(5)
+	for _, sh := range []struct{ m, n, k int }{{1, 1, 1}, {7, 3, 5}, {0, 3, 2}, {3, 0, 2}, {4, 5, 0},
+		{200, 70, 33}, {65, 193, 20}, {300, 10, 50}, {1000, 50, 50}} {
+		for _, ta := range []backend.Transpose{backend.NoTrans, backend.Trans} {
+			for _, tb := range []backend.Transpose{backend.NoTrans, backend.Trans} {
+				for ci, c := range coefs {
+					for _, special := range []bool{false, true} {
+						a := randBlock(r, sh.m*sh.k, false)
+						bm := randBlock(r, sh.k*sh.n, false)
+						if special && sh.k > 0 && sh.m > 1 && sh.n > 0 {
+							for l := range sh.k { // a zero row of op(A) …
+								if ta {
+									a[l*sh.m+1] = 0
+								} else {
+									a[sh.k+l] = 0
+								}
+							}
+							bm[0], bm[len(bm)/2] = math.Inf(1), math.NaN() // … times Inf and NaN
+							a[0] = math.Inf(-1)
+						}
+						c0 := randBlock(r, sh.m*sh.n, c.beta == 0)
+						ar, ac := sh.m, sh.k
+						if ta {
+							ar, ac = ac, ar
+						}
+						br, bc := sh.k, sh.n
+						if tb {
+							br, bc = bc, br
+						}
+						ab, bb, cb := b.block(ar, ac, a), b.block(br, bc, bm), b.block(sh.m, sh.n, c0)
+						b.Gemm(cb, c.alpha, ab, ta, bb, tb, c.beta)
+						got := b.get(cb)
+						name := fmt.Sprintf("Gemm %d×%d·%d×%d %v%v coef %d special %v", sh.m, sh.k, sh.k, sh.n, ta, tb, ci, special)
+						rm, ok := refs[name]
+						if !ok {
+							rm[0], rm[1] = refGemm(sh.m, sh.n, sh.k, c.alpha, a, bool(ta), bm, bool(tb), c.beta, c0)
+							refs[name] = rm
+						}
+						checkClose(t, name, got, rm[0], rm[1])
+						// Aᵀ·op(B) sums over the rows of A in chunks, whose number
+						// depends on Workers; A·op(B) does not.
+						if w1, ok := first[name]; !ok {
+							first[name] = got
+						} else if !ta {
+							checkBits(t, name+" vs workers=1", got, w1)
+						}
+						b.Free(ab)
+						b.Free(bb)
+						b.Free(cb)
+					}
+				}
+			}
+		}
+	}
+	// AᵀA with A = B.
+	a := randBlock(r, 300*20, false)
+	ab, cb := b.block(300, 20, a), b.block(20, 20, nil)
+	b.Gemm(cb, 1, ab, backend.Trans, ab, backend.NoTrans, 0)
+	ref, mag := refGemm(20, 20, 300, 1, a, true, a, false, 0, nil)
+	checkClose(t, "Gemm AᵀA", b.get(cb), ref, mag)
+	b.Free(ab)
+	b.Free(cb)
+}
+
+// scoreRows returns a rows×cols block of scores: 3·N(0,1) shifted per row
+// by 0, 800, −800 or 30 (exp of a raw score overflows or underflows), and,
+// when cols ≥ 3, special rows at the start: a NaN last, +Inf, only −Inf,
+// −Inf beside finite values, NaN first with +Inf, and huge values (1e300,
+// whose squares overflow).
+func scoreRows(r *rand.Rand, rows, cols int) []float64 {
+	a := make([]float64, rows*cols)
+	shifts := [4]float64{0, 800, -800, 30}
+	for i := range rows {
+		for j := range cols {
+			a[i*cols+j] = 3*r.NormFloat64() + shifts[i%4]
+		}
+	}
+	if cols < 3 || rows < 6 {
+		return a
+	}
+	inf, nan := math.Inf(1), math.NaN()
+	row := func(i int) []float64 { return a[i*cols : (i+1)*cols] }
+	row(0)[cols-1] = nan
+	row(1)[cols/2] = inf
+	for j := range cols {
+		row(2)[j] = -inf
+	}
+	row(3)[0], row(3)[cols-1] = -inf, -inf
+	row(4)[0], row(4)[1] = nan, inf
+	for j := range cols {
+		row(5)[j] = 1e300 * float64(j+1)
+	}
+	return a
+}
+
+// TestRowOps checks the row operations and DivElem against plain host
+// loops of their formulas, special rows included, on the serial and
+// parallel paths; every result but ColSums' (a reduction over chunks of
+// rows) must be bit-identical for every Workers, and all of them on a
+// repeat.
+func TestRowOps(t *testing.T) {
+	first := map[string][]float64{}
+	for _, workers := range []int{1, 2, 3} {
+		b := blockBackend{New(Options{Workers: workers}), t}
+		results := map[string][]float64{}
+		for si, sh := range []struct{ rows, cols int }{{0, 3}, {3, 0}, {1, 1}, {7, 3}, {6, 5}, {1000, 10}, {3001, 7}, {20000, 10}, {5, 3000}, {40, 2001}} {
+			r := backendtest.Rand(uint64(200 + si))
+			rows, cols := sh.rows, sh.cols
+			a := scoreRows(r, rows, cols)
+			vr, vc := randBlock(r, rows, false), randBlock(r, cols, false)
+			d0r, d0c := randBlock(r, rows, true), randBlock(r, cols, true)
+			name := fmt.Sprintf("%d×%d", rows, cols)
+			ab, db := b.block(rows, cols, a), b.block(rows, cols, nil)
+			vrb, vcb := b.block(rows, 1, vr), b.block(cols, 1, vc)
+			outR, outC := b.block(rows, 1, nil), b.block(cols, 1, nil)
+			record := func(op string, got []float64) {
+				results[op+" "+name] = got
+			}
+
+			b.ScaleRows(db, vrb, ab)
+			got := b.get(db)
+			b.ScaleCols(db, ab, vcb)
+			gotC := b.get(db)
+			for i := range rows {
+				for j := range cols {
+					if w := vr[i] * a[i*cols+j]; !sameBits(got[i*cols+j], w) {
+						t.Fatalf("ScaleRows %s: [%d,%d] = %v, want %v", name, i, j, got[i*cols+j], w)
+					}
+					if w := a[i*cols+j] * vc[j]; !sameBits(gotC[i*cols+j], w) {
+						t.Fatalf("ScaleCols %s: [%d,%d] = %v, want %v", name, i, j, gotC[i*cols+j], w)
+					}
+				}
+			}
+			record("ScaleRows", got)
+			record("ScaleCols", gotC)
+
+			for _, c := range coefs {
+				b.Upload(outR, d0r)
+				b.RowSums(outR, c.alpha, ab, c.beta)
+				b.Upload(outC, d0c)
+				b.ColSums(outC, c.alpha, ab, c.beta)
+				ref, mag := make([]float64, rows), make([]float64, rows)
+				refC, magC := make([]float64, cols), make([]float64, cols)
+				for i := range rows {
+					for j := range cols {
+						ref[i] += a[i*cols+j]
+						mag[i] += math.Abs(a[i*cols+j])
+						refC[j] += a[i*cols+j]
+						magC[j] += math.Abs(a[i*cols+j])
+					}
+				}
+				for q, d := range [][]float64{d0r, d0c} {
+					rf, mg := ref, mag
+					if q == 1 {
+						rf, mg = refC, magC
+					}
+					for i := range rf {
+						rf[i], mg[i] = c.alpha*rf[i], math.Abs(c.alpha)*mg[i]
+						if c.beta != 0 {
+							rf[i] += c.beta * d[i]
+							mg[i] += math.Abs(c.beta * d[i])
+						}
+					}
+				}
+				what := fmt.Sprintf("%s α=%v β=%v", name, c.alpha, c.beta)
+				got := b.get(outR)
+				checkClose(t, "RowSums "+what, got, ref, mag)
+				record(fmt.Sprintf("RowSums α=%v β=%v", c.alpha, c.beta), got)
+				got = b.get(outC)
+				checkClose(t, "ColSums "+what, got, refC, magC)
+				b.Upload(outC, d0c)
+				b.ColSums(outC, c.alpha, ab, c.beta)
+				checkBits(t, "ColSums repeat "+what, b.get(outC), got)
+			}
+
+			for _, c := range []float64{0, 1e-3, 7} {
+				b.RowNorms(outR, ab, c)
+				ref := make([]float64, rows)
+				for i := range rows {
+					var s float64
+					for _, v := range a[i*cols : (i+1)*cols] {
+						s += v * v
+					}
+					ref[i] = math.Sqrt(c + s)
+				}
+				got := b.get(outR)
+				checkClose(t, fmt.Sprintf("RowNorms %s c=%v", name, c), got, ref, ref)
+				record(fmt.Sprintf("RowNorms c=%v", c), got)
+			}
+
+			// Softmax, LogSumExp, CrossEntropy by their formulas.
+			soft, lseRef, lseMag := make([]float64, rows*cols), make([]float64, rows), make([]float64, rows)
+			y := make([]int, rows)
+			for i := range rows {
+				row := a[i*cols : (i+1)*cols]
+				m, hasNaN := math.Inf(-1), false
+				for _, v := range row {
+					hasNaN = hasNaN || math.IsNaN(v)
+					if v > m {
+						m = v
+					}
+				}
+				if hasNaN {
+					m = math.NaN()
+				}
+				var s float64
+				for _, v := range row {
+					s += math.Exp(v - m)
+				}
+				for j, v := range row {
+					soft[i*cols+j] = math.Exp(v-m) / s
+				}
+				switch {
+				case math.IsNaN(m), math.IsInf(m, 0):
+					lseRef[i], lseMag[i] = m, 0
+				default:
+					lseRef[i] = m + math.Log(s)
+					lseMag[i] = math.Abs(m) + math.Abs(math.Log(s))
+				}
+				if cols > 0 {
+					y[i] = r.IntN(cols)
+				}
+			}
+			ones := make([]float64, rows*cols)
+			for i := range ones {
+				ones[i] = 1
+			}
+			b.Softmax(db, ab)
+			got = b.get(db)
+			checkClose(t, "Softmax "+name, got, soft, ones)
+			record("Softmax", got)
+			b.Upload(db, a)
+			b.Softmax(db, db)
+			checkBits(t, "Softmax in place "+name, b.get(db), got)
+			b.LogSumExp(outR, ab)
+			got = b.get(outR)
+			checkClose(t, "LogSumExp "+name, got, lseRef, lseMag)
+			record("LogSumExp", got)
+			if cols == 0 {
+				for i, v := range got {
+					if !math.IsInf(v, -1) {
+						t.Fatalf("LogSumExp of an empty row %d = %v, want -Inf", i, v)
+					}
+				}
+			}
+
+			if cols > 0 {
+				lab, err := b.NewLabels(cols, y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lossRef, lossMag, gradRef := make([]float64, rows), make([]float64, rows), append([]float64(nil), soft...)
+				for i := range rows {
+					ay := a[i*cols+y[i]]
+					lossRef[i], lossMag[i] = lseRef[i]-ay, lseMag[i]+math.Abs(ay)
+					gradRef[i*cols+y[i]]--
+				}
+				b.CrossEntropy(db, outR, ab, lab)
+				grad, loss := b.get(db), b.get(outR)
+				checkClose(t, "CrossEntropy grad "+name, grad, gradRef, ones)
+				checkClose(t, "CrossEntropy loss "+name, loss, lossRef, lossMag)
+				checkBits(t, "CrossEntropy loss vs LogSumExp − a_y "+name, loss, func() []float64 {
+					l := append([]float64(nil), results["LogSumExp "+name]...)
+					for i := range l {
+						l[i] -= a[i*cols+y[i]]
+					}
+					return l
+				}())
+				record("CrossEntropy grad", grad)
+				record("CrossEntropy loss", loss)
+				b.Fill(outR, 0)
+				b.CrossEntropy(nil, outR, ab, lab)
+				checkBits(t, "CrossEntropy loss only "+name, b.get(outR), loss)
+				b.Upload(db, a)
+				b.CrossEntropy(db, nil, db, lab)
+				checkBits(t, "CrossEntropy grad only, in place "+name, b.get(db), grad)
+				b.Free(lab)
+			}
+
+			// DivElem on the scores and a shifted copy (zeros, infinities, NaN).
+			n := rows * cols
+			yv := append([]float64(nil), a...)
+			for i := range yv {
+				if i%5 == 0 {
+					yv[i] = 0
+				} else {
+					yv[i] = -yv[(i*7)%n]
+				}
+			}
+			yb := b.block(rows, cols, yv)
+			d0 := randBlock(r, n, true)
+			for _, c := range coefs {
+				b.Upload(db, d0)
+				b.DivElem(db, c.alpha, ab, yb, c.beta)
+				got := b.get(db)
+				for i := range n {
+					w := c.alpha * (a[i] / yv[i])
+					if c.beta != 0 {
+						w += c.beta * d0[i]
+					}
+					if !sameBits(got[i], w) {
+						t.Fatalf("DivElem %s α=%v β=%v: [%d] = %v, want %v", name, c.alpha, c.beta, i, got[i], w)
+					}
+				}
+			}
+			for _, v := range []backend.Vector{ab, db, vrb, vcb, outR, outC, yb} {
+				b.Free(v)
+			}
+		}
+		if err := b.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for op, got := range results {
+			if w1, ok := first[op]; !ok {
+				first[op] = got
+			} else {
+				checkBits(t, fmt.Sprintf("%s workers=%d vs 1", op, workers), got, w1)
+			}
+		}
+		b.Close()
 	}
 }

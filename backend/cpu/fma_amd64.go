@@ -13,9 +13,10 @@ var haveFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 const asmKernels = true
 
 // The kernels below read and write only the memory their operands describe,
-// given the lengths that the Go wrappers in kernels.go check (they do not
-// check them themselves). n is len(x) for the dot products, len(y) for the
-// axpys; a holds rows of n values at a stride of stride values.
+// given the lengths that the Go wrappers in kernels.go and blockprod.go
+// check (they do not check them themselves). n is len(x) for the dot
+// products, len(y) for the axpys; a holds rows of n values at a stride of
+// stride values.
 
 // dot4FMA sets z_r ← Σ_j a[r·stride+j]·x[j] for the four rows r = 0…3
 // (len(a) ≥ 3·stride + n). Each row's sum is the one dot1FMA computes.
@@ -51,3 +52,18 @@ func axpy1FMA(c float64, a, y []float64)
 //
 //go:noescape
 func gram4FMA(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
+
+// dot4x2FMA adds to the lanes acc[4p+l], p = 2r+v, the products of the
+// four rows a_r = a[r·stride:] (len(a) ≥ 3·stride + n) and the two vectors
+// x_v over the columns j ≡ l (mod 4), j < n = len(x0), n a multiple of 4,
+// len(x1) ≥ n: one fused multiply-add per lane and 4-column step, in column
+// order. Calls on consecutive tiles of columns give the bits of one call.
+//
+//go:noescape
+func dot4x2FMA(a []float64, stride int, x0, x1 []float64, acc *[32]float64)
+
+// axpy4x2FMA is axpy4FMA(a, stride, c[4v:4v+4], y_v) for v = 0, 1 (len(y1)
+// ≥ n = len(y0)), with the same bits, each row loaded once for both.
+//
+//go:noescape
+func axpy4x2FMA(a []float64, stride int, c *[8]float64, y0, y1 []float64)

@@ -454,3 +454,184 @@ g4done:
 	VZEROUPPER
 	RET
 
+
+// func dot4x2FMA(a []float64, stride int, x0, x1 []float64, acc *[32]float64)
+//
+// acc[4p+l] += Σ a_r[j]·x_v[j] over the columns j ≡ l (mod 4), j < n =
+// len(x0) (a multiple of 4; len(x1) ≥ n), for the four rows a_r =
+// a[r·stride:] and the two vectors x_v, p = 2r+v: one fused multiply-add
+// per lane and 4-column step, in column order (eight columns an iteration,
+// then a last 4-column step). The lanes are loaded from acc and stored back,
+// so a row can be taken in tiles of columns with the bits of one call.
+//
+// Registers: Y0…Y7 the lanes of the pairs p, Y8, Y9 x0, x1, Y10…Y13 the
+// rows; SI rows, DI x0, DX x1, AX acc, CX steps.
+TEXT ·dot4x2FMA(SB), NOSPLIT, $0-88
+	MOVQ    a_base+0(FP), SI
+	MOVQ    stride+24(FP), R8
+	MOVQ    x0_base+32(FP), DI
+	MOVQ    x0_len+40(FP), CX
+	MOVQ    x1_base+56(FP), DX
+	MOVQ    acc+80(FP), AX
+	SHLQ    $3, R8
+	LEAQ    (R8)(R8*2), R9
+	VMOVUPD (AX), Y0
+	VMOVUPD 32(AX), Y1
+	VMOVUPD 64(AX), Y2
+	VMOVUPD 96(AX), Y3
+	VMOVUPD 128(AX), Y4
+	VMOVUPD 160(AX), Y5
+	VMOVUPD 192(AX), Y6
+	VMOVUPD 224(AX), Y7
+	MOVQ    CX, BX
+	SHRQ    $3, BX
+	JZ      dx2tail4
+
+dx2loop8:
+	VMOVUPD     (DI), Y8
+	VMOVUPD     (DX), Y9
+	VMOVUPD     (SI), Y10
+	VMOVUPD     (SI)(R8*1), Y11
+	VMOVUPD     (SI)(R8*2), Y12
+	VMOVUPD     (SI)(R9*1), Y13
+	VFMADD231PD Y8, Y10, Y0
+	VFMADD231PD Y9, Y10, Y1
+	VFMADD231PD Y8, Y11, Y2
+	VFMADD231PD Y9, Y11, Y3
+	VFMADD231PD Y8, Y12, Y4
+	VFMADD231PD Y9, Y12, Y5
+	VFMADD231PD Y8, Y13, Y6
+	VFMADD231PD Y9, Y13, Y7
+	VMOVUPD     32(DI), Y8
+	VMOVUPD     32(DX), Y9
+	VMOVUPD     32(SI), Y10
+	VMOVUPD     32(SI)(R8*1), Y11
+	VMOVUPD     32(SI)(R8*2), Y12
+	VMOVUPD     32(SI)(R9*1), Y13
+	VFMADD231PD Y8, Y10, Y0
+	VFMADD231PD Y9, Y10, Y1
+	VFMADD231PD Y8, Y11, Y2
+	VFMADD231PD Y9, Y11, Y3
+	VFMADD231PD Y8, Y12, Y4
+	VFMADD231PD Y9, Y12, Y5
+	VFMADD231PD Y8, Y13, Y6
+	VFMADD231PD Y9, Y13, Y7
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	ADDQ        $64, DX
+	DECQ        BX
+	JNZ         dx2loop8
+
+dx2tail4:
+	TESTQ       $4, CX
+	JZ          dx2done
+	VMOVUPD     (DI), Y8
+	VMOVUPD     (DX), Y9
+	VMOVUPD     (SI), Y10
+	VMOVUPD     (SI)(R8*1), Y11
+	VMOVUPD     (SI)(R8*2), Y12
+	VMOVUPD     (SI)(R9*1), Y13
+	VFMADD231PD Y8, Y10, Y0
+	VFMADD231PD Y9, Y10, Y1
+	VFMADD231PD Y8, Y11, Y2
+	VFMADD231PD Y9, Y11, Y3
+	VFMADD231PD Y8, Y12, Y4
+	VFMADD231PD Y9, Y12, Y5
+	VFMADD231PD Y8, Y13, Y6
+	VFMADD231PD Y9, Y13, Y7
+
+dx2done:
+	VMOVUPD Y0, (AX)
+	VMOVUPD Y1, 32(AX)
+	VMOVUPD Y2, 64(AX)
+	VMOVUPD Y3, 96(AX)
+	VMOVUPD Y4, 128(AX)
+	VMOVUPD Y5, 160(AX)
+	VMOVUPD Y6, 192(AX)
+	VMOVUPD Y7, 224(AX)
+	VZEROUPPER
+	RET
+
+// func axpy4x2FMA(a []float64, stride int, c *[8]float64, y0, y1 []float64)
+//
+// y_v[j] ← fma(c[4v+3], a3[j], fma(c[4v+2], a2[j], fma(c[4v+1], a1[j],
+// fma(c[4v], a0[j], y_v[j])))) for v = 0, 1 and j < n = len(y0) (len(y1) ≥
+// n), a_r = a[r·stride:]: the bits of axpy4FMA(a, stride, c[4v:4v+4], y_v)
+// for each v, with each row loaded once for both.
+//
+// Registers: Y0…Y7 c, Y8…Y11 the rows, Y12, Y13 y0, y1; SI rows, DI y0,
+// R10 y1, BX the 4-column steps, CX the columns left.
+TEXT ·axpy4x2FMA(SB), NOSPLIT, $0-88
+	MOVQ         a_base+0(FP), SI
+	MOVQ         stride+24(FP), R8
+	MOVQ         c+32(FP), DX
+	MOVQ         y0_base+40(FP), DI
+	MOVQ         y0_len+48(FP), CX
+	MOVQ         y1_base+64(FP), R10
+	SHLQ         $3, R8
+	LEAQ         (R8)(R8*2), R9
+	VBROADCASTSD (DX), Y0
+	VBROADCASTSD 8(DX), Y1
+	VBROADCASTSD 16(DX), Y2
+	VBROADCASTSD 24(DX), Y3
+	VBROADCASTSD 32(DX), Y4
+	VBROADCASTSD 40(DX), Y5
+	VBROADCASTSD 48(DX), Y6
+	VBROADCASTSD 56(DX), Y7
+	MOVQ         CX, BX
+	SHRQ         $2, BX
+	JZ           ax2scalar
+
+ax2loop4:
+	VMOVUPD     (SI), Y8
+	VMOVUPD     (SI)(R8*1), Y9
+	VMOVUPD     (SI)(R8*2), Y10
+	VMOVUPD     (SI)(R9*1), Y11
+	VMOVUPD     (DI), Y12
+	VMOVUPD     (R10), Y13
+	VFMADD231PD Y8, Y0, Y12
+	VFMADD231PD Y8, Y4, Y13
+	VFMADD231PD Y9, Y1, Y12
+	VFMADD231PD Y9, Y5, Y13
+	VFMADD231PD Y10, Y2, Y12
+	VFMADD231PD Y10, Y6, Y13
+	VFMADD231PD Y11, Y3, Y12
+	VFMADD231PD Y11, Y7, Y13
+	VMOVUPD     Y12, (DI)
+	VMOVUPD     Y13, (R10)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        $32, R10
+	DECQ        BX
+	JNZ         ax2loop4
+
+ax2scalar:
+	ANDQ $3, CX
+	JZ   ax2done
+
+ax2sloop:
+	VMOVSD      (SI), X8
+	VMOVSD      (SI)(R8*1), X9
+	VMOVSD      (SI)(R8*2), X10
+	VMOVSD      (SI)(R9*1), X11
+	VMOVSD      (DI), X12
+	VMOVSD      (R10), X13
+	VFMADD231SD X8, X0, X12
+	VFMADD231SD X8, X4, X13
+	VFMADD231SD X9, X1, X12
+	VFMADD231SD X9, X5, X13
+	VFMADD231SD X10, X2, X12
+	VFMADD231SD X10, X6, X13
+	VFMADD231SD X11, X3, X12
+	VFMADD231SD X11, X7, X13
+	VMOVSD      X12, (DI)
+	VMOVSD      X13, (R10)
+	ADDQ        $8, SI
+	ADDQ        $8, DI
+	ADDQ        $8, R10
+	DECQ        CX
+	JNZ         ax2sloop
+
+ax2done:
+	VZEROUPPER
+	RET

@@ -68,3 +68,24 @@ func gram4FMA(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]floa
 	axpy4FMA(a, stride, c, y)
 	dot4FMA(a[4*stride:], stride, x, z)
 }
+
+func dot4x2FMA(a []float64, stride int, x0, x1 []float64, acc *[32]float64) {
+	n := len(x0)
+	x1 = x1[:n]
+	for r := range 4 {
+		row := a[r*stride : r*stride+n]
+		for v, x := range [2][]float64{x0, x1} {
+			lanes := acc[4*(2*r+v) : 4*(2*r+v)+4]
+			for j := 0; j+4 <= n; j += 4 {
+				for l := range lanes {
+					lanes[l] = math.FMA(row[j+l], x[j+l], lanes[l])
+				}
+			}
+		}
+	}
+}
+
+func axpy4x2FMA(a []float64, stride int, c *[8]float64, y0, y1 []float64) {
+	axpy4FMA(a, stride, (*[4]float64)(c[0:4]), y0)
+	axpy4FMA(a, stride, (*[4]float64)(c[4:8]), y1[:len(y0)])
+}

@@ -228,3 +228,110 @@ func TestFusedFMA(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockKernels checks the kernels of MulBlock and MulBlockTrans bit for
+// bit: dot4x2FMA against lanes of fused multiply-adds in column order (and
+// against itself called on two tiles of columns), axpy4x2FMA against
+// axpy4FMA on each vector, with Inf and NaN in the data.
+func TestBlockKernels(t *testing.T) {
+	if !fmaRuns {
+		t.Skip("no AVX2+FMA on this CPU")
+	}
+	r := backendtest.Rand(9)
+	for _, special := range []bool{false, true} {
+		for _, n := range fmaLens {
+			stride := n + 3
+			a := backendtest.RandVector(r, 4*stride)
+			x0, x1 := backendtest.RandVector(r, n), backendtest.RandVector(r, n)
+			y0, y1 := backendtest.RandVector(r, n), backendtest.RandVector(r, n)
+			if special && n > 2 {
+				a[1], a[stride+n-1] = math.Inf(1), math.NaN()
+				x1[n/2] = math.Inf(-1)
+			}
+			row := func(k int) []float64 { return a[k*stride : k*stride+n] }
+			what := fmt.Sprintf("n=%d special=%v", n, special)
+
+			n4 := n &^ 3
+			var acc, want [32]float64
+			for p := range acc {
+				acc[p] = float64(p) * 0.25
+			}
+			want = acc
+			for rr := range 4 {
+				for v, x := range [][]float64{x0, x1} {
+					for j := range n4 {
+						l := &want[4*(2*rr+v)+j%4]
+						*l = math.FMA(row(rr)[j], x[j], *l)
+					}
+				}
+			}
+			got := acc
+			dot4x2FMA(a[:3*stride+n4], stride, x0[:n4], x1[:n4], &got)
+			checkBits(t, "dot4x2FMA "+what, got[:], want[:])
+			if n4 >= 8 { // two tiles of columns
+				j0 := (n4 / 2) &^ 3
+				got = acc
+				dot4x2FMA(a[:3*stride+j0], stride, x0[:j0], x1[:j0], &got)
+				dot4x2FMA(a[j0:3*stride+n4], stride, x0[j0:n4], x1[j0:n4], &got)
+				checkBits(t, "dot4x2FMA in two tiles "+what, got[:], want[:])
+			}
+
+			c := [8]float64{0.5, -1.25, 3, 1e-3, -2, 0.75, 1e3, -1e-2}
+			w0, w1 := append([]float64(nil), y0...), append([]float64(nil), y1...)
+			axpy4FMA(a[:3*stride+n], stride, (*[4]float64)(c[0:4]), w0)
+			axpy4FMA(a[:3*stride+n], stride, (*[4]float64)(c[4:8]), w1)
+			g0, g1 := append([]float64(nil), y0...), append([]float64(nil), y1...)
+			axpy4x2FMA(a[:3*stride+n], stride, &c, g0, g1)
+			checkBits(t, "axpy4x2FMA y0 "+what, g0, w0)
+			checkBits(t, "axpy4x2FMA y1 "+what, g1, w1)
+		}
+	}
+}
+
+// TestMulBlockFMARows checks that the FMA path of the dense MulBlock gives
+// each row the bits of its documented order — lanes of dot4x2FMA, (l0+l1) +
+// (l2+l3), then the last n mod 4 columns by fused multiply-adds — whatever
+// range of rows a part starts and ends at (the last rows go one by one),
+// for odd and even k.
+func TestMulBlockFMARows(t *testing.T) {
+	if !fmaRuns {
+		t.Skip("no AVX2+FMA on this CPU")
+	}
+	defer func(old bool) { useFMA = old }(useFMA)
+	useFMA = true
+	e := newEngine(1)
+	defer e.stop()
+	r := backendtest.Rand(10)
+	const rows = 11
+	for _, n := range []int{1, 3, 4, 7, 64, 300, 2003} {
+		for _, k := range []int{1, 2, 3, 10} {
+			x := backendtest.RandVector(r, rows*n)
+			wt := backendtest.RandVector(r, k*n)
+			want := make([]float64, rows*k)
+			for i := range rows {
+				for c := range k {
+					var l [4]float64
+					j := 0
+					for ; j+4 <= n; j += 4 {
+						for q := range l {
+							l[q] = math.FMA(x[i*n+j+q], wt[c*n+j+q], l[q])
+						}
+					}
+					z := (l[0] + l[1]) + (l[2] + l[3])
+					for ; j < n; j++ {
+						z = math.FMA(x[i*n+j], wt[c*n+j], z)
+					}
+					want[i*k+c] = 0.5 * z
+				}
+			}
+			growAcc(&e.acc, 1, 32*((k+1)/2))
+			for _, span := range [][2]int{{0, rows}, {1, 6}, {3, 4}, {5, 11}, {2, 9}} {
+				got := make([]float64, rows*k)
+				e.args = opArgs{m: matRef{rows: rows, cols: n, val: x}, dst: got, k: k, alpha: 0.5, wt: wt}
+				e.mulBlockFMA(0, span[0], span[1])
+				lo, hi := span[0]*k, span[1]*k
+				checkBits(t, fmt.Sprintf("n=%d k=%d rows [%d,%d)", n, k, span[0], span[1]), got[lo:hi], want[lo:hi])
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/internal/check"
 )
 
 type dense struct {
@@ -37,10 +38,10 @@ func (m *csr) Bytes() int64 {
 
 // NewDense copies a row-major matrix.
 func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, error) {
-	if b.closed {
+	if b.Closed() {
 		return nil, &backend.OpError{Backend: "cpu", Op: "NewDense", Err: backend.ErrClosed}
 	}
-	if v := backend.CheckDense(rows, cols, len(data)); v.Err != nil {
+	if v := check.Dense(rows, cols, len(data)); v.Err != nil {
 		return nil, v.OpError("cpu", "NewDense")
 	}
 	m := &dense{owner: b, rows: rows, cols: cols, data: make([]float64, len(data))}
@@ -54,10 +55,10 @@ func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, erro
 // rows that hold two entries of the same column (for GramDiag). Duplicates
 // are kept as given: the operations sum them (Σ over stored entries).
 func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) (backend.Matrix, error) {
-	if b.closed {
+	if b.Closed() {
 		return nil, &backend.OpError{Backend: "cpu", Op: "NewCSR", Err: backend.ErrClosed}
 	}
-	if v := backend.CheckCSR(rows, cols, math.MaxInt, indptr, len(indices), len(data)); v.Err != nil {
+	if v := check.CSR(rows, cols, math.MaxInt, indptr, len(indices), len(data)); v.Err != nil {
 		return nil, v.OpError("cpu", "NewCSR")
 	}
 	nnz := indptr[rows]
@@ -71,7 +72,7 @@ func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) 
 		for k := indptr[i]; k < indptr[i+1]; k++ {
 			j := indices[k]
 			if j < 0 || j >= cols {
-				return nil, backend.CSRIndexViolation(j, cols, k).OpError("cpu", "NewCSR")
+				return nil, check.CSRIndex(j, cols, k).OpError("cpu", "NewCSR")
 			}
 			idx[k] = int32(j)
 			if last[j] == i+1 {
@@ -108,7 +109,7 @@ func (b *Backend) FreeMatrix(a backend.Matrix) {
 // mat resolves a matrix operand into its storage, recording an error for
 // nil, foreign or freed ones.
 func (b *Backend) mat(op string, a backend.Matrix) (matRef, bool) {
-	if b.err != nil {
+	if b.Err() != nil {
 		return matRef{}, false
 	}
 	var owner *Backend
@@ -155,7 +156,7 @@ func (b *Backend) matvecArgs(op string, dst backend.Vector, a backend.Matrix, x 
 	if d == nil || xv == nil || !okm {
 		return nil, matRef{}, nil
 	}
-	if !b.check(op, backend.CheckMatVec(m.rows, m.cols, trans, d.operand(), xv.operand())) {
+	if !b.check(op, check.MatVec(m.rows, m.cols, trans, d.operand(), xv.operand())) {
 		return nil, matRef{}, nil
 	}
 	return d, m, xv
@@ -239,7 +240,7 @@ func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d
 	if dv == nil || vv == nil || !okw || !okm {
 		return
 	}
-	if !b.check(op, backend.CheckGramVec(m.rows, m.cols, dv.operand(), wv.operand(), vv.operand())) {
+	if !b.check(op, check.GramVec(m.rows, m.cols, dv.operand(), wv.operand(), vv.operand())) {
 		return
 	}
 	e := b.eng
@@ -295,7 +296,7 @@ func (b *Backend) GramVecPair(dst1, dst2 backend.Vector, alpha float64, x backen
 	if d1 == nil || d2 == nil || w1 == nil || w2 == nil || !okw || !okm {
 		return
 	}
-	if !b.check(op, backend.CheckGramVecPair(m.rows, m.cols, d1.operand(), d2.operand(), wv.operand(), w1.operand(), w2.operand())) {
+	if !b.check(op, check.GramVecPair(m.rows, m.cols, d1.operand(), d2.operand(), wv.operand(), w1.operand(), w2.operand())) {
 		return
 	}
 	e := b.eng
@@ -332,7 +333,7 @@ func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, 
 	if dv == nil || !okw || !okm {
 		return
 	}
-	if !b.check(op, backend.CheckGramDiag(m.rows, m.cols, dv.operand(), wv.operand())) {
+	if !b.check(op, check.GramDiag(m.rows, m.cols, dv.operand(), wv.operand())) {
 		return
 	}
 	e := b.eng
@@ -463,7 +464,7 @@ func (b *Backend) glmGrad(op string, dst backend.Vector, alpha float64, x backen
 	if wv == nil || yv == nil || !okd || !okc || !okm {
 		return nan
 	}
-	if !b.check(op, backend.CheckGLMGrad(m.rows, m.cols, dv.operand(), wv.operand(), yv.operand(), cv.operand(), loss)) {
+	if !b.check(op, check.GLMGrad(m.rows, m.cols, dv.operand(), wv.operand(), yv.operand(), cv.operand(), loss)) {
 		return nan
 	}
 	e := b.eng
@@ -563,7 +564,7 @@ func (b *Backend) GLMGradGramVec(dst, dst2 backend.Vector, alpha float64, x back
 	if wv == nil || yv == nil || vv == nil || d2 == nil || !okd || !okc || !okm {
 		return
 	}
-	if !b.check(op, backend.CheckGLMGradGramVec(m.rows, m.cols, dv.operand(), d2.operand(), wv.operand(), yv.operand(), cv.operand(), vv.operand(), loss)) {
+	if !b.check(op, check.GLMGradGramVec(m.rows, m.cols, dv.operand(), d2.operand(), wv.operand(), yv.operand(), cv.operand(), vv.operand(), loss)) {
 		return
 	}
 	e := b.eng

@@ -31,6 +31,11 @@ const (
 	// accRatio·cols multiply-adds, so zeroing and summing its accumulator
 	// is at most about 1/accRatio of its work.
 	accRatio = 64
+	// callElems is the least number of elements one part of an
+	// operation that calls a math function per element (Map, Softmax,
+	// LogSumExp, CrossEntropy) gets: such an element costs as much as
+	// tens of elements of Axpy.
+	callElems = 1 << 12
 )
 
 // engine runs the parts of one operation: part 0 on the calling goroutine,
@@ -67,6 +72,13 @@ type engine struct {
 	fDot, fSsq, fNrm2                            func(int)
 	fMulVec, fMulVecT, fGram, fGLM, fReduce      func(int)
 	fGramDiag, fChunks                           func(int)
+	fDivElem, fMap                               func(int)
+	fScaleRows, fScaleCols, fRowSums, fRowNorms  func(int)
+	fSoftmax, fLogSumExp, fCrossEntropy          func(int)
+	fColSums, fMulBlock, fMulBlockT, fBlockRed   func(int)
+
+	wt   []float64   // MulBlock's Wᵀ, Gemm's op(B) when B is transposed: grown on demand
+	coef [][]float64 // per-chunk coefficients of MulBlockTrans' FMA kernels, grown on demand
 }
 
 // opArgs are the operands of the operation in flight. They are cleared when
@@ -85,7 +97,13 @@ type opArgs struct {
 	rowScratch  bool      // GramDiag of a CSR matrix with duplicates: rowSum, rowSeen per chunk
 	grad        bool      // GLMGrad accumulates a gradient
 	np          int       // number of accumulators (parts or chunks) of the row pass
-	m           matRef
+	m           matRef    // the matrix operand, or the block operand a of a row operation
+	fn          backend.Func
+	c           float64   // Map's parameter, RowNorms' c
+	k           int       // columns of W, G and dst (MulBlock, MulBlockTrans)
+	lab         []int32   // CrossEntropy's labels
+	rowLoss     []float64 // CrossEntropy's loss (nil: not computed)
+	wt          []float64 // MulBlock on a dense matrix: Wᵀ (k×cols), in e.wt or the caller's
 }
 
 // matRef is the storage of the matrix operand.
@@ -116,6 +134,10 @@ func newEngine(workers int) *engine {
 	e.fDot, e.fSsq, e.fNrm2 = e.dotPart, e.ssqPart, e.nrm2Part
 	e.fMulVec, e.fMulVecT, e.fGram, e.fGLM = e.mulVecPart, e.mulVecTPart, e.gramPart, e.glmPart
 	e.fGramDiag, e.fReduce, e.fChunks = e.gramDiagPart, e.reducePart, e.chunksPart
+	e.fDivElem, e.fMap = e.divElemPart, e.mapPart
+	e.fScaleRows, e.fScaleCols, e.fRowSums, e.fRowNorms = e.scaleRowsPart, e.scaleColsPart, e.rowSumsPart, e.rowNormsPart
+	e.fSoftmax, e.fLogSumExp, e.fCrossEntropy = e.softmaxPart, e.logSumExpPart, e.crossEntropyPart
+	e.fColSums, e.fMulBlock, e.fMulBlockT, e.fBlockRed = e.colSumsPart, e.mulBlockPart, e.mulBlockTPart, e.blockReducePart
 	if workers > 1 {
 		e.start = make(chan int, workers)
 		e.done = make(chan struct{}, workers)
@@ -164,7 +186,7 @@ func (e *engine) stop() {
 		if e.start != nil {
 			close(e.start)
 		}
-		e.acc, e.acc2, e.rowSum, e.rowSeen = nil, nil, nil, nil
+		e.acc, e.acc2, e.rowSum, e.rowSeen, e.wt, e.coef = nil, nil, nil, nil, nil, nil
 	})
 }
 
@@ -244,14 +266,30 @@ func (e *engine) parts(work, minPart, limit int) int {
 
 // splitLen cuts [0, n) into parts of equal length (boundaries on multiples
 // of 8 elements, a cache line, to avoid false sharing) and returns their number.
-func (e *engine) splitLen(n int) int {
-	np := e.parts(n, partElems, n)
+func (e *engine) splitLen(n int) int { return e.splitLenMin(n, partElems) }
+
+// splitLenMin is splitLen with parts of at least minPart elements.
+func (e *engine) splitLenMin(n, minPart int) int {
+	np := e.parts(n, minPart, n)
 	b := e.bounds
 	b[0] = 0
 	for k := 1; k < np; k++ {
 		b[k] = (k * n / np) &^ 7
 	}
 	b[np] = n
+	return np
+}
+
+// splitBlock cuts the rows [0, rows) of a rows×cols block into parts of
+// equal numbers of rows, each of at least minPart elements (a row counts as
+// at least one), records them in e.bounds and returns their number.
+func (e *engine) splitBlock(rows, cols, minPart int) int {
+	np := e.parts(rows*max(cols, 1), minPart, rows)
+	b := e.bounds
+	b[0], b[np] = 0, rows
+	for k := 1; k < np; k++ {
+		b[k] = k * rows / np
+	}
 	return np
 }
 

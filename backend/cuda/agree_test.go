@@ -47,8 +47,14 @@ type pair struct {
 	gpu, cpu *pairSide
 }
 
+// fullBackend is a backend with the GLM extension, as both sides are.
+type fullBackend interface {
+	backend.Backend
+	backend.GLM
+}
+
 type pairSide struct {
-	b            backend.Backend
+	b            fullBackend
 	a            backend.Matrix
 	w, v, dst    backend.Vector // len cols
 	r, y, d, row backend.Vector // len rows
@@ -90,7 +96,7 @@ func newPairOpts(t *testing.T, sh largeShape, opts Options, roundCPU bool) *pair
 	for i := range d {
 		d[i] = math.Abs(d[i])
 	}
-	side := func(b backend.Backend, m *backendtest.HostMatrix) *pairSide {
+	side := func(b fullBackend, m *backendtest.HostMatrix) *pairSide {
 		t.Cleanup(func() { b.Close() })
 		a, err := m.Upload(b)
 		if err != nil {

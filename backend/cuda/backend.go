@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/internal/check"
 )
 
 func init() {
@@ -35,11 +36,11 @@ type Options struct {
 // it is not safe for concurrent use. Close it: device memory and the
 // context's retain are released only there.
 type Backend struct {
-	drv    driver
-	desc   string
-	f32    bool // Options.DenseFloat32
-	err    error
-	closed bool
+	check.State // the recorded error (Err, ClearErr) and whether closed
+
+	drv  driver
+	desc string
+	f32  bool // Options.DenseFloat32
 
 	allocated int64    // bytes of live vectors and matrices
 	live      []devptr // every live allocation, scratch included, for Close
@@ -60,7 +61,10 @@ type scratch struct {
 	n int // capacity in doubles
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.GLM     = (*Backend)(nil)
+)
 
 // smallDoubles is the size of Backend.small: 2·maxReduceGrid partial sums
 // and 4 results.
@@ -74,7 +78,7 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, &backend.OpError{Backend: "cuda", Op: "Open", Err: backend.ErrDevice, Detail: err.Error()}
 	}
-	b := &Backend{drv: d, host: new([4]float64), args: new([16]uint64), f32: opts.DenseFloat32}
+	b := &Backend{State: check.NewState("cuda"), drv: d, host: new([4]float64), args: new([16]uint64), f32: opts.DenseFloat32}
 	if err := d.enter(); err != nil {
 		d.close()
 		return nil, &backend.OpError{Backend: "cuda", Op: "Open", Err: backend.ErrDevice, Detail: err.Error()}
@@ -100,8 +104,8 @@ func (b *Backend) Device() string { return b.desc }
 // MemInfo returns the device's free and total memory as the driver reports
 // them (cuMemGetInfo), for all processes and contexts.
 func (b *Backend) MemInfo() (free, total int64, err error) {
-	if b.closed {
-		return 0, 0, &backend.OpError{Backend: "cuda", Op: "MemInfo", Err: backend.ErrClosed}
+	if b.Closed() {
+		return 0, 0, b.Error("MemInfo", backend.ErrClosed, "")
 	}
 	if err := b.drv.enter(); err != nil {
 		return 0, 0, err
@@ -110,28 +114,52 @@ func (b *Backend) MemInfo() (free, total int64, err error) {
 	return b.drv.memInfo()
 }
 
-type vec struct {
+// store is the device memory of one allocation: a vector, a block, and
+// the views of either that Reshape makes share it. Operands alias exactly
+// when their stores are the same.
+type store struct {
 	owner *Backend
-	n     int
-	p     devptr
+	n     int    // elements
+	bytes int64  // device bytes held (n·8 for float64, n·4 for labels)
+	p     devptr // 0 when n = 0
 	freed bool
 }
 
-func (v *vec) Len() int { return v.n }
+func (s *store) Owner() *Backend { return s.owner }
+func (s *store) Freed() bool     { return s.freed }
 
-// operand describes v to package backend's operand checks; nil is an
-// optional operand left out.
-func (v *vec) operand() (o backend.Operand[*vec]) {
+// vec is a vector or a block: a store with a shape (n×1 for a vector made
+// by NewVector).
+type vec struct {
+	*store
+	rows, cols int
+}
+
+func (v *vec) Len() int               { return v.n }
+func (v *vec) Dims() (rows, cols int) { return v.rows, v.cols }
+
+// newVecStore returns a rows×cols vec with a zero store of its own, both
+// in one allocation.
+func newVecStore(rows, cols int) *vec {
+	vs := &struct {
+		vec
+		store
+	}{}
+	vs.vec = vec{store: &vs.store, rows: rows, cols: cols}
+	return &vs.vec
+}
+
+// operand describes v to the operand checks; nil is an optional operand
+// left out.
+func (v *vec) operand() (o check.Operand[*store]) {
 	if v != nil {
-		o = backend.Operand[*vec]{ID: v, Len: v.n}
+		o = check.Operand[*store]{ID: v.store, Len: v.n, Rows: v.rows, Cols: v.cols}
 	}
 	return o
 }
 
 func (b *Backend) fail(op string, err error, format string, args ...any) {
-	if b.err == nil {
-		b.err = &backend.OpError{Backend: "cuda", Op: op, Err: err, Detail: fmt.Sprintf(format, args...)}
-	}
+	b.Fail(op, err, format, args...)
 }
 
 // device records a failure of the driver in op.
@@ -144,12 +172,7 @@ func (b *Backend) device(op string, err error) {
 }
 
 // ok reports whether operations may run: no recorded error and not closed.
-func (b *Backend) ok(op string) bool {
-	if b.closed {
-		b.fail(op, backend.ErrClosed, "")
-	}
-	return b.err == nil
-}
+func (b *Backend) ok(op string) bool { return b.OK(op) }
 
 // enter binds the calling goroutine to the device for op; the caller
 // defers b.drv.exit() when it returns true.
@@ -163,7 +186,7 @@ func (b *Backend) enter(op string) bool {
 
 // launch runs kernel k on grid blocks with args, recording a failure in op.
 func (b *Backend) launch(op string, k kernelID, grid int, args ...uint64) bool {
-	if b.err != nil {
+	if b.Err() != nil {
 		return false
 	}
 	n := copy(b.args[:], args)
@@ -176,37 +199,22 @@ func (b *Backend) launch(op string, k kernelID, grid int, args ...uint64) bool {
 
 // v resolves a vector operand, recording an error for nil, foreign or freed ones.
 func (b *Backend) v(op string, x backend.Vector) *vec {
-	if b.err != nil {
-		return nil
-	}
-	xv, isCUDA := x.(*vec)
-	switch {
-	case x == nil || (isCUDA && xv == nil):
-		b.fail(op, backend.ErrInvalid, "nil vector")
-		return nil
-	case !isCUDA || xv.owner != b:
-		b.fail(op, backend.ErrForeign, "vector %T", x)
-		return nil
-	case xv.freed:
-		b.fail(op, backend.ErrFreed, "vector")
-		return nil
-	}
-	return xv
+	return check.Resolve[*vec](&b.State, b, op, "vector", x)
 }
 
 // optV resolves an optional vector operand: nil stays nil. It reports false
 // when a non-nil operand is invalid.
 func (b *Backend) optV(op string, x backend.Vector) (*vec, bool) {
 	if x == nil {
-		return nil, b.err == nil
+		return nil, b.Err() == nil
 	}
 	xv := b.v(op, x)
 	return xv, xv != nil
 }
 
-// check records v, the result of one of package backend's operand checks,
-// as the error of op, and reports whether the operands passed.
-func (b *Backend) check(op string, v backend.Violation) bool { return v.Record(&b.err, "cuda", op) }
+// check records v, the result of one of the operand checks, as the error of
+// op, and reports whether the operands passed.
+func (b *Backend) check(op string, v check.Violation) bool { return b.Check(op, v) }
 
 // rawAlloc allocates device memory and records it for Close. The record is
 // a slice, not a map, so that allocating and freeing allocate no Go memory
@@ -245,19 +253,36 @@ func allocError(op string, bytes int64, err error) error {
 	return &backend.OpError{Backend: "cuda", Op: op, Err: e, Detail: fmt.Sprintf("%d bytes: %v", bytes, err)}
 }
 
-// NewVector allocates a vector of n zeros.
+// NewVector allocates a vector of n zeros: a block of n rows and one column.
 func (b *Backend) NewVector(n int) (backend.Vector, error) {
 	const op = "NewVector"
-	if b.closed {
-		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrClosed}
-	}
 	if n < 0 {
-		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrInvalid, Detail: fmt.Sprintf("length %d", n)}
+		return nil, b.Error(op, backend.ErrInvalid, fmt.Sprintf("length %d", n))
 	}
 	if n > math.MaxInt64/8 {
-		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrOutOfMemory, Detail: fmt.Sprintf("length %d", n)}
+		return nil, b.Error(op, backend.ErrOutOfMemory, fmt.Sprintf("length %d", n))
 	}
-	v := &vec{owner: b, n: n}
+	return b.newVec(op, n, 1)
+}
+
+// NewBlock allocates a rows×cols block of zeros.
+func (b *Backend) NewBlock(rows, cols int) (backend.Block, error) {
+	const op = "NewBlock"
+	if v := check.Block(rows, cols); v.Err != nil {
+		return nil, v.OpError("cuda", op)
+	}
+	return b.newVec(op, rows, cols)
+}
+
+// newVec allocates the store of a rows×cols block (rows·cols·8 does not
+// overflow) and zeroes it.
+func (b *Backend) newVec(op string, rows, cols int) (*vec, error) {
+	if b.Closed() {
+		return nil, b.Error(op, backend.ErrClosed, "")
+	}
+	n := rows * cols
+	v := newVecStore(rows, cols)
+	v.owner, v.n, v.bytes = b, n, int64(n)*8
 	if n == 0 {
 		return v, nil
 	}
@@ -276,26 +301,53 @@ func (b *Backend) NewVector(n int) (backend.Vector, error) {
 	args[0], args[1], args[2] = i64(n), p, f64(0)
 	if err := b.drv.launch(kFill, elemGrid(n), args); err != nil {
 		b.rawFree(p)
-		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrDevice, Detail: err.Error()}
+		return nil, b.Error(op, backend.ErrDevice, err.Error())
 	}
 	v.p = p
 	b.allocated += bytes
 	return v, nil
 }
 
-// Free releases a vector's device memory after the operations in flight.
+// Reshape returns a rows×cols view of v's storage.
+func (b *Backend) Reshape(v backend.Vector, rows, cols int) (backend.Block, error) {
+	const op = "Reshape"
+	if b.Closed() {
+		return nil, b.Error(op, backend.ErrClosed, "")
+	}
+	xv, err := check.ResolveNow[*vec](&b.State, b, op, "vector", v)
+	if err != nil {
+		return nil, err
+	}
+	if vi := check.Reshape(xv.n, rows, cols); vi.Err != nil {
+		return nil, vi.OpError("cuda", op)
+	}
+	return &vec{store: xv.store, rows: rows, cols: cols}, nil
+}
+
+// Free releases the device memory of a vector or block (and so of every
+// view that shares it) or of labels, after the operations in flight.
 func (b *Backend) Free(x backend.Vector) {
-	xv, ok := x.(*vec)
-	if !ok || xv == nil || xv.owner != b || xv.freed {
+	var st *store
+	switch t := x.(type) {
+	case *vec:
+		if t != nil {
+			st = t.store
+		}
+	case *labels:
+		if t != nil {
+			st = t.store
+		}
+	}
+	if st == nil || st.owner != b || st.freed {
 		return
 	}
-	xv.freed = true
-	if b.closed || xv.p == 0 {
+	st.freed = true
+	if b.Closed() || st.p == 0 {
 		return
 	}
-	b.allocated -= int64(xv.n) * 8
-	b.release("Free", xv.p)
-	xv.p = 0
+	b.allocated -= st.bytes
+	b.release("Free", st.p)
+	st.p = 0
 }
 
 // release frees p after the operations in flight, recording a failure in op.
@@ -329,7 +381,7 @@ func (b *Backend) Upload(dst backend.Vector, src []float64) {
 	if d == nil {
 		return
 	}
-	if !b.check(op, backend.CheckHostLen(len(src), d.n)) {
+	if !b.check(op, check.HostLen(len(src), d.n)) {
 		return
 	}
 	if d.n == 0 || !b.enter(op) {
@@ -351,7 +403,7 @@ func (b *Backend) Download(dst []float64, src backend.Vector) {
 	if s == nil {
 		return
 	}
-	if !b.check(op, backend.CheckHostLen(len(dst), s.n)) {
+	if !b.check(op, check.HostLen(len(dst), s.n)) {
 		return
 	}
 	if !b.enter(op) {
@@ -369,29 +421,26 @@ func (b *Backend) Download(dst []float64, src backend.Vector) {
 	}
 }
 
-// Err returns the first recorded error.
-func (b *Backend) Err() error { return b.err }
-
 // ClearErr forgets the recorded error. After a failure of the device itself
 // (ErrDevice from an asynchronous kernel fault), the CUDA context is usually
 // unusable and later operations fail again.
-func (b *Backend) ClearErr() { b.err = nil }
+func (b *Backend) ClearErr() { b.State.ClearErr() }
 
 // Sync waits for every issued operation and returns Err. A kernel fault
 // that happened asynchronously is recorded here, as ErrDevice with Op "Sync".
 func (b *Backend) Sync() error {
 	const op = "Sync"
-	if b.closed {
-		return b.err
+	if b.Closed() {
+		return b.Err()
 	}
-	if b.err != nil || !b.enter(op) {
-		return b.err
+	if b.Err() != nil || !b.enter(op) {
+		return b.Err()
 	}
 	defer b.drv.exit()
 	if err := b.drv.sync(); err != nil {
 		b.device(op, err)
 	}
-	return b.err
+	return b.Err()
 }
 
 // Close waits for the operations in flight, frees every device allocation
@@ -400,10 +449,10 @@ func (b *Backend) Sync() error {
 // harmless. It returns a device failure found on the way, if any.
 func (b *Backend) Close() error {
 	const op = "Close"
-	if b.closed {
+	if b.Closed() {
 		return nil
 	}
-	b.closed = true
+	b.MarkClosed()
 	b.allocated = 0
 	var first error
 	note := func(err error) {
@@ -453,7 +502,7 @@ func (b *Backend) grow(op string, s *scratch, n int) bool {
 // result copies the first k results of the small buffer to b.host, after
 // every earlier operation.
 func (b *Backend) result(op string, k int) bool {
-	if b.err != nil {
+	if b.Err() != nil {
 		return false
 	}
 	if err := b.drv.dtoh(unsafe.Pointer(&b.host[0]), b.resultPtr(), int64(k)*8); err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/internal/check"
 )
 
 // Copy sets dst ← src (hg_copy; Copy(x, x) does nothing).
@@ -15,7 +16,7 @@ func (b *Backend) Copy(dst, src backend.Vector) {
 		return
 	}
 	d, s := b.v(op, dst), b.v(op, src)
-	if d == nil || s == nil || !b.check(op, backend.CheckSameLen(d.n, s.n)) || d == s || d.n == 0 || !b.enter(op) {
+	if d == nil || s == nil || !b.check(op, check.SameLen(d.n, s.n)) || d.store == s.store || d.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
@@ -57,7 +58,7 @@ func (b *Backend) Axpy(alpha float64, x, y backend.Vector) {
 		return
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(xv.n, yv.n)) || xv.n == 0 || !b.enter(op) {
+	if xv == nil || yv == nil || !b.check(op, check.SameLen(xv.n, yv.n)) || xv.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
@@ -71,7 +72,7 @@ func (b *Backend) Axpby(alpha float64, x backend.Vector, beta float64, y backend
 		return
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(xv.n, yv.n)) || xv.n == 0 || !b.enter(op) {
+	if xv == nil || yv == nil || !b.check(op, check.SameLen(xv.n, yv.n)) || xv.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
@@ -85,7 +86,7 @@ func (b *Backend) MulElem(dst backend.Vector, alpha float64, x, y backend.Vector
 		return
 	}
 	d, xv, yv := b.v(op, dst), b.v(op, x), b.v(op, y)
-	if d == nil || xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(d.n, xv.n, yv.n)) || d.n == 0 || !b.enter(op) {
+	if d == nil || xv == nil || yv == nil || !b.check(op, check.SameLen(d.n, xv.n, yv.n)) || d.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
@@ -100,7 +101,7 @@ func (b *Backend) Dot(x, y backend.Vector) float64 {
 		return nan
 	}
 	xv, yv := b.v(op, x), b.v(op, y)
-	if xv == nil || yv == nil || !b.check(op, backend.CheckSameLen(xv.n, yv.n)) {
+	if xv == nil || yv == nil || !b.check(op, check.SameLen(xv.n, yv.n)) {
 		return nan
 	}
 	if xv.n == 0 {
@@ -188,13 +189,13 @@ func (b *Backend) CGStep(st backend.Vector, j int, q, r, p, ap backend.Vector, t
 	}
 	sv, qv, rv, pv, av := b.v(op, st), b.v(op, q), b.v(op, r), b.v(op, p), b.v(op, ap)
 	if sv == nil || qv == nil || rv == nil || pv == nil || av == nil ||
-		!b.check(op, backend.CheckCGStep(j, sv.operand(), qv.operand(), rv.operand(), pv.operand(), av.operand())) ||
+		!b.check(op, check.CGStep(j, sv.operand(), qv.operand(), rv.operand(), pv.operand(), av.operand())) ||
 		qv.n == 0 || !b.enter(op) {
 		return
 	}
 	defer b.drv.exit()
 	n, g, eg := qv.n, reduceGrid(qv.n), elemGrid(qv.n)
-	// After a failed launch b.err is set and the later launches do nothing.
+	// After a failed launch the error is recorded and the later launches do nothing.
 	b.launch(op, kDotPartial, g, i64(n), pv.p, av.p, b.small)
 	b.launch(op, kCGPap, 1, i64(g), b.small, sv.p, i64(j))
 	b.launch(op, kCGUpdate, g, i64(n), sv.p, pv.p, av.p, qv.p, rv.p, b.small)

@@ -96,6 +96,7 @@
 //     b·256+t, b·256+t+256·G, … in order; a block adds its threads by a
 //     binary tree in shared memory (t += t+128, then t+64, …, t+1); one block
 //     adds the G block sums the same way. G = min(⌈n/1024⌉, 1024).
+//
 //   - Dense products (MulVec, MulVecTrans, GramVec, GramDiag, GLMGrad):
 //     block b owns rows [b·rpb, (b+1)·rpb) with rpb = max(32, ⌈rows/2048⌉)
 //     rounded up to a multiple of 4, in tiles of 4 rows; thread t owns the
@@ -105,11 +106,48 @@
 //     rows is in row order; the blocks' column sums are then added in the
 //     order b ≡ g (mod 32) for each of 32 groups, and the groups by a tree
 //     (hg_colreduce, 8 columns per block).
+//
 //   - CSR rows (MulVec, and the row pass of GramVec and GLMGrad) and CSC
 //     columns (MulVecTrans, GramDiag, the column pass): a segment of w
 //     threads (w the least power of two ≥ the average entries per row or
 //     column, at most 32) owns a row or column; lane l sums the entries l,
 //     l+w, … in order, and the lanes are added by a binary tree.
+//
+//   - Elementwise operations (Copy … MulElem, DivElem, Map, ScaleRows,
+//     ScaleCols): grid-stride loops, one thread per element, no reduction.
+//     Map follows backend.Func.Eval operation for operation (one kernel,
+//     hg_map, switching on the function).
+//
+//   - Row operations (RowSums, RowNorms, LogSumExp, Softmax, CrossEntropy;
+//     hg_rows): a segment of w threads per row, w the least power of two
+//     ≥ cols, at most 256; lane l takes the columns l, l+w, … in order and
+//     the lanes are added (or their maxima taken, propagating NaN) by the
+//     binary tree of hg_segment_sum. A row's result does not depend on the
+//     grid, min(⌈rows/(256/w)⌉, 4096) blocks looping over rows. Outputs may
+//     alias the input: a segment reads its row before its last barrier and
+//     writes after it.
+//
+//   - ColSums (hg_colsums, then hg_colreduce): cw threads per row (the least
+//     power of two ≥ cols, at most 256), so L = 256/cw lanes per column;
+//     block b owns rows [b·rpb, (b+1)·rpb), rpb = max(⌈rows/1024⌉, 8·L);
+//     lane g adds the rows r0+g, r0+g+L, … in order, the lanes are added by
+//     a tree, and hg_colreduce adds the blocks' sums in its order.
+//
+//   - Gemm and dense MulBlock/MulBlockTrans (hg_gemm, hg_gemm_f32 for
+//     float32 storage): a block computes a tm×tn tile of dst (tn = 4, 8 or
+//     16 by n, tm = 256/tn), one element per thread, the inner dimension K
+//     staged through shared memory 16 at a time and each element summed
+//     over k in increasing order. K is split into S parts of kc (a multiple
+//     of 16), S = min(⌈1024/tiles⌉, ⌈K/512⌉, 64, 2²²/(m·n)) ≥ 1: with S = 1
+//     the kernel applies α and β itself, else the parts' sums go to scratch
+//     and hg_colreduce adds them. MulBlock is op(A) = X, MulBlockTrans
+//     op(A) = Xᵀ with K = rows (the long reduction spread over blocks). The
+//     order depends on kc, a function of the shapes alone.
+//
+//   - CSR MulBlock and MulBlockTrans (hg_csr_block): one thread per element
+//     (i, c) of dst adds val_e·W[ind_e·k + c] over the entries of its row in
+//     stored order — of the CSR arrays for MulBlock, of the transposed CSC
+//     copy for MulBlockTrans (a gather: no atomics).
 //
 // GramVec and GLMGrad on a dense matrix make one pass over X: a block
 // computes the dot products of a tile of rows and accumulates the tile's
@@ -136,13 +174,16 @@
 // are bound by memory bandwidth, so contraction into FMA would not make
 // them measurably faster.
 //
-// There is no cuBLAS: every operation is memory-bound, the fused kernels
+// There is no cuBLAS: the GLM operations are memory-bound, the fused kernels
 // have no cuBLAS equivalent, cuBLAS's reductions do not promise a fixed
 // order, and without it a binary needs only libcuda.so.1. Measured on an
 // H100 (100000 × 1000, bench/results/gpu-2026-11-22.md): MulVec 272 µs
 // against cuBLAS's X·v 278 µs; MulVecTrans 341 µs against cuBLAS's Xᵀ·r
 // 276 µs, which is faster but off the estimators' path (their gradient and
-// Hessian-vector product are the fused GLMGrad and GramVec passes).
+// Hessian-vector product are the fused GLMGrad and GramVec passes). Gemm,
+// MulBlock and MulBlockTrans are a tiled kernel of our own as well (fixed
+// summation order); their speed against cuBLAS's dgemm is to be measured on
+// a GPU (BenchmarkBlockProducts and gpu-session.sh's PyTorch comparison).
 //
 // # Dense matrices in float32
 //

@@ -34,6 +34,14 @@ const (
 	kCGUpdate
 	kCGRR
 	kCGAxpby
+	kDivElem
+	kMap
+	kScale
+	kRows
+	kColSums
+	kGemm
+	kGemmF32
+	kCSRBlock
 	numKernels
 )
 
@@ -61,6 +69,14 @@ var kernelNames = [numKernels]string{
 	kCGUpdate:         "hg_cg_update",
 	kCGRR:             "hg_cg_rr",
 	kCGAxpby:          "hg_cg_axpby",
+	kDivElem:          "hg_divelem",
+	kMap:              "hg_map",
+	kScale:            "hg_scale",
+	kRows:             "hg_rows",
+	kColSums:          "hg_colsums",
+	kGemm:             "hg_gemm",
+	kGemmF32:          "hg_gemm_f32",
+	kCSRBlock:         "hg_csr_block",
 }
 
 func (k kernelID) String() string { return kernelNames[k] }
@@ -71,6 +87,15 @@ const (
 	opTrans  = 1
 	opGram   = 2
 	opGLM    = 3
+)
+
+// Operations of hg_rows (HG_ROW_* of kernels/rows.cu).
+const (
+	opRowSum     = 0
+	opRowNorm    = 1
+	opRowLSE     = 2
+	opRowSoftmax = 3
+	opRowXent    = 4
 )
 
 // Launch configurations. Every choice that affects the order of a
@@ -103,6 +128,25 @@ const (
 	// or column.
 	maxSegGrid  = 1024
 	maxSegWidth = 32
+	// maxRowGrid caps the grid of hg_rows (a row's result does not depend
+	// on the grid).
+	maxRowGrid = 4096
+	// hg_colsums: at most maxColSumsGrid blocks, each owning at least
+	// colSumsRowsPerLane rows per lane of a column (so at least 8 rows):
+	// the partial vectors take at most min(maxColSumsGrid, ⌈rows/8⌉)·cols
+	// doubles.
+	maxColSumsGrid     = 1024
+	colSumsRowsPerLane = 8
+	// gemmTK is HG_GEMM_TK, the K chunk of hg_gemm. A product is split
+	// along K into at most maxGemmSplits parts of at least minGemmSplitK
+	// (so that each adds a long run in order), as many as bring the grid to
+	// gemmTargetBlocks, and no more than keep the partial sums within
+	// maxGemmScratch doubles.
+	gemmTK           = 16
+	minGemmSplitK    = 512
+	maxGemmSplits    = 64
+	gemmTargetBlocks = 1024
+	maxGemmScratch   = 1 << 22
 )
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -140,5 +184,67 @@ func segWidth(nnz, segments int) int {
 // segGrid returns the grid of a segment kernel over n > 0 segments of width w.
 func segGrid(n, w int) int { return min(ceilDiv(n, blockSize/w), maxSegGrid) }
 
+// pow2Ceil returns the least power of two ≥ n, at least 1 and at most limit
+// (a power of two).
+func pow2Ceil(n, limit int) int {
+	w := 1
+	for w < n && w < limit {
+		w *= 2
+	}
+	return w
+}
+
+// rowWidth returns the threads per row of hg_rows for rows of cols
+// elements: the least power of two ≥ cols, at most blockSize.
+func rowWidth(cols int) int { return pow2Ceil(cols, blockSize) }
+
+// rowGrid returns the grid of hg_rows over rows > 0 rows with w threads each.
+func rowGrid(rows, w int) int { return min(ceilDiv(rows, blockSize/w), maxRowGrid) }
+
+// colSumsGrid returns the launch of hg_colsums over a rows×cols block
+// (cols > 0): cw threads per row, rpb rows per block and the number of
+// blocks (at least one, even when rows = 0, so that the partial sums are
+// defined).
+func colSumsGrid(rows, cols int) (cw, rpb, grid int) {
+	cw = pow2Ceil(cols, blockSize)
+	rpb = max(ceilDiv(rows, maxColSumsGrid), colSumsRowsPerLane*(blockSize/cw))
+	return cw, rpb, max(1, ceilDiv(rows, rpb))
+}
+
+// gemmGeom is the launch of hg_gemm for dst m×n and a reduction of length
+// k > 0: tile width tn (tm = blockSize/tn), splits of kc along K (a multiple
+// of gemmTK), their number, and the grid (tiles × splits).
+type gemmGeom struct {
+	tn, kc, splits, grid int
+}
+
+// gemmGrid returns the launch of hg_gemm for m, n, k > 0. Every choice that
+// affects the order of the sums (kc and so splits) is a function of the
+// shape alone.
+func gemmGrid(m, n, k int) gemmGeom {
+	tn := 16
+	switch {
+	case n <= 4:
+		tn = 4
+	case n <= 8:
+		tn = 8
+	}
+	tiles := ceilDiv(m, blockSize/tn) * ceilDiv(n, tn)
+	s := ceilDiv(gemmTargetBlocks, tiles)
+	s = min(s, ceilDiv(k, minGemmSplitK), maxGemmSplits, maxGemmScratch/(m*n))
+	s = max(s, 1)
+	kc := ceilDiv(ceilDiv(k, s), gemmTK) * gemmTK
+	s = ceilDiv(k, kc)
+	return gemmGeom{tn: tn, kc: kc, splits: s, grid: tiles * s}
+}
+
 func f64(x float64) uint64 { return math.Float64bits(x) }
 func i64(x int) uint64     { return uint64(int64(x)) }
+
+// b64 is a flag argument: 1 for true, 0 for false.
+func b64(x bool) uint64 {
+	if x {
+		return 1
+	}
+	return 0
+}

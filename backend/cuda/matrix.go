@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/internal/check"
 )
 
 // dense is a row-major matrix on the device.
@@ -98,10 +99,10 @@ func (b *Backend) upload(src unsafe.Pointer, bytes int64) (devptr, error) {
 // NewDense copies a row-major matrix to the device.
 func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, error) {
 	const op = "NewDense"
-	if b.closed {
+	if b.Closed() {
 		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrClosed}
 	}
-	if v := backend.CheckDense(rows, cols, len(data)); v.Err != nil {
+	if v := check.Dense(rows, cols, len(data)); v.Err != nil {
 		return nil, v.OpError("cuda", op)
 	}
 	m := &dense{owner: b, rows: rows, cols: cols, f32: b.f32}
@@ -134,11 +135,11 @@ func (b *Backend) NewDense(rows, cols int, data []float64) (backend.Matrix, erro
 // both to the device.
 func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) (backend.Matrix, error) {
 	const op = "NewCSR"
-	if b.closed {
+	if b.Closed() {
 		return nil, &backend.OpError{Backend: "cuda", Op: op, Err: backend.ErrClosed}
 	}
 	// At most MaxInt32 rows: the transpose stores row indices in 32 bits.
-	if v := backend.CheckCSR(rows, cols, math.MaxInt32, indptr, len(indices), len(data)); v.Err != nil {
+	if v := check.CSR(rows, cols, math.MaxInt32, indptr, len(indices), len(data)); v.Err != nil {
 		return nil, v.OpError("cuda", op)
 	}
 	nnz := indptr[rows]
@@ -150,7 +151,7 @@ func (b *Backend) NewCSR(rows, cols int, indptr, indices []int, data []float64) 
 	count := make([]int64, cols+1)
 	for k, j := range indices {
 		if j < 0 || j >= cols {
-			return nil, backend.CSRIndexViolation(j, cols, k).OpError("cuda", op)
+			return nil, check.CSRIndex(j, cols, k).OpError("cuda", op)
 		}
 		idx[k] = int32(j)
 		count[j+1]++
@@ -218,7 +219,7 @@ func (b *Backend) FreeMatrix(a backend.Matrix) {
 			return
 		}
 		t.freed = true
-		if !b.closed {
+		if !b.Closed() {
 			b.allocated -= t.Bytes()
 			b.release("FreeMatrix", t.p)
 		}
@@ -228,7 +229,7 @@ func (b *Backend) FreeMatrix(a backend.Matrix) {
 			return
 		}
 		t.freed = true
-		if !b.closed {
+		if !b.Closed() {
 			b.allocated -= t.devBytes()
 			b.release("FreeMatrix", t.indptr, t.indices, t.val, t.colptr, t.rowind, t.cval)
 		}
@@ -239,7 +240,7 @@ func (b *Backend) FreeMatrix(a backend.Matrix) {
 // mat resolves a matrix operand, recording an error for nil, foreign or
 // freed ones. Exactly one of the results is non-nil on success.
 func (b *Backend) mat(op string, a backend.Matrix) (*dense, *csr, bool) {
-	if b.err != nil {
+	if b.Err() != nil {
 		return nil, nil, false
 	}
 	var owner *Backend

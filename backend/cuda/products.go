@@ -2,7 +2,10 @@
 
 package cuda
 
-import "github.com/hypergrad-go/hypergrad/backend"
+import (
+	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/backend/internal/check"
+)
 
 // matvecArgs resolves and checks the operands of a product dst = op(A)·x.
 func (b *Backend) matvecArgs(op string, dst backend.Vector, a backend.Matrix, x backend.Vector, trans bool) (*vec, *dense, *csr, *vec) {
@@ -15,7 +18,7 @@ func (b *Backend) matvecArgs(op string, dst backend.Vector, a backend.Matrix, x 
 		return nil, nil, nil, nil
 	}
 	rows, cols := a.Dims()
-	if !b.check(op, backend.CheckMatVec(rows, cols, trans, d.operand(), xv.operand())) {
+	if !b.check(op, check.MatVec(rows, cols, trans, d.operand(), xv.operand())) {
 		return nil, nil, nil, nil
 	}
 	return d, md, ms, xv
@@ -92,7 +95,7 @@ func (b *Backend) GramVec(dst backend.Vector, alpha float64, x backend.Matrix, d
 		return
 	}
 	rows, cols := x.Dims()
-	if !b.check(op, backend.CheckGramVec(rows, cols, dv.operand(), wv.operand(), vv.operand())) {
+	if !b.check(op, check.GramVec(rows, cols, dv.operand(), wv.operand(), vv.operand())) {
 		return
 	}
 	if cols == 0 || !b.enter(op) {
@@ -148,7 +151,7 @@ func (b *Backend) GramDiag(dst backend.Vector, alpha float64, x backend.Matrix, 
 		return
 	}
 	rows, cols := x.Dims()
-	if !b.check(op, backend.CheckGramDiag(rows, cols, dv.operand(), wv.operand())) {
+	if !b.check(op, check.GramDiag(rows, cols, dv.operand(), wv.operand())) {
 		return
 	}
 	if cols == 0 || !b.enter(op) {
@@ -201,7 +204,7 @@ func (b *Backend) glmGrad(op string, wantLoss bool, dst backend.Vector, alpha fl
 		return nan
 	}
 	rows, cols := x.Dims()
-	if !b.check(op, backend.CheckGLMGrad(rows, cols, dv.operand(), wv.operand(), yv.operand(), cv.operand(), loss)) {
+	if !b.check(op, check.GLMGrad(rows, cols, dv.operand(), wv.operand(), yv.operand(), cv.operand(), loss)) {
 		return nan
 	}
 	if !b.enter(op) {
