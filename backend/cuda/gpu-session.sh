@@ -21,7 +21,8 @@
 # bench -backend cuda -suite none -peers on the same data: side by side with
 # PyTorch on the GPU, and the time to accuracy); bench.txt (backend/cuda's
 # benchmarks: MulVec, MulVecTrans, GramVec, GramDiag, GLMGrad, Dot, Axpy, and
-# the 1 GiB device-to-device copies); ab-NAME/ when .gpubin/alt-NAME/hypergrad
+# the 1 GiB device-to-device copies, and BlockProducts); cublas-gemm.txt
+# (PyTorch's X @ W on the same shapes); ab-NAME/ when .gpubin/alt-NAME/hypergrad
 # exists (below); and summary.md, a draft of
 # bench/results/gpu-<date>.md. Each part has a time limit (tests 240 s, each
 # CLI run 60 s, the peers 300 s, each benchmark run 60 s); HG_GPU_DATA
@@ -76,6 +77,30 @@ for r in $(seq "$rounds"); do
 		benchrun "$root/$a" "$out/bench-$name.txt"
 	done
 done
+
+# cuBLAS's dgemm (PyTorch, float64) on the shapes of BenchmarkBlockProducts:
+# X·W and Xᵀ·G with X 100000×1000 and k = 10, and 1000×50 · 50×50; median of
+# 50 timed calls after 5 untimed, synchronised.
+timeout 120 python3 - >"$out/cublas-gemm.txt" 2>&1 <<'PY'
+import statistics, time, torch
+d = torch.device("cuda")
+g = torch.Generator(device=d).manual_seed(0)
+def t(f):
+    for _ in range(5): f()
+    torch.cuda.synchronize(); ts = []
+    for _ in range(50):
+        t0 = time.perf_counter(); f(); torch.cuda.synchronize(); ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+X = torch.randn(100000, 1000, dtype=torch.float64, device=d, generator=g)
+W = torch.randn(1000, 10, dtype=torch.float64, device=d, generator=g)
+G = torch.randn(100000, 10, dtype=torch.float64, device=d, generator=g)
+S = torch.randn(1000, 50, dtype=torch.float64, device=d, generator=g)
+A = torch.randn(50, 50, dtype=torch.float64, device=d, generator=g)
+print(torch.__version__, torch.cuda.get_device_name())
+for name, f in [("X@W", lambda: X @ W), ("X.T@G", lambda: X.T @ G), ("S@A", lambda: S @ A)]:
+    print(f"{name} {t(f)*1e6:.1f} us")
+PY
+echo "exit status $?" >>"$out/cublas-gemm.txt"
 
 # With .gpubin/alt-NAME/hypergrad (or .gz, unpacked here): the CLI before
 # (that binary) and after (bin/hypergrad), alternating in three rounds, on
