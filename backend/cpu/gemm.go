@@ -19,12 +19,11 @@ import (
 // rows of A, the result independent of Workers for A·B and A·Bᵀ, and of the
 // schedule for all four. With k = 0, dst ← β·dst (0 when β = 0), α unused.
 //
-// Not gonum's Dgemm: in the same process on the 2-core VM, for a
-// 20000×2000 · 2000×10 product, gonum's Dgemm (on tiles small enough to run
-// serially, the only way to keep it from allocating goroutines) took 2.6–2.8
-// times OpenBLAS's dgemm and these kernels 0.39–0.42 times (1 and 2 threads;
-// backend/cpu/openblascmp, bench/results); gonum's also skips the terms with
-// α·a_il = 0, which hides 0·Inf = NaN.
+// Not gonum's Dgemm, which skips the terms with α·a_il = 0 (hiding
+// 0·Inf = NaN), starts goroutines (allocating) on large products, and was
+// several times slower than these kernels on the problems' shapes measured
+// side by side with OpenBLAS (backend/cpu/openblascmp; figures in
+// bench/results).
 func (b *Backend) Gemm(dst backend.Block, alpha float64, a backend.Block, ta backend.Transpose, bm backend.Block, tb backend.Transpose, beta float64) {
 	const op = "Gemm"
 	if !b.ok(op) {

@@ -1,7 +1,8 @@
 //go:build openblas
 
 // Package openblascmp measures the CPU backend's one-pass kernels against
-// OpenBLAS's dgemv on the same matrix in the same process: the yardstick of
+// OpenBLAS's dgemv, and its block products and Gemm against OpenBLAS's
+// dgemm (gemm.go), on the same matrix in the same process: the yardstick of
 // the bandwidth target of issue 6 (the fused gradient and Hessian-vector
 // product at ≥ 90 % of the bandwidth dgemv reaches on the same X). The
 // bench suite compares with PyTorch's X @ v in another process, which this
