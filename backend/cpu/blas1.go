@@ -130,19 +130,7 @@ func (e *engine) axpbyPart(k int) {
 
 // MulElem sets dst ← α·(x ⊙ y) + β·dst; with β = 0, dst ← α·(x ⊙ y).
 func (b *Backend) MulElem(dst backend.Vector, alpha float64, x, y backend.Vector, beta float64) {
-	const op = "MulElem"
-	if !b.ok(op) {
-		return
-	}
-	d, xv, yv := b.v(op, dst), b.v(op, x), b.v(op, y)
-	if d == nil || xv == nil || yv == nil || !b.check(op, check.SameLen(len(d.data), len(xv.data), len(yv.data))) {
-		return
-	}
-	e := b.eng
-	e.args.dst, e.args.x, e.args.y = d.data, xv.data, yv.data
-	e.args.alpha, e.args.beta = alpha, beta
-	e.run(e.fMulElem, e.splitLen(len(d.data)))
-	e.reset()
+	b.binaryElem("MulElem", b.eng.fMulElem, dst, alpha, x, y, beta)
 }
 
 func (e *engine) mulElemPart(k int) {

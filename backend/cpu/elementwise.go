@@ -11,7 +11,12 @@ import (
 // β = 0, dst_i = α·(x_i/y_i). Elements are independent: any aliasing is
 // allowed, and the parts need no reduction.
 func (b *Backend) DivElem(dst backend.Vector, alpha float64, x, y backend.Vector, beta float64) {
-	const op = "DivElem"
+	b.binaryElem("DivElem", b.eng.fDivElem, dst, alpha, x, y, beta)
+}
+
+// binaryElem runs the elementwise operation op, dst ← α·(x ∘ y) + β·dst
+// with ∘ what part computes (MulElem, DivElem), over equal parts.
+func (b *Backend) binaryElem(op string, part func(int), dst backend.Vector, alpha float64, x, y backend.Vector, beta float64) {
 	if !b.ok(op) {
 		return
 	}
@@ -22,7 +27,7 @@ func (b *Backend) DivElem(dst backend.Vector, alpha float64, x, y backend.Vector
 	e := b.eng
 	e.args.dst, e.args.x, e.args.y = d.data, xv.data, yv.data
 	e.args.alpha, e.args.beta = alpha, beta
-	e.run(e.fDivElem, e.splitLen(len(d.data)))
+	e.run(part, e.splitLen(len(d.data)))
 	e.reset()
 }
 
