@@ -4,7 +4,8 @@
 // BLAS-1, matrix–vector and matrix–block products, GEMM, elementwise maps
 // with their derivatives, and row operations (softmax, log-sum-exp, cross-
 // entropy, sums and norms). The fused one-pass kernels of the GLM-type
-// problems are an extension (GLM) that a backend may offer beside the core.
+// problems (GLM) and of multinomial logistic regression (Multinomial) are
+// extensions that a backend may offer beside the core.
 //
 // Estimators and problems see only these interfaces, which is what lets the
 // same estimator code run on the pure-Go CPU backend (package backend/cpu)
@@ -83,7 +84,8 @@
 // LogSumExp, CrossEntropy. Finite differences (total variation) are CSR
 // matrices built by ForwardDiff1D and ForwardDiff2D, applied with MulVec and
 // MulVecTrans. Extensions a backend may add: GLM (the fused GLM passes),
-// GramVecPairer, GLMGradGramVecer, CGStepper.
+// Multinomial (the fused softmax cross-entropy passes), GramVecPairer,
+// GLMGradGramVecer, CGStepper.
 //
 // To add an operation (an afternoon's work):
 //

@@ -145,6 +145,6 @@ type BudgetResult struct {
 	ErrHB    float64 `json:"error_hb"`  // ‖h − ∇F‖ with heavy ball on the linear system
 	ErrCG    float64 `json:"error_cg"`  // with conjugate gradients
 	Ratio    float64 `json:"floor_eps"` // ErrCG/Eps
-	Digest   float64 `json:"digest"`    // the value in shared/research/papers.md (HB column), 0 if none
+	Digest   float64 `json:"digest"`    // the value the paper reports (HB column), 0 if none
 	DigestCG float64 `json:"digest_cg,omitempty"`
 }

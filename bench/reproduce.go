@@ -12,7 +12,7 @@ import (
 // reproduce checks the papers' claims: Grazzi et al.'s hierarchy on every
 // problem of the report, and Ehrhardt & Roberts' §4.1 experiments on their
 // quadratic problem (generated with numpy's seed-0 stream, which reproduces
-// their L, μ and ‖∇F‖; shared/research/papers.md §3.4 and §6).
+// their L, μ and ‖∇F‖; Ehrhardt & Roberts 2024, §4.1).
 func (r *Runner) reproduce(ctx context.Context, rep *Report) (*Reproduction, error) {
 	out := &Reproduction{}
 	for _, pr := range rep.Problems {
@@ -95,7 +95,7 @@ func show(v float64, ok bool) string {
 	return fmt.Sprintf("%.4g", v)
 }
 
-// digest values of shared/research/papers.md §3.4 (Ehrhardt & Roberts §4.1,
+// values published by Ehrhardt & Roberts (2024, §4.1,
 // reproduced from the authors' generator).
 var budgetDigest = map[int][2]float64{20: {54.4, 0}, 40: {0.1175, 0}, 60: {1.92e-4, 0}, 80: {2.79e-7, 0}, 100: {1.0e-9, 3.9e-10}}
 

@@ -6,7 +6,7 @@
 //
 // on backend vectors, and the constants the step sizes and error bounds need.
 //
-// Notation (shared/spec/problems.md): w ∈ R^d is the inner variable, λ ∈ R^h
+// Notation (as in package problems): w ∈ R^d is the inner variable, λ ∈ R^h
 // the hyperparameters, A := ∇²_ww g (d×d, symmetric positive definite) and
 // B := ∇²_wλ g (d×h). By the implicit function theorem
 //
@@ -102,7 +102,7 @@ type Constant struct {
 }
 
 // Constants of a problem at fixed λ, in the notation of Ehrhardt & Roberts
-// (2024) and shared/research/papers.md §3.1:
+// (2024, §3.1):
 //
 //	μI ⪯ A(w, λ) ⪯ LI for every w (strong convexity and smoothness of g),
 //	‖∇_wE(w) − ∇_wE(w')‖ ≤ L_f‖w − w'‖,

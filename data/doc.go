@@ -6,7 +6,7 @@
 // # Files
 //
 // Problem files are NumPy .npz archives (numpy.savez or savez_compressed),
-// with the fields of shared/spec/problems.md:
+// with these fields:
 //
 //	ridge, logreg:  X_train (n×d), y_train (n), X_val (m×d), y_val (m), lambda (d, or 1 for one shared weight)
 //	quadratic:      A (m1×d), b (m1), C (m2×h), D (m2×d), e (m2), theta (h)

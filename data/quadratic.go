@@ -1,6 +1,6 @@
 package data
 
-// Quadratic is the quadratic bilevel problem file of shared/spec/problems.md
+// Quadratic is the data of the quadratic bilevel problem of package problems
 // (Li, Gu & Huang 2022; Ehrhardt & Roberts 2024 §4.1): inner
 // g(w, θ) = ‖Cθ + Dw − e‖², outer E(w) = ‖Aw − b‖². File fields: A (m1×d),
 // b (m1), C (m2×h), D (m2×d), e (m2), theta (h). Note that A is the outer data

@@ -4,7 +4,7 @@ import "fmt"
 
 // Supervised is a ridge or logreg problem file: training and validation sets
 // and the hyperparameter vector at which to differentiate (fields X_train,
-// y_train, X_val, y_val, lambda of shared/spec/problems.md).
+// y_train, X_val, y_val, lambda of a problem file; see the package doc).
 type Supervised struct {
 	XTrain, XVal *Matrix
 	YTrain, YVal []float64

@@ -4,7 +4,7 @@
 //
 //	∇f(λ) = ∇_λE − Bᵀq,   A q = ∇_wE,   A = ∇²_ww g,  B = ∇²_wλ g,
 //
-// evaluated at (w*(λ), λ) (shared/spec/problems.md). The estimators follow
+// evaluated at (w*(λ), λ) (package problems). The estimators follow
 // Grazzi, Franceschi, Pontil & Salzo, "On the Iteration Complexity of
 // Hypergradient Computation" (ICML 2020), and Ehrhardt & Roberts, "Analyzing
 // Inexact Hypergradients for Bilevel Learning" (IMA J. Appl. Math. 2024):

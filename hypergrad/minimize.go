@@ -28,7 +28,7 @@ type Adam struct{ Step, Beta1, Beta2, Eps float64 }
 func (Adam) name() string { return "adam" }
 
 // LineSearch is the backtracking line search of MAID (Salehi, Mukherjee,
-// Roberts & Ehrhardt; shared/research/papers.md §7) with inexact function
+// Roberts & Ehrhardt) with inexact function
 // values: the step β ρ^i (i = 0, 1, …, MaxBacktracks) is accepted when an
 // upper bound on f at the new point lies below a lower bound on f at the old
 // one minus sufficient decrease (η² as in MAID.py),

@@ -1,4 +1,4 @@
-// Package problems is the problem zoo of shared/spec/problems.md: each family
+// Package problems is the problem zoo: each family
 // implements the matrix-free oracles of bilevel.Problem on a backend and an
 // exact reference hypergradient (a closed form or a direct dense solve with
 // gonum at machine precision).

@@ -24,7 +24,7 @@ import (
 const gradUsage = `Usage: hypergrad grad [flags]
 
 Computes one hypergradient ∇f(λ) of f(λ) = E(w*(λ), λ), w*(λ) = argmin_w g(w, λ),
-for a problem of shared/spec/problems.md at the λ stored with its data.
+for a problem of the zoo (go doc ./problems) at the λ stored with its data.
 
 Flags:
 `
