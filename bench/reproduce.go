@@ -95,8 +95,8 @@ func show(v float64, ok bool) string {
 	return fmt.Sprintf("%.4g", v)
 }
 
-// values published by Ehrhardt & Roberts (2024, §4.1,
-// reproduced from the authors' generator).
+// budgetDigest holds the values published by Ehrhardt & Roberts (2024,
+// §4.1, reproduced from the authors' generator).
 var budgetDigest = map[int][2]float64{20: {54.4, 0}, 40: {0.1175, 0}, 60: {1.92e-4, 0}, 80: {2.79e-7, 0}, 100: {1.0e-9, 3.9e-10}}
 
 func (r *Runner) ehrhardtRoberts(ctx context.Context) ([]Claim, []BudgetResult, error) {
