@@ -124,4 +124,38 @@ __device__ __forceinline__ void hg_glm(i64 loss, double z, double y, bool wantl,
 	*h = e / ((1 + e) * (1 + e));
 }
 
+// hg_nanmax returns max(a, b), NaN when either is NaN (fmax ignores NaN).
+__device__ __forceinline__ double hg_nanmax(double a, double b) { return (a > b || a != a) ? a : b; }
+
+// hg_seg_sum_all is hg_segment_sum (the same tree, so the same sums) that
+// returns the segment's sum to every thread of the segment.
+__device__ __forceinline__ double hg_seg_sum_all(double v, double* sh, int w) {
+	const int t = threadIdx.x;
+	sh[t] = v;
+	__syncthreads();
+	for (int s = w / 2; s > 0; s >>= 1) {
+		if ((t & (w - 1)) < s) sh[t] += sh[t + s];
+		__syncthreads();
+	}
+	const double r = sh[t & ~(w - 1)];
+	__syncthreads();
+	return r;
+}
+
+// hg_seg_max_all returns to every thread of a segment of w threads the
+// maximum of v over the segment, NaN if any is NaN, by the tree of
+// hg_segment_sum.
+__device__ __forceinline__ double hg_seg_max_all(double v, double* sh, int w) {
+	const int t = threadIdx.x;
+	sh[t] = v;
+	__syncthreads();
+	for (int s = w / 2; s > 0; s >>= 1) {
+		if ((t & (w - 1)) < s) sh[t] = hg_nanmax(sh[t], sh[t + s]);
+		__syncthreads();
+	}
+	const double r = sh[t & ~(w - 1)];
+	__syncthreads();
+	return r;
+}
+
 #endif // HG_COMMON_CUH

@@ -32,6 +32,7 @@ import (
 //go:generate nvcc -ptx -arch=compute_75 -fmad=false -o blas1.ptx blas1.cu
 //go:generate nvcc -ptx -arch=compute_75 -fmad=false -o blocks.ptx blocks.cu
 //go:generate nvcc -ptx -arch=compute_75 -fmad=false -o dense.ptx dense.cu
+//go:generate nvcc -ptx -arch=compute_75 -fmad=false -o multinomial.ptx multinomial.cu
 //go:generate nvcc -ptx -arch=compute_75 -fmad=false -o rows.ptx rows.cu
 //go:generate nvcc -ptx -arch=compute_75 -fmad=false -o sparse.ptx sparse.cu
 
@@ -42,8 +43,8 @@ var ptxFS embed.FS
 var sourceFS embed.FS
 
 // PTX maps each module's name (the .cu file without its extension: "blas1",
-// "blocks", "dense", "rows", "sparse") to its PTX text, as generated from
-// the sources.
+// "blocks", "dense", "multinomial", "rows", "sparse") to its PTX text, as
+// generated from the sources.
 var PTX = func() map[string]string {
 	m := map[string]string{}
 	entries, _ := ptxFS.ReadDir(".")

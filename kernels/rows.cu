@@ -125,40 +125,6 @@ extern "C" __global__ void hg_scale(i64 n, i64 cols, i64 byRow, double* dst, con
 #define HG_ROW_SOFTMAX 3 // blk_i ← softmax(a_i)
 #define HG_ROW_XENT 4    // out_i ← LSE(a_i) − a_{i,y_i} (out ≠ 0), blk_i ← softmax(a_i) − e_{y_i} (blk ≠ 0)
 
-// hg_nanmax returns max(a, b), NaN when either is NaN (fmax ignores NaN).
-__device__ __forceinline__ double hg_nanmax(double a, double b) { return (a > b || a != a) ? a : b; }
-
-// hg_seg_sum_all is hg_segment_sum (the same tree, so the same sums) that
-// returns the segment's sum to every thread of the segment.
-__device__ __forceinline__ double hg_seg_sum_all(double v, double* sh, int w) {
-	const int t = threadIdx.x;
-	sh[t] = v;
-	__syncthreads();
-	for (int s = w / 2; s > 0; s >>= 1) {
-		if ((t & (w - 1)) < s) sh[t] += sh[t + s];
-		__syncthreads();
-	}
-	const double r = sh[t & ~(w - 1)];
-	__syncthreads();
-	return r;
-}
-
-// hg_seg_max_all returns to every thread of a segment of w threads the
-// maximum of v over the segment, NaN if any is NaN, by the tree of
-// hg_segment_sum.
-__device__ __forceinline__ double hg_seg_max_all(double v, double* sh, int w) {
-	const int t = threadIdx.x;
-	sh[t] = v;
-	__syncthreads();
-	for (int s = w / 2; s > 0; s >>= 1) {
-		if ((t & (w - 1)) < s) sh[t] = hg_nanmax(sh[t], sh[t + s]);
-		__syncthreads();
-	}
-	const double r = sh[t & ~(w - 1)];
-	__syncthreads();
-	return r;
-}
-
 // hg_rows runs the row operation op (HG_ROW_*) over the rows×cols block a
 // with a segment of w threads per row (see the top of the file):
 //   SUM:     out_i ← α·s_i + β·out_i, s_i = Σ_j a_ij;

@@ -13,7 +13,12 @@
 // empty rows, empty columns, unsorted and duplicate column indices. The
 // suite also checks the error contract (sticky errors, ErrShape, ErrAlias,
 // ErrForeign, ErrFreed, ErrInvalid), the aliasing rules, Allocated, and that
-// reductions and fused kernels are bit-for-bit deterministic.
+// reductions and fused kernels are bit-for-bit deterministic. It covers the
+// core operations, the GLM extension, which every backend must implement,
+// and the Multinomial extension (SoftmaxGrad, SoftmaxHessBlock) for a
+// backend that implements it: against host references, against the core
+// operations they fuse, and as the gradient and Hessian they are (central
+// differences).
 //
 // Tolerances are those of DESIGN.md: a vector result must satisfy
 // ‖got − ref‖₂ ≤ 1e-12·‖mag‖₂ and a scalar |got − ref| ≤ 1e-12·mag, where
@@ -51,7 +56,9 @@ const Tol = 1e-12
 // t.Cleanup) when the subtest ends, so open must not close it too. Some
 // subtests open two backends at once (to test ErrForeign). The suite covers
 // the core operations and the GLM extension (backend.GLM), which the
-// backend must implement.
+// backend must implement, and the Multinomial extension
+// (backend.Multinomial) where the backend implements it (Run opens one
+// backend to see): such a backend must pass those subtests too.
 func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 	s := &suite{open: open}
 	tests := []struct {
@@ -110,6 +117,29 @@ func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 		{"BlockDeterminism", s.testBlockDeterminism},
 	}
 	for _, tc := range tests {
+		t.Run(tc.name, tc.f)
+	}
+	if !s.hasMultinomial(t) {
+		t.Log("the backend does not implement backend.Multinomial: the suite does not cover it")
+		return
+	}
+	for _, tc := range []struct {
+		name string
+		f    func(t *testing.T)
+	}{
+		{"SoftmaxGrad", s.testSoftmaxGrad},
+		{"SoftmaxHessBlock", s.testSoftmaxHessBlock},
+		{"MultinomialComposition", s.testMultinomialComposition},
+		{"MultinomialDerivatives", s.testMultinomialDerivatives},
+		{"MultinomialSpecials", s.testMultinomialSpecials},
+		{"MultinomialShapeErrors", s.testMultinomialShapeErrors},
+		{"MultinomialAliases", s.testMultinomialAliases},
+		{"MultinomialForeign", s.testMultinomialForeign},
+		{"MultinomialFreed", s.testMultinomialFreed},
+		{"MultinomialInvalid", s.testMultinomialInvalid},
+		{"MultinomialSticky", s.testMultinomialSticky},
+		{"MultinomialDeterminism", s.testMultinomialDeterminism},
+	} {
 		t.Run(tc.name, tc.f)
 	}
 }

@@ -264,6 +264,7 @@ type blockFixture struct {
 	a, bb, c          backend.Block    // Gemm 1000×50·50×50
 	scores, grad, out backend.Block    // rows×k, rows×k, rows×1
 	classes           backend.Labels
+	prob, tmp         backend.Block // rows×k: SoftmaxGrad's P (of the dense matrix at W), scratch
 }
 
 // blockFix returns the block operands for workers, building them (outside
@@ -331,6 +332,8 @@ func blockFix(tb testing.TB, workers int) *blockFixture {
 	if bf.classes, err = b.NewLabels(blockK, y); err != nil {
 		tb.Fatal(err)
 	}
+	bf.prob, bf.tmp = block(benchRows, blockK, nil), block(benchRows, blockK, nil)
+	b.SoftmaxGrad(bf.dstT, 1, bf.dense, bf.w, bf.classes, nil, 0, bf.prob, nil)
 	if err := b.Err(); err != nil {
 		tb.Fatal(err)
 	}
@@ -456,4 +459,61 @@ func BenchmarkRowOps(b *testing.B) {
 	b.Run("CrossEntropy", func(b *testing.B) {
 		benchBlock(b, size, func(f *blockFixture) { f.b.CrossEntropy(f.grad, f.out, f.scores, f.classes) })
 	})
+}
+
+// BenchmarkSoftmaxGrad compares SoftmaxGrad (one pass over X) with the
+// composition that computes the same gradient and losses with the core
+// operations (MulBlock, CrossEntropy, MulBlockTrans: two passes), on the
+// dense and CSR block matrices with blockK classes.
+func BenchmarkSoftmaxGrad(b *testing.B) {
+	for _, name := range []string{"dense", "csr"} {
+		mat := func(f *blockFixture) backend.Matrix {
+			if name == "csr" {
+				return f.csr
+			}
+			return f.dense
+		}
+		b.Run(name+"/fused", func(b *testing.B) {
+			benchBlock(b, matBytes(name), func(f *blockFixture) {
+				f.b.SoftmaxGrad(f.dstT, 1, mat(f), f.w, f.classes, nil, 0, nil, f.out)
+			})
+		})
+		b.Run(name+"/composed", func(b *testing.B) {
+			benchBlock(b, matBytes(name), func(f *blockFixture) {
+				f.b.MulBlock(f.dst, 1, mat(f), f.w, 0)
+				f.b.CrossEntropy(f.grad, f.out, f.dst, f.classes)
+				f.b.MulBlockTrans(f.dstT, 1, mat(f), f.grad, 0)
+			})
+		})
+	}
+}
+
+// BenchmarkSoftmaxHessBlock compares SoftmaxHessBlock (one pass over X)
+// with the composition of the core operations that computes the same
+// product (MulBlock, MulElem, RowSums, ScaleRows, Axpy, MulBlockTrans: two
+// passes), V = W, on the dense and CSR block matrices with blockK classes.
+func BenchmarkSoftmaxHessBlock(b *testing.B) {
+	for _, name := range []string{"dense", "csr"} {
+		mat := func(f *blockFixture) backend.Matrix {
+			if name == "csr" {
+				return f.csr
+			}
+			return f.dense
+		}
+		b.Run(name+"/fused", func(b *testing.B) {
+			benchBlock(b, matBytes(name), func(f *blockFixture) {
+				f.b.SoftmaxHessBlock(f.dstT, 1, mat(f), f.prob, nil, f.w, 0)
+			})
+		})
+		b.Run(name+"/composed", func(b *testing.B) {
+			benchBlock(b, matBytes(name), func(f *blockFixture) {
+				f.b.MulBlock(f.dst, 1, mat(f), f.w, 0)
+				f.b.MulElem(f.grad, 1, f.prob, f.dst, 0)
+				f.b.RowSums(f.out, 1, f.grad, 0)
+				f.b.ScaleRows(f.tmp, f.out, f.prob)
+				f.b.Axpy(-1, f.tmp, f.grad)
+				f.b.MulBlockTrans(f.dstT, 1, mat(f), f.grad, 0)
+			})
+		})
+	}
 }

@@ -194,6 +194,10 @@ func (f *opFixture) ops() []struct {
 			op{"GLMGrad/loss-only/" + m.name, func() { b.GLMGrad(nil, 1, a, f.w, f.labels, backend.Logistic, 0, nil) }},
 			op{"MulBlock/" + m.name, func() { b.MulBlock(f.rowBlk, 1, a, f.wBlk, 0.5) }},
 			op{"MulBlockTrans/" + m.name, func() { b.MulBlockTrans(f.colBlk, 1, a, f.scores, 0) }},
+			op{"SoftmaxGrad/" + m.name, func() {
+				b.SoftmaxGrad(f.colBlk, 1, a, f.wBlk, f.classes, f.rowsScale, 0.5, f.grad, f.rowDst)
+			}},
+			op{"SoftmaxHessBlock/nil-d/" + m.name, func() { b.SoftmaxHessBlock(f.colBlk, 1, a, f.grad, nil, f.wBlk, 0) }},
 		)
 	}
 	return ops
@@ -617,6 +621,12 @@ func (f *opFixture) reductions() map[string][]float64 {
 		b.Fill(f.rowBlk, 1)
 		b.MulBlock(f.rowBlk, 1, m.a, f.wBlk, 0.5)
 		out["MulBlock/"+m.name] = get(f.rowBlk)
+		b.Fill(f.colBlk, 1)
+		b.SoftmaxGrad(f.colBlk, 1, m.a, f.wBlk, f.classes, f.rowsScale, 0.5, f.grad, f.rowDst)
+		out["SoftmaxGrad/"+m.name] = append(append(get(f.colBlk), get(f.grad)...), get(f.rowDst)...)
+		b.Fill(f.colBlk, 1)
+		b.SoftmaxHessBlock(f.colBlk, 1, m.a, f.grad, f.rowsScale, f.wBlk, 0.5)
+		out["SoftmaxHessBlock/"+m.name] = get(f.colBlk)
 	}
 	b.Fill(f.kDst, 1)
 	b.ColSums(f.kDst, 1, f.scores, 0.5)
@@ -1359,6 +1369,396 @@ func TestRowOps(t *testing.T) {
 			} else {
 				checkBits(t, fmt.Sprintf("%s workers=%d vs 1", op, workers), got, w1)
 			}
+		}
+		b.Close()
+	}
+}
+
+// softmaxCase is a problem of TestSoftmaxGrad: X as a host matrix and on
+// the backend, W, V and labels for k classes, weights d, P (rows×k).
+type softmaxCase struct {
+	hm      *backendtest.HostMatrix
+	a       backend.Matrix
+	k       int
+	w, v    []float64 // cols×k
+	y       []int
+	d       []float64 // len rows
+	special bool      // X holds a NaN in row 1 and a huge row 3
+}
+
+// TestSoftmaxGrad checks SoftmaxGrad and SoftmaxHessBlock against the
+// compositions of the core operations on the same backend, dense and CSR,
+// with each set of dense kernels, Workers 1 and 2 (a dense X cut into more
+// chunks than workers among them), with and without d, prob and loss, for
+// every (α, β) of coefs, with a NaN row of Z and rows whose exponentials
+// overflow:
+//
+//	SoftmaxGrad:      MulBlock → CrossEntropy → ScaleRows(d) → MulBlockTrans, P by Softmax
+//	SoftmaxHessBlock: MulBlock(V) → MulElem → RowSums → ScaleRows → Axpy → ScaleRows(d) → MulBlockTrans
+//
+// prob and loss must be bit-identical to Softmax's and CrossEntropy's, and
+// SoftmaxGrad's dst to MulBlockTrans' wherever the two cut the rows into
+// the same chunks (always, except the portable kernels on a dense X),
+// else agree to 1e-12 of the terms' magnitude; SoftmaxHessBlock (whose
+// p_iᵀu_i is summed in column order, RowSums' in sum4's) to 1e-12 of the
+// terms' magnitude. Every result is bit-identical on a repeat.
+func TestSoftmaxGrad(t *testing.T) {
+	kernelSets(t, testSoftmaxGrad)
+}
+
+func testSoftmaxGrad(t *testing.T) {
+	type mshape struct {
+		rows, cols int
+		density    float64
+	}
+	shapes := []mshape{{0, 5, 0}, {5, 0, 0}, {1, 1, 0}, {7, 3, 0}, {9, 6, 0}, {33, 257, 0}, {1003, 67, 0}, {1600, 1000, 0},
+		{7, 3, 0.5}, {257, 33, 0.3}, {3001, 257, 0.06}, {1600, 1000, 0.2}}
+	chunked := false
+	for _, workers := range []int{1, 2} {
+		b := blockBackend{New(Options{Workers: workers}), t}
+		for si, sh := range shapes {
+			for _, k := range []int{1, 3, 10} {
+				for _, special := range []bool{false, true} {
+					if special && (sh.rows < 6 || sh.cols < 1 || k == 1) {
+						continue
+					}
+					c := newSoftmaxCase(t, b, uint64(300+si), sh.rows, sh.cols, sh.density, k, special)
+					m, _ := b.mat("test", c.a)
+					if _, nk := b.eng.softmaxChunks(&m, k); nk > workers {
+						chunked = true
+					}
+					for _, withD := range []bool{false, true} {
+						name := fmt.Sprintf("%v k=%d special=%v d=%v workers=%d", c.hm, k, special, withD, workers)
+						testSoftmaxCase(t, b, c, withD, name)
+					}
+					b.FreeMatrix(c.a)
+				}
+			}
+		}
+		if err := b.Err(); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	if !chunked {
+		t.Error("no case is cut into more chunks than workers")
+	}
+}
+
+// newSoftmaxCase builds a problem of TestSoftmaxGrad on b: X normal (with
+// special, a NaN at (1, 0) and row 3 scaled by 1e3, so that its scores'
+// exponentials overflow), W and V of scale 3/√cols, d normal with a zero.
+func newSoftmaxCase(t *testing.T, b blockBackend, seed uint64, rows, cols int, density float64, k int, special bool) *softmaxCase {
+	r := backendtest.Rand(seed)
+	c := &softmaxCase{k: k, special: special}
+	if density == 0 {
+		c.hm = backendtest.RandDense(r, rows, cols)
+	} else {
+		c.hm = backendtest.RandCSR(r, rows, cols, density)
+	}
+	if special {
+		vals := c.hm.Dense
+		lo1, hi1, lo3, hi3 := 1*cols, 2*cols, 3*cols, 4*cols
+		if c.hm.Format == backend.CSR {
+			vals = c.hm.Data
+			lo1, hi1, lo3, hi3 = c.hm.Indptr[1], c.hm.Indptr[2], c.hm.Indptr[3], c.hm.Indptr[4]
+		}
+		if hi1 > lo1 {
+			vals[lo1] = math.NaN()
+		}
+		for q := lo3; q < hi3; q++ {
+			vals[q] *= 1e3
+		}
+	}
+	var err error
+	if c.a, err = c.hm.Upload(b); err != nil {
+		t.Fatal(err)
+	}
+	s := 3 / math.Sqrt(float64(max(cols, 1)))
+	c.w, c.v = randBlock(r, cols*k, false), randBlock(r, cols*k, false)
+	for i := range c.w {
+		c.w[i] *= s
+		c.v[i] *= s
+	}
+	c.y = make([]int, rows)
+	for i := range c.y {
+		c.y[i] = r.IntN(k)
+	}
+	c.d = randBlock(r, rows, false)
+	if rows > 2 {
+		c.d[2] = 0
+	}
+	return c
+}
+
+// testSoftmaxCase runs one case of TestSoftmaxGrad for every (α, β) of
+// coefs.
+func testSoftmaxCase(t *testing.T, b blockBackend, c *softmaxCase, withD bool, name string) {
+	rows, cols, k := c.hm.Rows, c.hm.Cols, c.k
+	wb, vb := b.block(cols, k, c.w), b.block(cols, k, c.v)
+	lab, err := b.NewLabels(k, c.y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db backend.Vector
+	if withD {
+		db = b.block(rows, 1, c.d)
+	}
+	z, g, pc, lc := b.block(rows, k, nil), b.block(rows, k, nil), b.block(rows, k, nil), b.block(rows, 1, nil)
+
+	// The compositions' row blocks: G (ScaleRows(d) of CrossEntropy's grad)
+	// and R for SoftmaxHessBlock at P = softmax(X·W).
+	b.MulBlock(z, 1, c.a, wb, 0)
+	b.Softmax(pc, z)
+	b.CrossEntropy(g, lc, z, lab)
+	if withD {
+		b.ScaleRows(g, db, g)
+	}
+	u, pu, cs, tb := b.block(rows, k, nil), b.block(rows, k, nil), b.block(rows, 1, nil), b.block(rows, k, nil)
+	b.MulBlock(u, 1, c.a, vb, 0)
+	b.MulElem(pu, 1, pc, u, 0)
+	b.RowSums(cs, 1, pu, 0)
+	b.ScaleRows(tb, cs, pc)
+	b.Axpy(-1, tb, pu)
+	if withD {
+		b.ScaleRows(pu, db, pu)
+	}
+	wantP, wantL, gh, uh := b.get(pc), b.get(lc), b.get(g), b.get(u)
+	// The magnitudes of r_ij's terms: |d_i|·(|p_ij·u_ij| + |p_ij|·Σ_l |p_il·u_il|).
+	rmag := make([]float64, rows*k)
+	for i := range rows {
+		var s float64
+		for l := range k {
+			s += math.Abs(wantP[i*k+l] * uh[i*k+l])
+		}
+		di := 1.0
+		if withD {
+			di = math.Abs(c.d[i])
+		}
+		for j := range k {
+			rmag[i*k+j] = di * (math.Abs(wantP[i*k+j]*uh[i*k+j]) + math.Abs(wantP[i*k+j])*s)
+		}
+	}
+	magR := transMag(c.hm, k, rmag)
+
+	// Do the fused and the composed operation cut the rows alike?
+	m, _ := b.mat("test", c.a)
+	_, nk := b.eng.softmaxChunks(&m, k)
+	fused := append([]int(nil), b.eng.bounds[:nk+1]...)
+	np := b.eng.transParts(&m, max(k, 1))
+	nkT := b.eng.splitChunks(&m, np, m.cols)
+	sameChunks := fmt.Sprint(fused) == fmt.Sprint(b.eng.bounds[:nkT+1])
+	if !sameChunks && (m.indptr != nil || useFMA) {
+		t.Fatalf("%s: chunks %v, MulBlockTrans' %v", name, fused, b.eng.bounds[:nkT+1])
+	}
+	var magG []float64
+	if !sameChunks {
+		magG = transMag(c.hm, k, gh)
+	}
+
+	r := backendtest.Rand(uint64(rows*cols + k))
+	dstC, dst := b.block(cols, k, nil), b.block(cols, k, nil)
+	pb, lb := b.block(rows, k, nil), b.block(rows, 1, nil)
+	for ci, coef := range coefs {
+		alpha, beta := coef.alpha, coef.beta
+		what := fmt.Sprintf("%s coef %d", name, ci)
+		d0 := randBlock(r, cols*k, beta == 0)
+		b.Upload(dstC, d0)
+		b.MulBlockTrans(dstC, alpha, c.a, g, beta)
+		wantDst := b.get(dstC)
+		b.Upload(dstC, d0)
+		b.MulBlockTrans(dstC, alpha, c.a, pu, beta)
+		wantH := b.get(dstC)
+
+		// SoftmaxGrad with and without prob and loss, and a repeat (for the
+		// first coefficients; prob and loss do not depend on them).
+		type outputs struct{ prob, loss bool }
+		variants, reps := []outputs{{true, true}, {false, false}, {true, false}, {false, true}, {true, true}}, 2
+		if ci > 0 {
+			variants, reps = variants[:1], 1
+		}
+		var first []float64
+		for _, outs := range variants {
+			b.Upload(dst, d0)
+			b.Fill(pb, 7)
+			b.Fill(lb, 7)
+			var pArg backend.Block
+			var lArg backend.Vector
+			if outs.prob {
+				pArg = pb
+			}
+			if outs.loss {
+				lArg = lb
+			}
+			b.SoftmaxGrad(dst, alpha, c.a, wb, lab, db, beta, pArg, lArg)
+			got := b.get(dst)
+			if first == nil {
+				first = got
+				if sameChunks {
+					checkBits(t, "SoftmaxGrad dst vs composition "+what, got, wantDst)
+				} else {
+					checkClose(t, "SoftmaxGrad dst vs composition "+what, got, wantDst, scaleMag(magG, alpha, beta, d0))
+				}
+			} else {
+				checkBits(t, fmt.Sprintf("SoftmaxGrad dst repeat %+v %s", outs, what), got, first)
+			}
+			if outs.prob {
+				checkBits(t, "SoftmaxGrad prob vs Softmax "+what, b.get(pb), wantP)
+			} else if p := b.get(pb); len(p) > 0 && p[0] != 7 {
+				t.Fatalf("%s: prob written when nil", what)
+			}
+			if outs.loss {
+				checkBits(t, "SoftmaxGrad loss vs CrossEntropy "+what, b.get(lb), wantL)
+			} else if l := b.get(lb); len(l) > 0 && l[0] != 7 {
+				t.Fatalf("%s: loss written when nil", what)
+			}
+		}
+
+		// SoftmaxHessBlock at P, and a repeat.
+		for rep := range reps {
+			b.Upload(dst, d0)
+			b.SoftmaxHessBlock(dst, alpha, c.a, pc, db, vb, beta)
+			got := b.get(dst)
+			if rep == 0 {
+				checkClose(t, "SoftmaxHessBlock vs composition "+what, got, wantH, scaleMag(magR, alpha, beta, d0))
+				first = got
+				continue
+			}
+			checkBits(t, "SoftmaxHessBlock repeat "+what, got, first)
+		}
+	}
+	// A NaN in row 1 of X makes row 1 of Z, P and the loss NaN (and so
+	// every column of dst that the row has an entry in).
+	if c.special && cols > 0 && (c.hm.Format == backend.Dense || c.hm.Indptr[2] > c.hm.Indptr[1]) {
+		if !math.IsNaN(wantL[1]) || !math.IsNaN(wantP[k]) || !math.IsNaN(b.get(lb)[1]) {
+			t.Fatalf("%s: row 1 has a NaN: loss %v, p %v", name, wantL[1], wantP[k:2*k])
+		}
+	}
+	if err := b.Err(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, v := range []backend.Vector{wb, vb, z, g, pc, lc, u, pu, cs, tb, dstC, dst, pb, lb} {
+		b.Free(v)
+	}
+	if db != nil {
+		b.Free(db)
+	}
+	b.Free(lab)
+}
+
+// transMag returns the magnitudes of the terms of Xᵀ·G: Σ_i |x_ij·g_ic|
+// (X rows×cols, G rows×k), over the stored entries of a CSR X.
+func transMag(x *backendtest.HostMatrix, k int, g []float64) []float64 {
+	mag := make([]float64, x.Cols*k)
+	add := func(i, j int, xij float64) {
+		for c := range k {
+			mag[j*k+c] += math.Abs(xij * g[i*k+c])
+		}
+	}
+	for i := range x.Rows {
+		if x.Format == backend.CSR {
+			for q := x.Indptr[i]; q < x.Indptr[i+1]; q++ {
+				add(i, x.Indices[q], x.Data[q])
+			}
+			continue
+		}
+		for j, xij := range x.Dense[i*x.Cols : (i+1)*x.Cols] {
+			add(i, j, xij)
+		}
+	}
+	return mag
+}
+
+// scaleMag returns the magnitudes of the terms of α·Xᵀ·G + β·D (β = 0: D
+// ignored) from mag, those of Xᵀ·G; a NaN magnitude is infinite.
+func scaleMag(mag []float64, alpha, beta float64, d []float64) []float64 {
+	out := make([]float64, len(mag))
+	for q, v := range mag {
+		out[q] = math.Abs(alpha) * v
+		if beta != 0 {
+			out[q] += math.Abs(beta * d[q])
+		}
+		if math.IsNaN(out[q]) {
+			out[q] = math.Inf(1)
+		}
+	}
+	return out
+}
+
+// TestSoftmaxGradDerivatives checks, by central differences, that
+// SoftmaxGrad's dst is the gradient of L(W) = Σ_i d_i·CE_i (its loss output,
+// weighted) and that SoftmaxHessBlock is the derivative of that gradient
+// along V, dense and CSR, with each set of dense kernels and Workers 1, 2.
+func TestSoftmaxGradDerivatives(t *testing.T) {
+	kernelSets(t, testSoftmaxGradDerivatives)
+}
+
+func testSoftmaxGradDerivatives(t *testing.T) {
+	const rows, cols, k, h = 60, 9, 4, 1e-5
+	for _, workers := range []int{1, 2} {
+		b := blockBackend{New(Options{Workers: workers}), t}
+		for _, density := range []float64{0, 0.5} {
+			c := newSoftmaxCase(t, b, 11, rows, cols, density, k, false)
+			for i := range c.d {
+				c.d[i] = math.Abs(c.d[i])
+			}
+			lab, err := b.NewLabels(k, c.y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, wb, vb := b.block(rows, 1, c.d), b.block(cols, k, nil), b.block(cols, k, c.v)
+			dst, pb, lb := b.block(cols, k, nil), b.block(rows, k, nil), b.block(rows, 1, nil)
+			// grad returns L and ∇L at W + s·dir, with P there in pb.
+			grad := func(s float64, dir []float64) (float64, []float64) {
+				w := append([]float64(nil), c.w...)
+				for q := range w {
+					w[q] += s * dir[q]
+				}
+				b.Upload(wb, w)
+				b.SoftmaxGrad(dst, 1, c.a, wb, lab, db, 0, pb, lb)
+				var loss float64
+				for i, l := range b.get(lb) {
+					loss += c.d[i] * l
+				}
+				return loss, b.get(dst)
+			}
+			_, g0 := grad(0, c.v)
+			b.SoftmaxHessBlock(dst, 1, c.a, pb, db, vb, 0)
+			hv := b.get(dst)
+			name := fmt.Sprintf("%v workers=%d", c.hm, workers)
+			gmax, hmax := 0.0, 0.0
+			for q := range g0 {
+				gmax, hmax = max(gmax, math.Abs(g0[q])), max(hmax, math.Abs(hv[q]))
+			}
+			// ∂L/∂W_q along each coordinate q of W …
+			for q := range g0 {
+				e := make([]float64, len(g0))
+				e[q] = 1
+				lp, _ := grad(h, e)
+				lm, _ := grad(-h, e)
+				if fd := (lp - lm) / (2 * h); math.Abs(fd-g0[q]) > 1e-6*gmax {
+					t.Errorf("%s: dL/dW[%d] = %v by differences, SoftmaxGrad %v", name, q, fd, g0[q])
+				}
+			}
+			// … and the derivative of ∇L along V.
+			_, gp := grad(h, c.v)
+			_, gm := grad(-h, c.v)
+			for q := range hv {
+				if fd := (gp[q] - gm[q]) / (2 * h); math.Abs(fd-hv[q]) > 1e-6*hmax {
+					t.Errorf("%s: (H·V)[%d] = %v by differences, SoftmaxHessBlock %v", name, q, fd, hv[q])
+				}
+			}
+			if gmax == 0 || hmax == 0 {
+				t.Errorf("%s: zero gradient or Hessian product", name)
+			}
+			if err := b.Err(); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []backend.Vector{db, wb, vb, dst, pb, lb} {
+				b.Free(v)
+			}
+			b.Free(lab)
+			b.FreeMatrix(c.a)
 		}
 		b.Close()
 	}

@@ -76,16 +76,19 @@ type engine struct {
 	fScaleRows, fScaleCols, fRowSums, fRowNorms  func(int)
 	fSoftmax, fLogSumExp, fCrossEntropy          func(int)
 	fColSums, fMulBlock, fMulBlockT, fBlockRed   func(int)
+	fSoftmaxGrad                                 func(int)
 
 	wt   []float64   // MulBlock's Wᵀ, Gemm's op(B) when B is transposed: grown on demand
-	coef [][]float64 // per-chunk coefficients of MulBlockTrans' FMA kernels, grown on demand
+	coef [][]float64 // per-chunk coefficients of the FMA kernels of MulBlockTrans and the softmax passes, grown on demand
+
+	softRows [][]float64 // per-chunk rows of Z (then G) and FMA lanes of SoftmaxGrad and SoftmaxHessBlock, grown on demand
 }
 
 // opArgs are the operands of the operation in flight. They are cleared when
 // it returns so that the engine does not keep freed memory alive.
 type opArgs struct {
 	x, y, dst   []float64
-	wts, curv   []float64 // d of GramVec and GramDiag; curv of GLMGrad
+	wts, curv   []float64 // d of GramVec, GramDiag and the softmax passes; curv of GLMGrad
 	alpha, beta float64
 	a           float64 // Fill value
 	loss        backend.Loss
@@ -100,10 +103,12 @@ type opArgs struct {
 	m           matRef    // the matrix operand, or the block operand a of a row operation
 	fn          backend.Func
 	c           float64   // Map's parameter, RowNorms' c
-	k           int       // columns of W, G and dst (MulBlock, MulBlockTrans)
-	lab         []int32   // CrossEntropy's labels
-	rowLoss     []float64 // CrossEntropy's loss (nil: not computed)
+	k           int       // columns of W, G and dst (MulBlock, MulBlockTrans, the softmax passes)
+	lab         []int32   // CrossEntropy's and SoftmaxGrad's labels
+	rowLoss     []float64 // CrossEntropy's and SoftmaxGrad's loss (nil: not computed)
 	wt          []float64 // MulBlock on a dense matrix: Wᵀ (k×cols), in e.wt or the caller's
+	prob        []float64 // SoftmaxGrad's P (nil: not stored); SoftmaxHessBlock's P (read)
+	hess        bool      // the softmax pass is SoftmaxHessBlock's (else SoftmaxGrad's)
 }
 
 // matRef is the storage of the matrix operand.
@@ -138,6 +143,7 @@ func newEngine(workers int) *engine {
 	e.fScaleRows, e.fScaleCols, e.fRowSums, e.fRowNorms = e.scaleRowsPart, e.scaleColsPart, e.rowSumsPart, e.rowNormsPart
 	e.fSoftmax, e.fLogSumExp, e.fCrossEntropy = e.softmaxPart, e.logSumExpPart, e.crossEntropyPart
 	e.fColSums, e.fMulBlock, e.fMulBlockT, e.fBlockRed = e.colSumsPart, e.mulBlockPart, e.mulBlockTPart, e.blockReducePart
+	e.fSoftmaxGrad = e.softmaxGradPart
 	if workers > 1 {
 		e.start = make(chan int, workers)
 		e.done = make(chan struct{}, workers)
@@ -186,7 +192,7 @@ func (e *engine) stop() {
 		if e.start != nil {
 			close(e.start)
 		}
-		e.acc, e.acc2, e.rowSum, e.rowSeen, e.wt, e.coef = nil, nil, nil, nil, nil, nil
+		e.acc, e.acc2, e.rowSum, e.rowSeen, e.wt, e.coef, e.softRows = nil, nil, nil, nil, nil, nil, nil
 	})
 }
 

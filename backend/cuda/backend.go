@@ -47,7 +47,7 @@ type Backend struct {
 
 	small devptr  // scalar partial sums (2·maxReduceGrid doubles), then 4 result doubles
 	part  scratch // per-block column partials of the dense kernels
-	rowS  scratch // row weights s of the CSR kernels
+	rowS  scratch // row weights s of the CSR kernels; the rows×k block of SoftmaxGrad and SoftmaxHessBlock
 	// host receives results from the device and args holds the arguments
 	// of the launch in flight. Each is an allocation of its own, free of Go
 	// pointers, as cgo requires of memory whose address is passed to C.

@@ -9,9 +9,9 @@ import (
 	"github.com/hypergrad-go/hypergrad/backend/backendtest"
 )
 
-// TestNoAllocsBlocks checks that the block operations allocate no Go
-// memory once the scratch space has grown, as TestNoAllocs does for the
-// others.
+// TestNoAllocsBlocks checks that the block operations and those of the
+// Multinomial extension allocate no Go memory once the scratch space has
+// grown, as TestNoAllocs does for the others.
 func TestNoAllocsBlocks(t *testing.T) {
 	b := open(t)
 	defer b.Close()
@@ -22,6 +22,7 @@ func TestNoAllocsBlocks(t *testing.T) {
 	x, y, z := rn.vec(backendtest.RandVector(r, 1000)), rn.vec(backendtest.RandVector(r, 1000)), rn.vec(make([]float64, 1000))
 	a, a2, ar := blk(rows, cols), blk(rows, cols), blk(rows, k)
 	vr, vc := rn.vec(backendtest.RandVector(r, rows)), rn.vec(backendtest.RandVector(r, cols))
+	vr2 := rn.vec(make([]float64, rows))
 	wc, dr, dc := blk(cols, k), blk(rows, k), blk(cols, k)
 	g1, g2, e1, e2 := blk(cols, cols), blk(k, k), blk(k, 0), blk(0, k)
 	tall := blk(1100, k) // K long enough for several splits
@@ -30,6 +31,8 @@ func TestNoAllocsBlocks(t *testing.T) {
 		labels[i] = i % cols
 	}
 	yl := rn.labels(cols, labels)
+	yk := rn.labels(k, backendtest.RandClasses(r, rows, k))
+	pk := blk(rows, k)
 	for _, m := range []*backendtest.HostMatrix{backendtest.RandDense(r, rows, cols), backendtest.RandCSR(r, rows, cols, 0.2)} {
 		xm := rn.mat(m)
 		for _, op := range []struct {
@@ -53,6 +56,9 @@ func TestNoAllocsBlocks(t *testing.T) {
 			{"Gemm one split", func() { b.Gemm(dr, 1, a, backend.NoTrans, wc, backend.NoTrans, 0.5) }},
 			{"MulBlock", func() { b.MulBlock(dr, 1, xm, wc, 0.5) }},
 			{"MulBlockTrans", func() { b.MulBlockTrans(dc, 1, xm, ar, 0) }},
+			{"SoftmaxGrad", func() { b.SoftmaxGrad(dc, 1, xm, wc, yk, vr, 0.5, pk, vr2) }},
+			{"SoftmaxGrad no prob, loss, d", func() { b.SoftmaxGrad(dc, 1, xm, wc, yk, nil, 0, nil, nil) }},
+			{"SoftmaxHessBlock", func() { b.SoftmaxHessBlock(dc, 1, xm, pk, vr, wc, 0.5) }},
 		} {
 			op.do() // grows the scratch space
 			if n := testing.AllocsPerRun(10, op.do); n != 0 {

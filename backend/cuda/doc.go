@@ -149,6 +149,19 @@
 //     stored order — of the CSR arrays for MulBlock, of the transposed CSC
 //     copy for MulBlockTrans (a gather: no atomics).
 //
+//   - SoftmaxGrad and SoftmaxHessBlock (hg_softmax_grad, hg_softmax_hess):
+//     three launches over a rows×k block of scratch space (grown on demand
+//     to rows·k doubles): Z = X·W (or U = X·V) as MulBlock; a row kernel
+//     that overwrites it with G_ij = d_i·(P_ij − [j = y_i]), writing P and
+//     the cross-entropy where asked (or with R_ij = d_i·(p_ij·u_ij −
+//     p_ij·s_i), s_i = Σ_j p_ij·u_ij); then dst ← α·Xᵀ·G + β·dst as
+//     MulBlockTrans. The row kernels have hg_rows' geometry and order, so
+//     the results equal, bit for bit, the core composition MulBlock,
+//     CrossEntropy, ScaleRows, MulBlockTrans (prob equals Softmax's, loss
+//     CrossEntropy's). X is read twice; a one-pass kernel in the manner of
+//     hg_dense_pass (the k scores of a tile of rows in registers, per-block
+//     cols×k partial sums) is for when a GPU can measure it.
+//
 // GramVec and GLMGrad on a dense matrix make one pass over X: a block
 // computes the dot products of a tile of rows and accumulates the tile's
 // rows, weighted, into its column sums while the tile is in registers

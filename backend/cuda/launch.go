@@ -42,6 +42,8 @@ const (
 	kGemm
 	kGemmF32
 	kCSRBlock
+	kSoftmaxGrad
+	kSoftmaxHess
 	numKernels
 )
 
@@ -77,6 +79,8 @@ var kernelNames = [numKernels]string{
 	kGemm:             "hg_gemm",
 	kGemmF32:          "hg_gemm_f32",
 	kCSRBlock:         "hg_csr_block",
+	kSoftmaxGrad:      "hg_softmax_grad",
+	kSoftmaxHess:      "hg_softmax_hess",
 }
 
 func (k kernelID) String() string { return kernelNames[k] }
