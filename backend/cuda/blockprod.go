@@ -100,15 +100,7 @@ func (b *Backend) MulBlock(dst backend.Block, alpha float64, x backend.Matrix, w
 	}
 	defer b.drv.exit()
 	rows, cols := x.Dims()
-	switch {
-	case cols == 0:
-		b.scaleOnly(op, beta, d.p, d.n)
-	case md != nil:
-		b.gemm(op, md.gemmKernel(), rows, d.cols, cols, md.p, false, wv.p, false, alpha, beta, d.p)
-	default:
-		b.launch(op, kCSRBlock, elemGrid(d.n), i64(rows), i64(d.cols), ms.indptr, ms.indices, ms.val, wv.p,
-			f64(alpha), f64(beta), d.p)
-	}
+	b.mulBlock(op, md, ms, false, rows, cols, d.cols, alpha, wv.p, beta, d.p)
 }
 
 // MulBlockTrans sets dst ← α·Xᵀ·G + β·dst (β = 0 overwrites; with rows = 0,
@@ -124,13 +116,29 @@ func (b *Backend) MulBlockTrans(dst backend.Block, alpha float64, x backend.Matr
 	}
 	defer b.drv.exit()
 	rows, cols := x.Dims()
+	b.mulBlock(op, md, ms, true, rows, cols, d.cols, alpha, gv.p, beta, d.p)
+}
+
+// mulBlock sets the block at dst to α·op(X)·W + β·dst, op(X) = X (rows×k
+// result, MulBlock) or Xᵀ when trans (cols×k, MulBlockTrans), for W (or G)
+// with k > 0 columns at w and a non-empty result; an empty reduction (cols
+// = 0, or rows = 0 when trans) gives dst ← β·dst. Dense X: hg_gemm (or
+// hg_gemm_f32). CSR: hg_csr_block on the CSR arrays, or on the transposed
+// copy when trans.
+func (b *Backend) mulBlock(op string, md *dense, ms *csr, trans bool, rows, cols, k int, alpha float64, w devptr, beta float64, dst devptr) {
+	out, inner := rows, cols
+	if trans {
+		out, inner = cols, rows
+	}
+	n := out * k
 	switch {
-	case rows == 0:
-		b.scaleOnly(op, beta, d.p, d.n)
+	case inner == 0:
+		b.scaleOnly(op, beta, dst, n)
 	case md != nil:
-		b.gemm(op, md.gemmKernel(), cols, d.cols, rows, md.p, true, gv.p, false, alpha, beta, d.p)
+		b.gemm(op, md.gemmKernel(), out, k, inner, md.p, trans, w, false, alpha, beta, dst)
+	case trans:
+		b.launch(op, kCSRBlock, elemGrid(n), i64(cols), i64(k), ms.colptr, ms.rowind, ms.cval, w, f64(alpha), f64(beta), dst)
 	default:
-		b.launch(op, kCSRBlock, elemGrid(d.n), i64(cols), i64(d.cols), ms.colptr, ms.rowind, ms.cval, gv.p,
-			f64(alpha), f64(beta), d.p)
+		b.launch(op, kCSRBlock, elemGrid(n), i64(rows), i64(k), ms.indptr, ms.indices, ms.val, w, f64(alpha), f64(beta), dst)
 	}
 }

@@ -71,7 +71,7 @@ func (b *Backend) SoftmaxGrad(dst backend.Block, alpha float64, x backend.Matrix
 		return
 	}
 	z := b.rowS.p
-	if !b.mulBlockInto(op, md, ms, rows, cols, k, wv.p, z) {
+	if b.mulBlock(op, md, ms, false, rows, cols, k, 1, wv.p, 0, z); b.Err() != nil {
 		return
 	}
 	var dp, pp, lp devptr
@@ -88,7 +88,7 @@ func (b *Backend) SoftmaxGrad(dst backend.Block, alpha float64, x backend.Matrix
 	if !b.launch(op, kSoftmaxGrad, rowGrid(rows, wd), i64(rows), i64(k), z, yl.p, dp, pp, lp, i64(wd)) || dv.n == 0 {
 		return
 	}
-	b.mulBlockTransFrom(op, md, ms, rows, cols, k, alpha, z, beta, dv.p)
+	b.mulBlock(op, md, ms, true, rows, cols, k, alpha, z, beta, dv.p)
 }
 
 // SoftmaxHessBlock sets dst ← α·Xᵀ·R + β·dst with R_ij = d_i·(p_ij·u_ij −
@@ -130,7 +130,7 @@ func (b *Backend) SoftmaxHessBlock(dst backend.Block, alpha float64, x backend.M
 		return
 	}
 	u := b.rowS.p
-	if !b.mulBlockInto(op, md, ms, rows, cols, k, vv.p, u) {
+	if b.mulBlock(op, md, ms, false, rows, cols, k, 1, vv.p, 0, u); b.Err() != nil {
 		return
 	}
 	var dp devptr
@@ -141,31 +141,5 @@ func (b *Backend) SoftmaxHessBlock(dst backend.Block, alpha float64, x backend.M
 	if !b.launch(op, kSoftmaxHess, rowGrid(rows, wd), i64(rows), i64(k), u, pv.p, dp, i64(wd)) {
 		return
 	}
-	b.mulBlockTransFrom(op, md, ms, rows, cols, k, alpha, u, beta, dv.p)
-}
-
-// mulBlockInto sets the rows×k block at z to X·W (W cols×k at w; rows,
-// k > 0) as MulBlock with α = 1 and β = 0 does: zeros when cols = 0.
-func (b *Backend) mulBlockInto(op string, md *dense, ms *csr, rows, cols, k int, w, z devptr) bool {
-	switch {
-	case cols == 0:
-		return b.launch(op, kFill, elemGrid(rows*k), i64(rows*k), z, f64(0))
-	case md != nil:
-		b.gemm(op, md.gemmKernel(), rows, k, cols, md.p, false, w, false, 1, 0, z)
-		return b.Err() == nil
-	default:
-		return b.launch(op, kCSRBlock, elemGrid(rows*k), i64(rows), i64(k), ms.indptr, ms.indices, ms.val, w,
-			f64(1), f64(0), z)
-	}
-}
-
-// mulBlockTransFrom sets the cols×k block at dst to α·Xᵀ·G + β·dst (G
-// rows×k at g; rows, cols, k > 0) as MulBlockTrans does.
-func (b *Backend) mulBlockTransFrom(op string, md *dense, ms *csr, rows, cols, k int, alpha float64, g devptr, beta float64, dst devptr) {
-	if md != nil {
-		b.gemm(op, md.gemmKernel(), cols, k, rows, md.p, true, g, false, alpha, beta, dst)
-		return
-	}
-	b.launch(op, kCSRBlock, elemGrid(cols*k), i64(cols), i64(k), ms.colptr, ms.rowind, ms.cval, g, f64(alpha),
-		f64(beta), dst)
+	b.mulBlock(op, md, ms, true, rows, cols, k, alpha, u, beta, dv.p)
 }
