@@ -158,4 +158,25 @@ __device__ __forceinline__ double hg_seg_max_all(double v, double* sh, int w) {
 	return r;
 }
 
+// hg_seg_softmax_stats returns to every thread of a segment of w threads,
+// for the row of cols entries at a (read only when ok), its maximum *m
+// (propagating NaN; −Inf for an empty row) and *s = Σ_j exp(a_j − m): lane
+// takes the columns lane, lane+w, … in order, and the lanes are combined by
+// the trees of hg_seg_max_all and hg_seg_sum_all. Every thread of the block
+// must call it with the same w.
+__device__ __forceinline__ void hg_seg_softmax_stats(const double* a, i64 cols, bool ok, int lane, int w, double* sh,
+                                                     double* m, double* s) {
+	double mx = -INFINITY;
+	if (ok) {
+		for (i64 j = lane; j < cols; j += w) mx = hg_nanmax(mx, a[j]);
+	}
+	mx = hg_seg_max_all(mx, sh, w);
+	double p = 0;
+	if (ok) {
+		for (i64 j = lane; j < cols; j += w) p += exp(a[j] - mx);
+	}
+	*m = mx;
+	*s = hg_seg_sum_all(p, sh, w);
+}
+
 #endif // HG_COMMON_CUH

@@ -50,16 +50,8 @@ extern "C" __global__ void hg_softmax_grad(i64 rows, i64 k, double* z, const int
 			yi = y[i];
 			if (lane == 0) zy = z[row + yi];
 		}
-		double m = -INFINITY;
-		if (ok) {
-			for (i64 j = lane; j < k; j += wi) m = hg_nanmax(m, z[row + j]);
-		}
-		m = hg_seg_max_all(m, sh, wi);
-		double p = 0;
-		if (ok) {
-			for (i64 j = lane; j < k; j += wi) p += exp(z[row + j] - m);
-		}
-		const double s = hg_seg_sum_all(p, sh, wi);
+		double m, s;
+		hg_seg_softmax_stats(z + row, k, ok, lane, wi, sh, &m, &s);
 		if (!ok) continue; // no barrier follows in this iteration
 		if (lane == 0 && loss != 0) {
 			const double lse = isinf(m) ? m : m + log(s);

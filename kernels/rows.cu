@@ -167,16 +167,8 @@ extern "C" __global__ void hg_rows(i64 op, i64 rows, i64 cols, const double* a, 
 			yi = y[i];
 			if (lane == 0) ay = a[row + yi];
 		}
-		double m = -INFINITY;
-		if (ok) {
-			for (i64 j = lane; j < cols; j += wi) m = hg_nanmax(m, a[row + j]);
-		}
-		m = hg_seg_max_all(m, sh, wi);
-		double p = 0;
-		if (ok) {
-			for (i64 j = lane; j < cols; j += wi) p += exp(a[row + j] - m);
-		}
-		const double s = hg_seg_sum_all(p, sh, wi);
+		double m, s;
+		hg_seg_softmax_stats(a + row, cols, ok, lane, wi, sh, &m, &s);
 		if (!ok) continue; // no barrier follows in this iteration
 		if (lane == 0 && (op == HG_ROW_LSE || (op == HG_ROW_XENT && out != 0))) {
 			const double lse = isinf(m) ? m : m + log(s);
