@@ -45,7 +45,7 @@ func quadConstants(t *testing.T, q *Quadratic) (L, mu, Lf, normB float64) {
 }
 
 // TestSynthQuadraticNumPyDigest checks the NumPy-mode quadratic against the
-// numbers that shared/research/papers.md §3.4 (4.1 Quadratic test problem)
+// numbers that Ehrhardt & Roberts (2024) report for §4.1 (quadratic test problem)
 // computed from the authors' generator with numpy seed 0, each to within half
 // a unit of the digest's last digit. L, μ, L_f and ‖B‖ depend on A, C and D;
 // ‖x*‖, ‖∇F‖ and ‖∇f(x*)‖ also on b and e, so every draw is covered.

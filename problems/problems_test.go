@@ -283,7 +283,7 @@ func TestConstants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Digest (shared/research/papers.md §3.4): L = 5108.13, μ = 145.603,
+		// Ehrhardt & Roberts (2024, §4.1): L = 5108.13, μ = 145.603,
 		// L_f = 5100.09, ‖∇F(1)‖ = 5322.45, ‖x*‖ = 0.9065.
 		for _, v := range []struct {
 			name      string
