@@ -26,17 +26,7 @@ import (
 // InnerDim() unless stated otherwise. Oracles may be called with dst equal to
 // no other argument. A Problem is not safe for concurrent use.
 type Problem interface {
-	// Backend returns the backend that holds the problem's data.
-	Backend() backend.Backend
-	// InnerDim returns d, the length of w.
-	InnerDim() int
-	// HyperDim returns h, the length of λ.
-	HyperDim() int
-	// Hyper copies the current λ into dst (len h).
-	Hyper(dst []float64)
-	// SetHyper moves the problem to λ (len h, finite). Constants and any
-	// linearization refer to the new λ afterwards.
-	SetHyper(lambda []float64) error
+	Hyperparameters
 
 	// InnerValue returns g(w, λ).
 	InnerValue(w backend.Vector) (float64, error)
@@ -52,13 +42,7 @@ type Problem interface {
 	// CrossVec sets dst ← B(w, λ)ᵀ·v at the linearization point w (len dst = h).
 	CrossVec(dst, v backend.Vector) error
 
-	// OuterValue returns E(w, λ).
-	OuterValue(w backend.Vector) (float64, error)
-	// OuterGrad sets dst ← ∇_w E(w, λ).
-	OuterGrad(dst, w backend.Vector) error
-	// OuterHyperGrad sets dst ← ∇_λ E(w, λ) (len dst = h; zero when E does
-	// not depend on λ directly).
-	OuterHyperGrad(dst, w backend.Vector) error
+	Outer
 
 	// Constants returns the constants of the problem at the current λ.
 	Constants() (Constants, error)

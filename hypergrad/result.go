@@ -70,12 +70,22 @@ type Counts struct {
 	OuterHyperGrads int `json:"outer_hyper_grads"` // ∇_λ E
 	Linearizations  int `json:"linearizations"`    // Linearize(w)
 	HessDiags       int `json:"hess_diags"`        // diag(A), the Jacobi preconditioner
+
+	// The oracles of a fixed-point problem (bilevel.FixedPoint).
+	Maps              int `json:"maps,omitempty"`                 // Φ(w, λ)
+	JacVecs           int `json:"jac_vecs,omitempty"`             // ∂_wΦ·u
+	JacTransVecs      int `json:"jac_trans_vecs,omitempty"`       // ∂_wΦᵀ·u
+	HyperJacVecs      int `json:"hyper_jac_vecs,omitempty"`       // ∂_λΦ·u
+	HyperJacTransVecs int `json:"hyper_jac_trans_vecs,omitempty"` // ∂_λΦᵀ·u
 }
 
 // Oracles returns the number of derivative oracle calls: inner gradients,
-// Hessian-vector products, cross products and Hessian diagonals, each
-// counted once.
-func (c Counts) Oracles() int { return c.InnerGrads + c.HessVecs + c.CrossVecs + c.HessDiags }
+// Hessian-vector products, cross products and Hessian diagonals, and for a
+// fixed-point problem maps and Jacobian products, each counted once.
+func (c Counts) Oracles() int {
+	return c.InnerGrads + c.HessVecs + c.CrossVecs + c.HessDiags +
+		c.Maps + c.JacVecs + c.JacTransVecs + c.HyperJacVecs + c.HyperJacTransVecs
+}
 
 // Timing is the wall time of an estimate by phase. Inner is the inner solve;
 // Linear is the linear solve (AID) or the reverse pass (ITD, without its cross

@@ -4,24 +4,18 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
 )
 
-// run is the state of one estimate: the problem, its backend, the result
-// being filled, and the device vectors to free at the end. Its oracle methods
-// count every call.
+// run is the state of one estimate of an optimisation problem: the session
+// (backend, result, vectors) and the problem, whose oracle methods count
+// every call.
 type run struct {
-	ctx     context.Context
-	p       bilevel.Problem
-	b       backend.Backend
-	res     *Result
-	monitor Monitor
-	vecs    []backend.Vector
-	start   time.Time
-	consts  func() (bilevel.Constants, error) // memoised p.Constants()
+	session
+	p      bilevel.Problem
+	consts func() (bilevel.Constants, error) // memoised p.Constants()
 	// gradRecord, if set, replaces the inner gradient of step k (ITD records
 	// the linearization at w_k with it).
 	gradRecord func(k int, dst, w backend.Vector) error
@@ -39,117 +33,15 @@ type run struct {
 }
 
 func newRun(ctx context.Context, p bilevel.Problem, method string, monitor Monitor) (*run, error) {
-	r := &run{ctx: ctx, p: p, monitor: monitor, start: time.Now(),
-		res: &Result{Method: method, InnerResidual: math.NaN(), LinearResidual: math.NaN()}}
+	r := &run{session: newSession(ctx, method, monitor), p: p}
 	if p == nil {
 		return nil, r.fail("setup", -1, fmt.Errorf("%w: nil problem", ErrInvalidSettings))
 	}
-	r.b = p.Backend()
 	r.consts = constantsFor(p)
-	if r.b == nil {
-		return nil, r.fail("setup", -1, fmt.Errorf("%w: problem has no backend", ErrInvalidSettings))
-	}
-	if err := r.b.Err(); err != nil {
-		return nil, r.fail("setup", -1, fmt.Errorf("backend has a pending error: %w", err))
-	}
-	return r, nil
-}
-
-// vec allocates a zeroed device vector that is freed by close.
-func (r *run) vec(n int) (backend.Vector, error) {
-	v, err := r.b.NewVector(n)
-	if err != nil {
+	if err := r.attach(p.Backend()); err != nil {
 		return nil, err
 	}
-	r.vecs = append(r.vecs, v)
-	return v, nil
-}
-
-// vecs allocates several vectors of length n.
-func (r *run) vecsN(n int, dst ...*backend.Vector) error {
-	for _, d := range dst {
-		v, err := r.vec(n)
-		if err != nil {
-			return r.fail("setup", -1, err)
-		}
-		*d = v
-	}
-	return nil
-}
-
-// upload allocates a device copy of x (len n), or zeros when x is nil.
-func (r *run) upload(name string, x []float64, n int) (backend.Vector, error) {
-	v, err := r.vec(n)
-	if err != nil {
-		return nil, r.fail("setup", -1, err)
-	}
-	if x != nil {
-		if len(x) != n {
-			return nil, r.fail("setup", -1, fmt.Errorf("%w: %s has length %d, want %d", ErrShape, name, len(x), n))
-		}
-		for i, xi := range x {
-			if math.IsNaN(xi) || math.IsInf(xi, 0) {
-				return nil, r.fail("setup", -1, fmt.Errorf("%w: %s[%d] = %v", ErrNonFinite, name, i, xi))
-			}
-		}
-		r.b.Upload(v, x)
-	}
-	return v, nil
-}
-
-func (r *run) download(v backend.Vector) []float64 {
-	x := make([]float64, v.Len())
-	r.b.Download(x, v)
-	return x
-}
-
-// close frees the run's vectors and stamps the total time.
-func (r *run) close() {
-	for _, v := range r.vecs {
-		r.b.Free(v)
-	}
-	r.vecs = nil
-	r.res.Time.Total = time.Since(r.start)
-}
-
-// fail wraps err with where it happened and marks the result failed.
-func (r *run) fail(phase string, iter int, err error) error {
-	r.res.Status = Failed
-	switch phase {
-	case "inner":
-		r.res.InnerStatus = Failed
-	case "linear", "reverse":
-		r.res.LinearStatus = Failed
-	}
-	return &Error{Method: r.res.Method, Phase: phase, Iter: iter, Err: err}
-}
-
-// check returns an error if the context is done or the backend failed.
-func (r *run) check(phase string, iter int) error {
-	if err := r.ctx.Err(); err != nil {
-		return r.fail(phase, iter, err)
-	}
-	if err := r.b.Err(); err != nil {
-		return r.fail(phase, iter, err)
-	}
-	return nil
-}
-
-// report calls the monitor, if any.
-func (r *run) report(phase Phase, iter int, x backend.Vector, residual float64) error {
-	if r.monitor == nil {
-		return nil
-	}
-	if err := r.monitor(Progress{Phase: phase, Iter: iter, X: x, Residual: residual}); err != nil {
-		return r.fail(phase.String(), iter, fmt.Errorf("monitor: %w", err))
-	}
-	return nil
-}
-
-// since syncs the backend and returns the time elapsed since t.
-func (r *run) since(t time.Time) time.Duration {
-	_ = r.b.Sync()
-	return time.Since(t)
+	return r, nil
 }
 
 func (r *run) innerGrad(dst, w backend.Vector) error {
@@ -203,21 +95,6 @@ func (r *run) outerGrad(dst, w backend.Vector) error {
 func (r *run) outerHyperGrad(dst, w backend.Vector) error {
 	r.res.Counts.OuterHyperGrads++
 	return r.p.OuterHyperGrad(dst, w)
-}
-
-// finish downloads the hypergradient and checks that it is finite.
-func (r *run) finish(hg backend.Vector) error {
-	r.res.Hypergradient = r.download(hg)
-	if err := r.b.Sync(); err != nil {
-		return r.fail("cross", -1, err)
-	}
-	for i, x := range r.res.Hypergradient {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return r.fail("cross", -1, fmt.Errorf("%w: hypergradient[%d] = %v", ErrNonFinite, i, x))
-		}
-	}
-	r.res.Status = worse(r.res.InnerStatus, r.res.LinearStatus)
-	return nil
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -10,8 +10,9 @@ import (
 	"github.com/hypergrad-go/hypergrad/data"
 )
 
-// ErrNotLinearized is returned by HessVec and CrossVec before any Linearize.
-var ErrNotLinearized = errors.New("problems: HessVec or CrossVec called before Linearize")
+// ErrNotLinearized is returned by HessVec, HessDiag, CrossVec and CrossApply
+// before any Linearize.
+var ErrNotLinearized = errors.New("problems: second-order oracle (HessVec, HessDiag, CrossVec or CrossApply) called before Linearize")
 
 // glm is the shared implementation of ridge and logreg:
 //
@@ -19,6 +20,7 @@ var ErrNotLinearized = errors.New("problems: HessVec or CrossVec called before L
 //	∇_w g = Xᵀℓ'(Xw, y)/n + e^λ ⊙ w,
 //	A v   = Xᵀ(ℓ''(Xw, y) ⊙ Xv)/n + e^λ ⊙ v,
 //	Bᵀv   = e^λ ⊙ w ⊙ v   (per-feature λ),   Σ_j e^λ w_j v_j   (shared λ),
+//	B u   = e^λ ⊙ w ⊙ u   (per-feature λ),   u_0·e^λ w        (shared λ),
 //
 // with ℓ the squared loss ½(z−y)² (ridge) or the logistic loss (logreg).
 type glm struct {
@@ -47,6 +49,12 @@ type glm struct {
 	// constants cache at the current λ
 	consts *bilevel.Constants
 }
+
+var (
+	_ bilevel.CrossApplier = (*glm)(nil)
+	_ bilevel.CrossApplier = (*Ridge)(nil)
+	_ bilevel.CrossApplier = (*Logreg)(nil)
+)
 
 func newGLM(b backend.Backend, s *data.Supervised, loss backend.Loss) (*glm, error) {
 	if b == nil {
@@ -255,6 +263,47 @@ func (p *glm) CrossVec(dst, v backend.Vector) error {
 	p.b.MulElem(dst, 1, p.elam, p.curW, 0)
 	p.b.MulElem(dst, 1, dst, v, 0)
 	return p.b.Err()
+}
+
+// CrossApply sets dst ← B(w, λ)·u at the linearization point w
+// (bilevel.CrossApplier; len u = h, len dst = d). B = ∇²_wλ g is the
+// derivative in λ of ∇_w g = Xᵀℓ'(Xw, y)/n + e^λ ⊙ w, in which only the
+// regulariser depends on λ:
+//
+//	per-feature λ (h = d):  B = diag(e^λ ⊙ w),   B u = (e^λ ⊙ w) ⊙ u,
+//	shared λ (h = 1):       B = e^λ·w (d×1),     B u = u_0·(e^λ ⊙ w),
+//
+// the adjoint of CrossVec: ⟨B u, v⟩ = ⟨u, Bᵀv⟩. It fails with
+// ErrNotLinearized before any Linearize (or UseSlot), and with an error that
+// leaves the backend's error state alone when a length is wrong. It
+// allocates nothing; the shared case reads u_0 back to the host.
+func (p *glm) CrossApply(dst, u backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	if err := crossApplyShapes(dst, u, p.d, p.h); err != nil {
+		return err
+	}
+	if p.h == 1 {
+		p.b.Download(p.one, u)
+		p.b.MulElem(dst, p.one[0], p.elam, p.curW, 0)
+		return p.b.Err()
+	}
+	p.b.MulElem(p.tmp, 1, p.elam, p.curW, 0)
+	p.b.MulElem(dst, 1, p.tmp, u, 0)
+	return p.b.Err()
+}
+
+// crossApplyShapes checks the operands of CrossApply: u of length h and
+// dst of length d, both non-nil.
+func crossApplyShapes(dst, u backend.Vector, d, h int) error {
+	if dst == nil || u == nil {
+		return errors.New("problems: CrossApply: nil vector")
+	}
+	if u.Len() != h || dst.Len() != d {
+		return fmt.Errorf("problems: CrossApply: u has length %d and dst %d, want %d and %d", u.Len(), dst.Len(), h, d)
+	}
+	return nil
 }
 
 // SlotBytes is d (and n for the logistic loss's curvature) float64s.

@@ -41,9 +41,10 @@ type Quadratic struct {
 }
 
 var (
-	_ bilevel.Problem    = (*Quadratic)(nil)
-	_ bilevel.Referencer = (*Quadratic)(nil)
-	_ bilevel.HessDiager = (*Quadratic)(nil)
+	_ bilevel.Problem      = (*Quadratic)(nil)
+	_ bilevel.Referencer   = (*Quadratic)(nil)
+	_ bilevel.HessDiager   = (*Quadratic)(nil)
+	_ bilevel.CrossApplier = (*Quadratic)(nil)
 )
 
 // NewQuadratic uploads quadratic data to the backend.
@@ -190,6 +191,24 @@ func (p *Quadratic) CrossVec(dst, v backend.Vector) error {
 	}
 	p.b.MulVec(p.tmpM, 1, p.m, v, 0)
 	p.b.MulVecTrans(dst, 2, p.c, p.tmpM, 0)
+	return p.b.Err()
+}
+
+// CrossApply sets dst ← B·u = 2Dᵀ(C u) (bilevel.CrossApplier; len u = h,
+// len dst = d), the derivative in θ of ∇_w g = 2Dᵀ(Dw + Cθ − e) in
+// direction u, and the adjoint of CrossVec: ⟨B u, v⟩ = ⟨u, Bᵀv⟩. B does not
+// depend on w or θ. It fails with ErrNotLinearized before any Linearize, and
+// with an error that leaves the backend's error state alone when a length is
+// wrong. It allocates nothing (C u goes to the rows(D) scratch vector).
+func (p *Quadratic) CrossApply(dst, u backend.Vector) error {
+	if !p.lin {
+		return ErrNotLinearized
+	}
+	if err := crossApplyShapes(dst, u, p.d, p.h); err != nil {
+		return err
+	}
+	p.b.MulVec(p.tmpM, 1, p.c, u, 0)
+	p.b.MulVecTrans(dst, 2, p.m, p.tmpM, 0)
 	return p.b.Err()
 }
 
