@@ -26,7 +26,8 @@
 // a block as the flat vector it is, and a solver that works on vectors works
 // on blocks unchanged. NewBlock allocates a block; Reshape views a vector (or
 // a block) with another shape of the same length, sharing its storage. There
-// are no views of parts of an allocation.
+// are no views of parts of an allocation: CopyRange copies a contiguous part
+// of one vector into a part of another (or of the same one).
 //
 // # Errors
 //
@@ -49,7 +50,8 @@
 // of the inputs (or, for the row operations, on the same row). Every other
 // operation writes its outputs while it reads its inputs: an output must not
 // alias an input, nor another output, except where the operation says
-// otherwise. A forbidden alias is reported as ErrAlias.
+// otherwise (CopyRange allows dst and src to share storage when the two
+// ranges are disjoint). A forbidden alias is reported as ErrAlias.
 //
 // # Special values
 //
@@ -74,9 +76,10 @@
 //
 // Memory: NewVector, NewBlock, Reshape, NewLabels, NewDense, NewCSR, Free,
 // FreeMatrix, Allocated, Upload, Download. Errors and ordering: Err,
-// ClearErr, Sync, Close. BLAS-1: Copy, Fill, Scal, Axpy, Axpby, MulElem,
-// DivElem, Dot, Nrm2. Products: MulVec, MulVecTrans (data matrix × vector),
-// MulBlock, MulBlockTrans (data matrix × block), Gemm (block × block).
+// ClearErr, Sync, Close. BLAS-1: Copy, CopyRange, Fill, Scal, Axpy, Axpby,
+// MulElem, DivElem, Dot, Nrm2. Products: MulVec, MulVecTrans (data matrix ×
+// vector), MulBlock, MulBlockTrans (data matrix × block), Gemm (block ×
+// block).
 // Elementwise maps: Map with a Func of the closed set Exp, Log, Softplus,
 // Sigmoid, SigmoidDeriv, Tanh, TanhDeriv, SqrtSq, SqrtSqDeriv, SqrtSqDeriv2,
 // Recip (Func.Deriv gives each one's derivative where it is in the set). Row
@@ -252,6 +255,15 @@ type Backend interface {
 
 	// Copy sets dst ← src.
 	Copy(dst, src Vector)
+	// CopyRange sets dst[dstOff+i] ← src[srcOff+i] for 0 ≤ i < n: a
+	// contiguous part of src into a contiguous part of dst, exactly (no
+	// arithmetic). dstOff, srcOff, n ≥ 0 (else ErrInvalid) and both ranges
+	// lie inside their vectors, off + n ≤ Len (else ErrShape); n = 0 does
+	// nothing once the operands are checked. A Block is addressed as its
+	// flat row-major vector. dst and src may share storage (the same vector,
+	// or a Reshape view of it, numbering the elements alike) only if the two
+	// ranges do not overlap, else ErrAlias.
+	CopyRange(dst Vector, dstOff int, src Vector, srcOff, n int)
 	// Fill sets every element of dst to a.
 	Fill(dst Vector, a float64)
 	// Scal sets x ← α·x.

@@ -68,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 		{"Info", s.testInfo},
 		{"UploadDownload", s.testUploadDownload},
 		{"Copy", s.testCopy},
+		{"CopyRange", s.testCopyRange},
+		{"CopyRangeErrors", s.testCopyRangeErrors},
 		{"Fill", s.testFill},
 		{"Scal", s.testScal},
 		{"Axpy", s.testAxpy},

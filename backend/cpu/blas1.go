@@ -30,6 +30,22 @@ func (e *engine) copyPart(k int) {
 	copy(e.args.dst[lo:hi], e.args.x[lo:hi])
 }
 
+// CopyRange sets dst[dstOff+i] ← src[srcOff+i] for 0 ≤ i < n, with the
+// operands checked by check.CopyRange (offsets and n ≥ 0, ranges inside
+// their vectors, no overlap within one storage). It is one copy on the
+// calling goroutine, which allocates nothing.
+func (b *Backend) CopyRange(dst backend.Vector, dstOff int, src backend.Vector, srcOff, n int) {
+	const op = "CopyRange"
+	if !b.ok(op) {
+		return
+	}
+	d, s := b.v(op, dst), b.v(op, src)
+	if d == nil || s == nil || !b.check(op, check.CopyRange(d.operand(), dstOff, s.operand(), srcOff, n)) {
+		return
+	}
+	copy(d.data[dstOff:dstOff+n], s.data[srcOff:srcOff+n])
+}
+
 // Fill sets dst_i ← a for every i.
 func (b *Backend) Fill(dst backend.Vector, a float64) {
 	const op = "Fill"

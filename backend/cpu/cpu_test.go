@@ -154,6 +154,8 @@ func (f *opFixture) ops() []struct {
 		{"Download", func() { b.Download(host, f.y) }},
 		{"Upload", func() { b.Upload(f.z, host) }},
 		{"Copy", func() { b.Copy(f.z, f.x) }},
+		{"CopyRange", func() { b.CopyRange(f.z, 1, f.x, 2, f.x.Len()-3) }},
+		{"CopyRange/same", func() { b.CopyRange(f.z, 0, f.z, f.z.Len()/2, f.z.Len()/2) }},
 		{"Fill", func() { b.Fill(f.z, 0.5) }},
 		{"Scal", func() { b.Scal(1.0000001, f.z) }},
 		{"Axpy", func() { b.Axpy(0.5, f.x, f.z) }},

@@ -33,6 +33,8 @@ func TestNoAllocs(t *testing.T) {
 			{"Upload", func() { b.Upload(z, host) }},
 			{"Download", func() { b.Download(host, y) }},
 			{"Copy", func() { b.Copy(z, x) }},
+			{"CopyRange", func() { b.CopyRange(z, 1, x, 2, 997) }},
+			{"CopyRange/same", func() { b.CopyRange(z, 0, z, 500, 500) }},
 			{"Fill", func() { b.Fill(z, 0.5) }},
 			{"Scal", func() { b.Scal(1.5, z) }},
 			{"Axpy", func() { b.Axpy(0.5, x, z) }},

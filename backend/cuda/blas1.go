@@ -23,6 +23,27 @@ func (b *Backend) Copy(dst, src backend.Vector) {
 	b.launch(op, kCopy, elemGrid(d.n), i64(d.n), d.p, s.p)
 }
 
+// CopyRange sets dst[dstOff+i] ← src[srcOff+i] for 0 ≤ i < n, with the
+// operands checked by check.CopyRange (offsets and n ≥ 0, ranges inside
+// their vectors, no overlap within one storage). It is hg_copy of n
+// elements on the device addresses of the two ranges, dst.p + 8·dstOff and
+// src.p + 8·srcOff, which lie inside their allocations; the ranges are
+// disjoint, so the order of the threads' writes does not matter. n = 0
+// launches nothing.
+func (b *Backend) CopyRange(dst backend.Vector, dstOff int, src backend.Vector, srcOff, n int) {
+	const op = "CopyRange"
+	if !b.ok(op) {
+		return
+	}
+	d, s := b.v(op, dst), b.v(op, src)
+	if d == nil || s == nil || !b.check(op, check.CopyRange(d.operand(), dstOff, s.operand(), srcOff, n)) ||
+		n == 0 || !b.enter(op) {
+		return
+	}
+	defer b.drv.exit()
+	b.launch(op, kCopy, elemGrid(n), i64(n), d.p+8*devptr(dstOff), s.p+8*devptr(srcOff))
+}
+
 // Fill sets dst_i ← a for every i.
 func (b *Backend) Fill(dst backend.Vector, a float64) {
 	const op = "Fill"

@@ -115,6 +115,8 @@
 //
 //   - Elementwise operations (Copy … MulElem, DivElem, Map, ScaleRows,
 //     ScaleCols): grid-stride loops, one thread per element, no reduction.
+//     CopyRange is hg_copy launched on the device addresses of its two
+//     ranges (8 bytes an element past each vector's start).
 //     Map follows backend.Func.Eval operation for operation (one kernel,
 //     hg_map, switching on the function).
 //
