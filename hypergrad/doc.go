@@ -45,6 +45,16 @@
 // MAID's backtracking line search with inexact function values, with fixed
 // or adaptive (MAID) accuracies and warm starts of w and q across steps.
 //
+// Fixed-point lower levels w = Φ(w, λ) (bilevel.FixedPoint: equilibrium
+// models, recurrent and graph networks, whose ∂_wΦ is not symmetric) have
+// estimators of their own, FixedPointEstimator: FixedPointAID solves
+// (I − ∂_wΦᵀ)v = ∇_wE with any krylov.Solver — GMRES, BiCGStab or CG on the
+// normal equations in general, CG or MINRES where ∂_wΦ is symmetric,
+// Richardson with step 1 for AID-FP — and returns ∇_λE + ∂_λΦᵀv;
+// FixedPointITD differentiates through the fixed-point iteration in reverse
+// mode (truncated, checkpointed) or in forward mode (cost and memory ∝ h).
+// bilevel.NewGradientStep turns an optimisation problem into one.
+//
 // Relation to Grazzi et al.'s fixed-point notation: with the gradient-step map
 // Φ(w, λ) = w − α∇_w g(w, λ), I − ∂_wΦ = αA and ∂_λΦ = −αB, so their adjoint
 // v (the solution of (I − ∂_wΦᵀ)v = ∇_wE) equals q/α. This package works with

@@ -293,7 +293,7 @@ func newFPRing(r *fpRun, keep, d int) (*fpRing, error) {
 	return t, err
 }
 
-func (t *fpRing) record(s int, w backend.Vector)    { t.r.b.Copy(t.ring[s%len(t.ring)], w) }
+func (t *fpRing) record(s int, w backend.Vector)   { t.r.b.Copy(t.ring[s%len(t.ring)], w) }
 func (t *fpRing) at(s int) (backend.Vector, error) { return t.ring[s%len(t.ring)], nil }
 func (t *fpRing) spare() backend.Vector            { return t.tmp }
 

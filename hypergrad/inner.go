@@ -95,7 +95,7 @@ func (s HeavyBall) spec(c func() (bilevel.Constants, error)) (innerSpec, error) 
 // ‖y_k − w*‖² ≤ min{(1+√q)(1−√q)^k, 4/(k+1)²}·(L/μ)‖y_0 − w*‖². Its gradient
 // is taken at z_k, so a tolerance on ‖∇_w g(y_k)‖ costs one more gradient per
 // check: with a tolerance it checks every CheckEvery iterations (default 10).
-// ITD does not differentiate through FISTA.
+// ITD differentiates through it (see ITD).
 type FISTA struct {
 	Step       float64 // τ in (0, 1/L], or 0 for 1/L
 	CheckEvery int     // iterations between tolerance checks; 0 means 10

@@ -20,6 +20,11 @@ import (
 //
 // starting from ∇̂f = ∇_λE(w_t). For heavy ball the adjoint recursion also
 // carries the momentum term: a_s = ((1+β)I − αA(w_s)) a_{s+1} − β a_{s+2}.
+// FISTA's step y_{s+1} = z_s − τ∇_w g(z_s), z_s = (1+β_s)y_s − β_s y_{s−1},
+// linearizes at z_s (rebuilt from the stored y_s, y_{s−1} with the forward
+// pass's operations) and carries ā_s = (I − τA(z_s)) a_{s+1} to
+// a_s += (1+β_s) ā_s and a_{s−1} = −β_s ā_s, with ∇̂f += −τ B(z_s)ᵀ a_{s+1};
+// it stores one more iterate and is not checkpointed.
 // Truncate = K > 0 back-propagates through the last K steps only (truncated
 // ITD, Shaban et al. 2019) and stores only K+1 iterates; 0 means all steps.
 // Memory is O(K·d); AID needs O(d). With Checkpoint, ITD stores the state
@@ -82,8 +87,9 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if err != nil {
 		return res, r.fail("setup", -1, err)
 	}
-	if spec.kind == innerFISTA || spec.kind == innerNewton {
-		return res, r.fail("setup", -1, fmt.Errorf("%w: ITD differentiates through gradient descent or heavy ball, not %v", ErrInvalidSettings, m.inner()))
+	fista := spec.kind == innerFISTA
+	if spec.kind == innerNewton || (fista && m.Checkpoint) {
+		return res, r.fail("setup", -1, fmt.Errorf("%w: ITD differentiates through gradient descent, heavy ball or FISTA (not checkpointed), not %v", ErrInvalidSettings, m))
 	}
 	alpha, beta, heavy := spec.alpha, spec.beta, spec.kind == innerHB
 	if start == nil {
@@ -106,7 +112,7 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if limit == 0 {
 		limit = 1 << 30
 	}
-	if ls, ok := p.(bilevel.LinearizationStore); ok && !m.Checkpoint && int64(keep+1)*ls.SlotBytes() <= limit {
+	if ls, ok := p.(bilevel.LinearizationStore); ok && !m.Checkpoint && !fista && int64(keep+1)*ls.SlotBytes() <= limit {
 		if err := ls.AllocSlots(keep + 1); err == nil {
 			store = ls
 			defer ls.FreeSlots()
@@ -117,6 +123,8 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	case store != nil: // the slots hold the iterates
 	case m.Checkpoint:
 		traj, err = newCheckpointedTrajectory(r, spec, keep, d)
+	case fista: // the reverse step from y_{s+1} needs y_s and y_{s−1}
+		traj, err = newStoredTrajectory(r, keep+1, d)
 	default:
 		traj, err = newStoredTrajectory(r, keep, d)
 	}
@@ -127,8 +135,8 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if traj != nil {
 		record = traj.record
 	}
-	var a, aNext, tmp, hg, tmpH backend.Vector
-	if err := r.vecsN(d, &a, &aNext, &tmp); err != nil {
+	var a, aNext, tmp, z, hg, tmpH backend.Vector
+	if err := r.vecsN(d, &a, &aNext, &tmp, &z); err != nil {
 		return res, err
 	}
 	if err := r.vecsN(h, &hg, &tmpH); err != nil {
@@ -142,6 +150,10 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	}
 	t := res.InnerIters
 	steps := min(keep, t)
+	var fistaBeta []float64
+	if fista {
+		fistaBeta = fistaMomenta(spec.q, t)
+	}
 
 	t0 := time.Now()
 	var cross time.Duration
@@ -167,7 +179,14 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		if err := r.check("reverse", j); err != nil {
 			return res, err
 		}
-		if store != nil {
+		if fista {
+			if err := r.fistaPoint(z, traj, s, fistaBeta[s]); err != nil {
+				return res, r.fail("reverse", j, err)
+			}
+			if err := r.linearize(z); err != nil {
+				return res, r.fail("reverse", j, err)
+			}
+		} else if store != nil {
 			if err := store.UseSlot(s % (keep + 1)); err != nil {
 				return res, r.fail("reverse", j, err)
 			}
@@ -187,12 +206,19 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		if err := r.hessVec(tmp, aNext); err != nil {
 			return res, r.fail("reverse", j, err)
 		}
-		if heavy {
+		switch {
+		case fista:
+			// ā = (I − τA(z_s)) a_{s+1}; a_s += (1+β_s) ā; partial a_{s−1} = −β_s ā.
+			r.b.Axpby(1, aNext, -alpha, tmp)
+			r.b.Axpy(1+fistaBeta[s], tmp, a)
+			r.b.Axpby(-fistaBeta[s], tmp, 0, aNext)
+			a, aNext = aNext, a
+		case heavy:
 			r.b.Axpy(1+beta, aNext, a) // a_s += (1+β) a_{s+1} − α A(w_s) a_{s+1}
 			r.b.Axpy(-alpha, tmp, a)
 			r.b.Scal(-beta, aNext) // partial a_{s−1} = −β a_{s+1}
 			a, aNext = aNext, a
-		} else {
+		default:
 			r.b.Axpy(-alpha, tmp, aNext) // p_s = p_{s+1} − α A(w_s) p_{s+1}
 		}
 		if err := r.report(PhaseReverse, j+1, aNext, nan()); err != nil {
@@ -203,7 +229,11 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, err
 	}
 	res.LinearIters, res.LinearStatus = steps, Completed
-	res.Bound = r.itdBound(w, a, aNext, fNorm)
+	if fista {
+		res.Bound = Bound{Kind: BoundNone, Value: math.Inf(1), Note: "ITD through FISTA: its momenta vary with the step, so it is not a fixed linear solve at w_t"}
+	} else {
+		res.Bound = r.itdBound(w, a, aNext, fNorm)
+	}
 	res.W = r.download(w)
 	if err := r.finish(hg); err != nil {
 		return res, err
@@ -233,4 +263,39 @@ func (r *run) itdBound(w, a, aNext backend.Vector, fNorm float64) Bound {
 		return Bound{Kind: BoundNone, Value: math.Inf(1), Note: err.Error()}
 	}
 	return posterior(k, r.res.InnerResidual, fNorm, resid)
+}
+
+// fistaMomenta returns FISTA's momenta β_0, …, β_{t−1}, by the forward
+// pass's recurrence with the same floating-point operations (so the
+// reverse pass rebuilds z_s with its bits): t_0 = 0,
+// t_{k+1} = (1 − q t_k² + √((1 − q t_k²)² + 4t_k²))/2,
+// β_k = (t_k − 1)(1 − q t_{k+1})/(t_{k+1}(1 − q)).
+func fistaMomenta(q float64, t int) []float64 {
+	beta := make([]float64, t)
+	tk := 0.0
+	for k := range beta {
+		a := 1 - q*tk*tk
+		tn := (a + math.Sqrt(a*a+4*tk*tk)) / 2
+		beta[k] = (tk - 1) * (1 - q*tn) / (tn * (1 - q))
+		tk = tn
+	}
+	return beta
+}
+
+// fistaPoint sets z ← z_s = (1+β_s)y_s − β_s y_{s−1} (y_{−1} = y_0) from the
+// stored trajectory, with the forward pass's operations.
+func (r *run) fistaPoint(z backend.Vector, traj trajectory, s int, beta float64) error {
+	ys, err := traj.at(s)
+	if err != nil {
+		return err
+	}
+	r.b.Copy(z, ys)
+	prev := ys
+	if s > 0 {
+		if prev, err = traj.at(s - 1); err != nil {
+			return err
+		}
+	}
+	r.b.Axpby(-beta, prev, 1+beta, z)
+	return r.b.Err()
 }
