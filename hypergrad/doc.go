@@ -14,7 +14,9 @@
 //     q_k ≈ A(w_t)⁻¹∇_wE(w_t); the estimate is ∇_λE(w_t) − B(w_t)ᵀq_k. The
 //     linear solver is FixedPoint (AID-FP: Richardson iteration, equal to the
 //     Neumann series of Grazzi et al.), ConjugateGradient (AID-CG; with
-//     Jacobi, preconditioned by diag(A): AID-PCG) or HeavyBallLinear (AID-HB).
+//     Jacobi, preconditioned by diag(A): AID-PCG), HeavyBallLinear (AID-HB),
+//     or any solver of package krylov through Krylov (MINRES, GMRES, …, or
+//     the user's own krylov.Solver).
 //   - ITD (iterative differentiation, Grazzi et al. Algorithm 1): the exact
 //     gradient of the truncated objective f_t(λ) = E(w_t(λ), λ), computed by
 //     reverse mode through the stored inner trajectory; Truncate = K

@@ -308,3 +308,31 @@ func TestFixedPointSettings(t *testing.T) {
 	}
 	_ = backend.Tanh
 }
+
+// TestAIDWithKrylovSolvers: AID on the optimisation problems with MINRES,
+// GMRES, BiCGStab and CGNE of package krylov (hypergrad.Krylov) reaches the
+// exact hypergradient, with the a posteriori bound certifying it where the
+// constants are exact; CG through Krylov gives what the native
+// ConjugateGradient gives to rounding.
+func TestAIDWithKrylovSolvers(t *testing.T) {
+	p := ridge(t, 400, 15, 50, 6)
+	want := reference(t, p).Hypergradient
+	for _, s := range []krylov.Solver{krylov.MINRES{}, krylov.GMRES{}, krylov.BiCGStab{}, krylov.CGNE{}, krylov.CG{}} {
+		aid := &hypergrad.AID{Inner: hypergrad.Newton{}, Linear: hypergrad.Krylov{Solver: s}, T: 50, K: 400, TolInner: 1e-14, TolLinear: 1e-14}
+		res := estimate(t, aid, p, nil)
+		if e := relErr(res.Hypergradient, want); e > 1e-10 {
+			t.Errorf("%s: relative error %.3g (%d linear iterations, %v)", res.Method, e, res.LinearIters, res.LinearStatus)
+		}
+		if res.LinearStatus != hypergrad.Converged || res.Bound.Value > 1e-9*norm(want) {
+			t.Errorf("%s: %v, bound %.3g", res.Method, res.LinearStatus, res.Bound.Value)
+		}
+	}
+	cg := estimate(t, &hypergrad.AID{Inner: hypergrad.Newton{}, T: 50, K: 8}, p, nil)
+	kc := estimate(t, &hypergrad.AID{Inner: hypergrad.Newton{}, Linear: hypergrad.Krylov{Solver: krylov.CG{}}, T: 50, K: 8}, p, nil)
+	if e := relErr(kc.Hypergradient, cg.Hypergradient); e > 1e-13 || kc.LinearIters != 8 {
+		t.Errorf("8 CG iterations through Krylov vs ConjugateGradient: %.3g (%d iterations)", e, kc.LinearIters)
+	}
+	if _, err := (&hypergrad.AID{Linear: hypergrad.Krylov{}, T: 1, K: 1}).Estimate(context.Background(), p, nil); !errors.Is(err, hypergrad.ErrInvalidSettings) {
+		t.Errorf("nil Krylov solver: %v", err)
+	}
+}

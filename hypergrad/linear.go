@@ -6,10 +6,12 @@ import (
 
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
+	"github.com/hypergrad-go/hypergrad/krylov"
 )
 
 // LinearSolver is an iterative method for the adjoint system A q = ∇_wE of
-// AID: FixedPoint, ConjugateGradient or HeavyBallLinear.
+// AID: FixedPoint, ConjugateGradient, HeavyBallLinear, FrozenAD, or any
+// solver of package krylov through Krylov.
 type LinearSolver interface {
 	// String names the solver: "fp", "cg" or "hb".
 	String() string
@@ -117,6 +119,34 @@ func (f FrozenAD) spec(c func() (bilevel.Constants, error)) (linearSpec, error) 
 	return linearSpec{kind: linAD, alpha: is.alpha, beta: is.beta}, nil
 }
 
+// Krylov runs a solver of package krylov (MINRES, GMRES, BiCGStab, CGNE,
+// CG, Richardson, HeavyBall, or one of the user's own) on the adjoint
+// system A q = ∇_wE of AID, with A = ∇²_ww g at w_t as a krylov.Operator
+// tagged symmetric positive definite (its ApplyTrans is A again). The
+// solver's tracked residual ‖∇_wE − A q‖ is the one tested against
+// TolLinear; the a posteriori bound recomputes the true one with one more
+// product. There is no a priori bound for it. ConjugateGradient remains the
+// fast path for CG (fused first product, device-resident iterations).
+type Krylov struct {
+	Solver krylov.Solver
+}
+
+// String returns the solver's name without parentheses, such as "minres"
+// or "gmres30".
+func (k Krylov) String() string {
+	if k.Solver == nil {
+		return "krylov(nil)"
+	}
+	return fpName(k.Solver)
+}
+
+func (k Krylov) spec(func() (bilevel.Constants, error)) (linearSpec, error) {
+	if k.Solver == nil {
+		return linearSpec{}, fmt.Errorf("%w: Krylov with a nil Solver", ErrInvalidSettings)
+	}
+	return linearSpec{kind: linKrylov, solver: k.Solver}, nil
+}
+
 type linearKind int
 
 const (
@@ -124,12 +154,14 @@ const (
 	linCG
 	linHB
 	linAD
+	linKrylov
 )
 
 type linearSpec struct {
 	kind        linearKind
 	alpha, beta float64
-	jacobi      bool // CG: precondition with diag(A)
+	jacobi      bool          // CG: precondition with diag(A)
+	solver      krylov.Solver // Krylov
 }
 
 // solveLinear runs up to k iterations of the linear solver on A q = rhs from
@@ -165,6 +197,8 @@ func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k in
 		iters, res, exact, residOK, err = r.conjugateGradient(q, rhs, q0zero, k, tol, s.jacobi, "linear", true, resid, ap0)
 	case linAD:
 		iters, res, err = r.frozenAD(s, q, rhs, q0zero, k, tol)
+	case linKrylov:
+		iters, res, exact, err = r.krylovSolve(s.solver, q, rhs, k, tol)
 	default:
 		q, iters, res, residOK, err = r.richardson(s, q, rhs, q0zero, k, tol, resid)
 	}
@@ -578,4 +612,46 @@ func (r *run) frozenAD(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, 
 		r.b.Axpy(-s.alpha, az, zPrev)
 		z, zPrev = zPrev, z
 	}
+}
+
+// krylovSolve runs a krylov.Solver on A q = rhs from q for at most k
+// iterations (none for k = 0), stopping at ‖rhs − A q‖ ≤ tol when tol > 0.
+// It reports the iterations, the tracked residual norm, and whether the
+// solver converged (at tol, or at its rounding floor).
+func (r *run) krylovSolve(solver krylov.Solver, q, rhs backend.Vector, k int, tol float64) (int, float64, bool, error) {
+	if k == 0 { // no iteration: the caller computes the residual of q_0
+		return 0, math.NaN(), false, r.check("linear", 0)
+	}
+	op := &hessOperator{r: r, n: q.Len()}
+	sol, err := solver.Solve(r.ctx, r.b, op, rhs, q, krylov.Settings{MaxIter: k, AbsTol: tol})
+	if err != nil {
+		return 0, 0, false, r.fail("linear", -1, err)
+	}
+	switch sol.Status {
+	case krylov.Converged:
+		return sol.Iterations, sol.Residual, true, nil
+	case krylov.IterationLimit:
+		return sol.Iterations, sol.Residual, false, nil
+	case krylov.Canceled:
+		return 0, 0, false, r.fail("linear", sol.Iterations, sol.Err)
+	}
+	return 0, 0, false, r.fail("linear", sol.Iterations, linearError(sol.Err))
+}
+
+// hessOperator is A = ∇²_ww g at the linearization point as a
+// krylov.Operator: symmetric positive definite, its own transpose.
+type hessOperator struct {
+	r *run
+	n int
+}
+
+var _ krylov.Transposer = (*hessOperator)(nil)
+
+func (o *hessOperator) Dims() (rows, cols int) { return o.n, o.n }
+func (o *hessOperator) Tags() krylov.Tags      { return krylov.Symmetric | krylov.PositiveDefinite }
+func (o *hessOperator) Apply(dst, x backend.Vector) error {
+	return o.r.hessVec(dst, x)
+}
+func (o *hessOperator) ApplyTrans(dst, x backend.Vector) error {
+	return o.r.hessVec(dst, x)
 }
