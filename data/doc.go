@@ -10,6 +10,7 @@
 //
 //	ridge, logreg:  X_train (n×d), y_train (n), X_val (m×d), y_val (m), lambda (d, or 1 for one shared weight)
 //	quadratic:      A (m1×d), b (m1), C (m2×h), D (m2×d), e (m2), theta (h)
+//	equilibrium:    X (N×p), y (N labels in 0..C−1), A (k×k), B (p×k), bias (k), Wo (k×C), bo (C)
 //
 // Any bool, int, uint or float dtype (at most 64 bits, either byte order) is
 // converted to float64; C and Fortran memory order are both accepted. Object,
@@ -20,9 +21,12 @@
 //	X_train_data (nnz values), X_train_indices (nnz column indices),
 //	X_train_indptr (rows+1 row pointers), X_train_shape ((rows, cols))
 //
-// Validation (Supervised.Validate, Quadratic.Validate, run by every loader):
-// shapes agree, there is at least one row and one column, every value is
-// finite. Labels: ridge (RealLabels) accepts any finite value; logreg
+// Validation (Supervised.Validate, Quadratic.Validate, Equilibrium.Validate,
+// run by every loader): shapes agree, there is at least one row and one
+// column, every value is finite. Equilibrium labels are integers (of an int
+// or a float array) in [0, C), C the number of columns of Wo; its λ is the
+// concatenation (A, B, bias, Wo, bo), each row-major (Equilibrium.Lambda).
+// Other labels: ridge (RealLabels) accepts any finite value; logreg
 // (BinaryLabels) needs every label in {−1, +1}; a file whose labels (y_train
 // and y_val together) are all in {0, 1} is mapped 0 → −1 on loading, and any
 // other set, including a mix such as {−1, 0, 1}, is an error.
@@ -51,18 +55,27 @@
 //	quadratic (SynthQuadratic, Ehrhardt & Roberts §4.1):
 //	  m1=1000, m2=1000, d=10, h=10, sigma=0.01, seed=0
 //	  numpy=false  true: reproduce numpy's np.random.seed(seed) stream exactly
+//	equilibrium (SynthEquilibrium, Grazzi et al. 2020 §3.2):
+//	  n=1000      rows N
+//	  d=20        features p
+//	  k=20        hidden width
+//	  c=10        classes C
+//	  q=0.9       ‖A‖₂ in (0, 1.5]: Φ contracts with constant q below 1
+//	  seed=0
 //
 // For example "synth:n=20000,d=2000,kappa=1e3,seed=0". Sizes accept integral
 // float notation (n=2e4). Unknown or repeated keys, keys of another problem,
-// malformed numbers and out-of-range values (n<1, d<1, kappa<1, noise<0,
-// sigma≤0, NaN or Inf) are errors naming the key.
+// malformed numbers and out-of-range values (n<1, d<1, k<1, c<1, kappa<1,
+// noise<0, sigma≤0, q outside (0, 1.5], NaN or Inf) are errors naming the key.
 //
 // Generators are deterministic: the same options give bit-identical data for
 // any GOMAXPROCS. SynthRidge and SynthLogreg draw rows in blocks of 256, each
 // block from its own math/rand/v2 PCG stream derived from the seed, and fill
-// the blocks in parallel. The arithmetic avoids fused multiply-adds, so other
-// architectures give the same bits unless their math.Pow, Exp or Log round
-// differently in the last place. In NumPy mode the uniform and normal draws
-// are numpy's exactly; b and e, being matrix-vector products, agree with
-// numpy's to rounding (its BLAS may sum in another order).
+// the blocks in parallel; SynthEquilibrium draws its rows in such blocks too,
+// and scales A by its norm from a gonum SVD. The arithmetic avoids fused
+// multiply-adds, so other architectures give the same bits unless their
+// math.Pow, Exp or Log (or gonum's SVD) round differently in the last place.
+// In NumPy mode the uniform and normal draws are numpy's exactly; b and e,
+// being matrix-vector products, agree with numpy's to rounding (its BLAS may
+// sum in another order).
 package data

@@ -1,7 +1,9 @@
 package data
 
 import (
+	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -9,16 +11,26 @@ import (
 
 // Synth is a parsed "synth:" source string.
 type Synth struct {
-	Options   SynthOptions      // for ridge and logreg (defaults filled in)
-	Quadratic QuadraticOptions  // for quadratic (zero fields select its defaults)
-	Keys      map[string]string // the keys given in the string, with their raw values
+	Options     SynthOptions       // for ridge and logreg (defaults filled in)
+	Quadratic   QuadraticOptions   // for quadratic (zero fields select its defaults)
+	Equilibrium EquilibriumOptions // for equilibrium (zero fields select its defaults)
+	Keys        map[string]string  // the keys given in the string, with their raw values
 }
 
-// synthKeys lists the keys of a synth: string and the problems they apply to.
+// synthKeys lists the keys of a synth: string and the problems they apply
+// to: "all", or a space-separated list of scopes ("supervised" is ridge and
+// logreg).
 var synthKeys = map[string]string{
-	"n": "supervised", "m": "supervised", "kappa": "supervised", "noise": "supervised", "lambda": "supervised",
+	"n": "supervised equilibrium", "m": "supervised", "kappa": "supervised", "noise": "supervised", "lambda": "supervised",
 	"d": "all", "seed": "all",
 	"m1": "quadratic", "m2": "quadratic", "h": "quadratic", "sigma": "quadratic", "numpy": "quadratic",
+	"k": "equilibrium", "c": "equilibrium", "q": "equilibrium",
+}
+
+// keyApplies reports whether the synth: key applies to the scope.
+func keyApplies(key, scope string) bool {
+	scopes := synthKeys[key]
+	return scopes == "all" || slices.Contains(strings.Fields(scopes), scope)
 }
 
 func synthKeyList() string {
@@ -63,7 +75,7 @@ func ParseSynth(spec string) (s *Synth, ok bool, err error) {
 		}
 		s.Keys[key] = val
 		switch key {
-		case "n", "m", "d", "m1", "m2", "h":
+		case "n", "m", "d", "m1", "m2", "h", "k", "c":
 			n, err := parseSize(val)
 			if err != nil {
 				return nil, true, bad(key, val, err.Error())
@@ -77,19 +89,23 @@ func ParseSynth(spec string) (s *Synth, ok bool, err error) {
 			}
 			switch key {
 			case "n":
-				s.Options.N = n
+				s.Options.N, s.Equilibrium.N = n, n
 			case "m":
 				s.Options.M = n
 			case "d":
-				s.Options.D, s.Quadratic.D = n, n
+				s.Options.D, s.Quadratic.D, s.Equilibrium.P = n, n, n
 			case "m1":
 				s.Quadratic.M1 = n
 			case "m2":
 				s.Quadratic.M2 = n
 			case "h":
 				s.Quadratic.H = n
+			case "k":
+				s.Equilibrium.K = n
+			case "c":
+				s.Equilibrium.C = n
 			}
-		case "kappa", "noise", "lambda", "sigma":
+		case "kappa", "noise", "lambda", "sigma", "q":
 			x, err := strconv.ParseFloat(val, 64)
 			if err != nil {
 				return nil, true, bad(key, val, "not a number")
@@ -115,13 +131,18 @@ func ParseSynth(spec string) (s *Synth, ok bool, err error) {
 					return nil, true, bad(key, val, "want sigma > 0")
 				}
 				s.Quadratic.Sigma = x
+			case "q":
+				if !(x > 0 && x <= MaxEquilibriumQ) {
+					return nil, true, bad(key, val, fmt.Sprintf("want 0 < q ≤ %v", MaxEquilibriumQ))
+				}
+				s.Equilibrium.Q = x
 			}
 		case "seed":
 			u, err := strconv.ParseUint(val, 10, 64)
 			if err != nil {
 				return nil, true, bad(key, val, "want an integer in [0, 2^64)")
 			}
-			s.Options.Seed, s.Quadratic.Seed = u, u
+			s.Options.Seed, s.Quadratic.Seed, s.Equilibrium.Seed = u, u, u
 		case "numpy":
 			b, err := strconv.ParseBool(val)
 			if err != nil {
@@ -150,11 +171,11 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
-// Load returns the data of problem ("ridge", "logreg" or "quadratic") from
-// source, a "synth:" string or the path of an .npz file, validated: a
-// *Supervised for ridge (RealLabels) and logreg (BinaryLabels, {0, 1} mapped to
-// {−1, +1}), a *Quadratic for quadratic. A synth: key that does not apply to
-// the problem is an error.
+// Load returns the data of problem ("ridge", "logreg", "quadratic" or
+// "equilibrium") from source, a "synth:" string or the path of an .npz file,
+// validated: a *Supervised for ridge (RealLabels) and logreg (BinaryLabels,
+// {0, 1} mapped to {−1, +1}), a *Quadratic for quadratic, an *Equilibrium for
+// equilibrium. A synth: key that does not apply to the problem is an error.
 func Load(problem string, source string) (any, error) {
 	var labels Labels
 	switch problem {
@@ -162,23 +183,26 @@ func Load(problem string, source string) (any, error) {
 		labels = RealLabels
 	case "logreg":
 		labels = BinaryLabels
-	case "quadratic":
+	case "quadratic", "equilibrium":
 	default:
-		return nil, newErr(ErrOption, "", "unknown problem %q: data.Load knows ridge, logreg and quadratic", problem)
+		return nil, newErr(ErrOption, "", "unknown problem %q: data.Load knows ridge, logreg, quadratic and equilibrium", problem)
 	}
 	s, ok, err := ParseSynth(source)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		if problem == "quadratic" {
+		switch problem {
+		case "quadratic":
 			return LoadQuadratic(source)
+		case "equilibrium":
+			return LoadEquilibrium(source)
 		}
 		return LoadSupervised(source, labels)
 	}
 	want := "supervised"
-	if problem == "quadratic" {
-		want = "quadratic"
+	if problem == "quadratic" || problem == "equilibrium" {
+		want = problem
 	}
 	keys := make([]string, 0, len(s.Keys))
 	for k := range s.Keys {
@@ -186,7 +210,7 @@ func Load(problem string, source string) (any, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if scope := synthKeys[k]; scope != "all" && scope != want {
+		if !keyApplies(k, want) {
 			return nil, newErr(ErrOption, "", "%s: key %s does not apply to problem %s", source, k, problem)
 		}
 	}
@@ -204,6 +228,15 @@ func Load(problem string, source string) (any, error) {
 			return nil, err
 		}
 		return sup, nil
+	case "equilibrium":
+		e, err := SynthEquilibrium(s.Equilibrium)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.Validate(); err != nil {
+			return nil, err
+		}
+		return e, nil
 	}
 	q, err := SynthQuadratic(s.Quadratic)
 	if err != nil {

@@ -10,6 +10,12 @@
 //	           E(w) = 1/m Σ_i log(1+exp(−y_i x_iᵀw)) over the validation rows
 //	quadratic: g(w,θ) = ‖Cθ + Dw − e‖²,   E(w) = ‖Aw − b‖²
 //
+// One family has a fixed-point lower level (bilevel.FixedPoint, built by
+// NewFixedPoint; Grazzi et al. 2020, §3.2):
+//
+//	equilibrium: S = Φ(S,λ) = tanh(S A + X B + 1 biasᵀ),   E(S,λ) = 1/N Σ_i CE(S_i Wo + bo, y_i),
+//	             λ = (A, B, bias, Wo, bo), w = S (N×k); Φ contracts with q = ‖A‖₂ (exact, host SVD)
+//
 // Ridge and logreg take one hyperparameter per feature (len λ = d) or one
 // shared weight (len λ = 1, where B = e^λ·w is d×1 and the hypergradient is
 // the sum of the per-feature one).

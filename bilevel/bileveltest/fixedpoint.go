@@ -11,9 +11,9 @@ import (
 	"github.com/hypergrad-go/hypergrad/bilevel"
 )
 
-// CheckFixedPoint checks the oracles of a fixed-point problem at the point
-// w = Φ(z, λ), z ~ N(0, I) drawn from o.Seed (a point in the range of Φ);
-// see CheckFixedPointAt.
+// CheckFixedPoint checks a fixed-point problem: CheckFixedPointAt at the
+// point w = Φ(z, λ), z ~ N(0, I) drawn from o.Seed (a point in the range of
+// Φ), then CheckFixedPointShapes.
 func CheckFixedPoint(t testing.TB, p bilevel.FixedPoint, o Options) {
 	t.Helper()
 	if o.Seed == 0 {
@@ -33,6 +33,7 @@ func CheckFixedPoint(t testing.TB, p bilevel.FixedPoint, o Options) {
 		t.Fatalf("Map: %v", err)
 	}
 	CheckFixedPointAt(t, p, Host(t, b, wv), o)
+	CheckFixedPointShapes(t, p)
 }
 
 // CheckFixedPointAt compares every oracle of p at the host point w with
@@ -48,12 +49,10 @@ func CheckFixedPoint(t testing.TB, p bilevel.FixedPoint, o Options) {
 //	OuterGrad            against the w-differences of OuterValue,
 //	OuterHyperGrad       against the λ-differences of OuterValue.
 //
-// It also checks that JacVec and HyperJacTransVec repeat to the bit, and
-// that every oracle called with an operand of a wrong length, or nil,
-// returns an error and does not panic. A HyperJacVec that returns
+// It also checks that JacVec and HyperJacTransVec repeat to the bit. A
+// HyperJacVec that returns
 // bilevel.ErrUnsupported (forward mode is optional) is not checked. p is
-// returned to its original λ and left
-// linearized at w.
+// returned to its original λ and left linearized at w.
 func CheckFixedPointAt(t testing.TB, p bilevel.FixedPoint, w []float64, o Options) {
 	t.Helper()
 	if o.Tol == 0 {
@@ -206,15 +205,15 @@ func CheckFixedPointAt(t testing.TB, p bilevel.FixedPoint, w []float64, o Option
 		must("OuterValue", err)
 		return e
 	}, lam))
-	must("SetHyper", p.SetHyper(lam))
-	must("Linearize", p.Linearize(wv))
-	checkFixedPointShapes(t, p)
 }
 
-// checkFixedPointShapes calls every oracle of p (linearized) with one
-// operand of a wrong length, or nil, and reports a nil error or a panic. It
-// clears the backend's error after each call.
-func checkFixedPointShapes(t testing.TB, p bilevel.FixedPoint) {
+// CheckFixedPointShapes calls every oracle of p with one operand of a wrong
+// length (one more than its own), or nil, the others right, and reports a
+// nil error or a panic (an oracle returning bilevel.ErrUnsupported passes).
+// It clears the backend's error after each call. Call it with p linearized,
+// so that the errors are about the operands; p may be left linearized
+// anywhere.
+func CheckFixedPointShapes(t testing.TB, p bilevel.FixedPoint) {
 	t.Helper()
 	b := p.Backend()
 	d, h := p.InnerDim(), p.HyperDim()
