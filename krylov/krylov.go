@@ -53,7 +53,10 @@
 // in a file of its own with its formula and source in the doc comment, use
 // the workspace helpers of this package for its vectors, and add a test file
 // that checks it against a dense solve (testsystems_test.go builds the
-// systems). Nothing else changes.
+// systems). Nothing else changes. A solver of one's own, outside this
+// package, is the same: any value with Solve and String (the example
+// Example_ownSolver writes steepest descent in forty lines) is accepted by
+// the estimators of package hypergrad (hypergrad.Krylov, FixedPointAID).
 package krylov
 
 import (
