@@ -3,49 +3,11 @@ package hypergrad
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
 )
-
-// Update is the rule of the outer loop: FixedStep, Adam or LineSearch.
-type Update interface {
-	name() string
-}
-
-// FixedStep is outer gradient descent λ ← λ − Step·ĥ.
-type FixedStep struct{ Step float64 }
-
-func (FixedStep) name() string { return "fixed-step" }
-
-// Adam is Kingma & Ba's Adam on the hypergradient estimates, with the usual
-// bias corrections. Zero fields take the defaults Step 1e-2, Beta1 0.9,
-// Beta2 0.999, Eps 1e-8.
-type Adam struct{ Step, Beta1, Beta2, Eps float64 }
-
-func (Adam) name() string { return "adam" }
-
-// LineSearch is the backtracking line search of MAID (Salehi, Mukherjee,
-// Roberts & Ehrhardt) with inexact function
-// values: the step β ρ^i (i = 0, 1, …, MaxBacktracks) is accepted when an
-// upper bound on f at the new point lies below a lower bound on f at the old
-// one minus sufficient decrease (η² as in MAID.py),
-//
-//	E(ŵ⁺) + ‖∇_wE(ŵ⁺)‖ε + L_f ε²/2 − E(ŵ) + ‖∇_wE(ŵ)‖ε ≤ −β ρ^i η² ‖ĥ‖²,
-//
-// from |E(ŵ) − E(w*)| ≤ ‖∇_wE(ŵ)‖ε + L_f ε²/2. After an accepted step the
-// next initial step is (10/9)·β ρ^i. Zero fields take MAID.py's defaults
-// Rho 0.9, Eta 1e-4, MaxBacktracks 20, except Step0: MAID.py's 0.1 suits
-// its problems' scale, so 0 here means 1/‖ĥ_0‖ (a first step of unit length
-// in λ), which adapts to any scale of f.
-type LineSearch struct {
-	Step0, Rho, Eta float64
-	MaxBacktracks   int
-}
-
-func (LineSearch) name() string { return "line-search" }
 
 // Accuracy chooses the lower-level accuracy ε (‖ŵ − w*‖ ≤ ‖∇_w g(ŵ)‖/μ ≤ ε)
 // and the linear-solve residual δ of each hypergradient: FixedAccuracy or
@@ -137,8 +99,8 @@ const (
 	OuterMaxIter OuterStatus = iota
 	// OuterBudget: the oracle-call budget is spent.
 	OuterBudget
-	// OuterStalled: the line search failed even after tightening the
-	// accuracy MaxRetries times.
+	// OuterStalled: the update rule made no step: the line search failed
+	// even after tightening the accuracy MaxRetries times.
 	OuterStalled
 )
 
@@ -156,15 +118,44 @@ func (s OuterStatus) String() string {
 
 // outer is the state of a Minimize run.
 type outer struct {
-	m      *Minimizer
-	ctx    context.Context
-	p      bilevel.Problem
-	b      backend.Backend
-	inner  InnerSolver
-	linear LinearSolver
-	w, v   []float64
-	counts Counts
-	mu, lf float64
+	m        *Minimizer
+	ctx      context.Context
+	p        bilevel.Problem
+	b        backend.Backend
+	inner    InnerSolver
+	linear   LinearSolver
+	maxOuter int
+	rule     stepper
+	tol      tolerances
+	start    time.Time
+	lam      []float64 // the current λ; the problem stands there between iterations
+	w, v     []float64 // warm starts: the last ŵ and adjoint q
+	counts   Counts
+	mu, lf   float64 // μ and L_f at λ, refreshed every iteration
+}
+
+// tolerances are the current lower-level accuracy ε and linear-solve
+// residual δ, and the rule that moves them: constant (FixedAccuracy), or
+// Adaptive's factors: ε and δ shrink together by shrink < 1 (tighten) and
+// grow together by grow ≥ 1 (relax); retries caps the line search's
+// tightening retries.
+type tolerances struct {
+	eps, delta   float64
+	adaptive     bool
+	shrink, grow float64
+	retries      int
+}
+
+// tighten multiplies ε and δ by the adaptive rule's shrink factor; callers
+// check adaptive first.
+func (t *tolerances) tighten() { t.eps, t.delta = t.eps*t.shrink, t.delta*t.shrink }
+
+// relax multiplies ε and δ by the adaptive rule's grow factor (after an
+// accepted step); it does nothing under a fixed accuracy.
+func (t *tolerances) relax() {
+	if t.adaptive {
+		t.eps, t.delta = t.eps*t.grow, t.delta*t.grow
+	}
 }
 
 func (o *outer) calls() int { return o.counts.Oracles() }
@@ -250,11 +241,104 @@ func (o *outer) valueAt(w []float64) (float64, error) {
 	return o.p.OuterValue(v)
 }
 
+// descent estimates ĥ ≈ ∇f at λ (outer.hypergradient at the current ε, δ)
+// and records ‖ĥ‖, its a posteriori bound ω and (ε, δ) in st. Under the
+// adaptive rule (MAID) it tightens ε and δ and recomputes, warm, until ĥ is
+// a certified descent direction, ω ≤ (1−η)‖ĥ‖, or no bound is available, or
+// the budget is spent, or ε < 1e-14 (a finite number of tightenings, as
+// shrink < 1). It returns ĥ and ‖ĥ‖.
+func (o *outer) descent(st *OuterStep, eta float64) ([]float64, float64, error) {
+	for {
+		res, err := o.hypergradient(o.tol.eps, o.tol.delta)
+		if err != nil {
+			return nil, 0, err
+		}
+		hn := norm2(res.Hypergradient)
+		if !o.tol.adaptive || res.Bound.Kind == BoundNone || res.Bound.Value <= (1-eta)*hn || o.spent() || o.tol.eps < 1e-14 {
+			st.GradNorm, st.Bound, st.Eps, st.Delta = hn, res.Bound.Value, o.tol.eps, o.tol.delta
+			return res.Hypergradient, hn, nil
+		}
+		o.tol.tighten()
+	}
+}
+
+// settle ends an iteration of a rule that moves λ without evaluating f
+// (FixedStep, Adam): it records st.Value = E(ŵ) for the ŵ of the
+// hypergradient (at the old λ), moves the problem to the new λ = o.lam and
+// relaxes (ε, δ).
+func (o *outer) settle(st *OuterStep) error {
+	v, err := o.valueAt(o.w)
+	if err != nil {
+		return err
+	}
+	st.Value = v
+	if err := o.p.SetHyper(o.lam); err != nil {
+		return err
+	}
+	o.tol.relax()
+	return nil
+}
+
+// finish fills out with the final state and returns it with err.
+func (o *outer) finish(out *OuterResult, err error) (*OuterResult, error) {
+	out.Lambda, out.W, out.V = o.lam, o.w, o.v
+	out.Counts, out.Calls, out.Time = o.counts, o.calls(), time.Since(o.start)
+	return out, err
+}
+
 // Minimize runs the outer loop from lambda0 and leaves the problem at the
-// final λ.
+// final λ. Each iteration refreshes μ and L_f at λ and lets the update rule
+// step (see Update); it stops after MaxOuter iterations, when the budget is
+// spent (checked before each iteration, and after a stalled one), when the
+// rule stalls, or on an error, which comes back with the result so far.
+// m is not modified, so one Minimizer may serve concurrent calls.
 func (m *Minimizer) Minimize(ctx context.Context, p bilevel.Problem, lambda0 []float64) (*OuterResult, error) {
-	start := time.Now()
-	o := &outer{m: m, ctx: ctx, p: p, inner: m.Inner, linear: m.Linear}
+	o, err := m.newOuter(ctx, p, lambda0)
+	if err != nil {
+		return nil, err
+	}
+	out := &OuterResult{Status: OuterMaxIter}
+	for it := 0; it < o.maxOuter; it++ {
+		if o.spent() {
+			out.Status = OuterBudget
+			break
+		}
+		c, err := p.Constants()
+		if err != nil {
+			return o.finish(out, err)
+		}
+		o.mu, o.lf = c.Mu.Value, c.Lf.Value
+		step := OuterStep{Iter: it}
+		moved, err := o.rule.step(o, &step)
+		if err != nil {
+			return o.finish(out, err)
+		}
+		step.Calls = o.calls()
+		step.Lambda = append([]float64(nil), o.lam...)
+		out.History = append(out.History, step)
+		out.Iters = it + 1
+		if m.Progress != nil {
+			if err := m.Progress(step); err != nil {
+				return o.finish(out, err)
+			}
+		}
+		if !moved {
+			out.Status = OuterStalled
+			if o.spent() {
+				out.Status = OuterBudget
+			}
+			break
+		}
+	}
+	return o.finish(out, nil)
+}
+
+// newOuter checks m's settings, fills in the defaults (in a copy of m: the
+// caller's Minimizer is not written) and moves the problem to lambda0.
+func (m *Minimizer) newOuter(ctx context.Context, p bilevel.Problem, lambda0 []float64) (*outer, error) {
+	mc := *m // the defaults below are the estimate's, not written back to m
+	m = &mc
+	o := &outer{m: m, ctx: ctx, p: p, inner: m.Inner, linear: m.Linear, start: time.Now()}
 	if p == nil {
 		return nil, fmt.Errorf("%w: nil problem", ErrInvalidSettings)
 	}
@@ -271,9 +355,9 @@ func (m *Minimizer) Minimize(ctx context.Context, p bilevel.Problem, lambda0 []f
 	if m.MaxLinear == 0 {
 		m.MaxLinear = 2000
 	}
-	maxOuter := m.MaxOuter
-	if maxOuter == 0 {
-		maxOuter = 1000
+	o.maxOuter = m.MaxOuter
+	if o.maxOuter == 0 {
+		o.maxOuter = 1000
 	}
 	update := m.Update
 	if update == nil {
@@ -290,162 +374,23 @@ func (m *Minimizer) Minimize(ctx context.Context, p bilevel.Problem, lambda0 []f
 	if m.MaxOuter < 0 || m.Budget < 0 || m.MaxInner < 0 || m.MaxLinear < 0 {
 		return nil, fmt.Errorf("%w: negative limits", ErrInvalidSettings)
 	}
-	lam := append([]float64(nil), lambda0...)
-	if err := p.SetHyper(lam); err != nil {
+	o.lam = append([]float64(nil), lambda0...)
+	if err := p.SetHyper(o.lam); err != nil {
 		return nil, err
 	}
-	eps, delta := acc.start()
+	t := &o.tol
+	t.eps, t.delta = acc.start()
 	ad, adaptive := acc.(Adaptive)
-	tighten, loosen, retries := orDefault(ad.Tighten, 0.5), orDefault(ad.Loosen, 1.05), ad.MaxRetries
-	if retries == 0 {
-		retries = 10
+	t.adaptive, t.shrink, t.grow, t.retries = adaptive, orDefault(ad.Tighten, 0.5), orDefault(ad.Loosen, 1.05), ad.MaxRetries
+	if t.retries == 0 {
+		t.retries = 10
 	}
-	if !(eps > 0 && delta > 0) || (adaptive && !(tighten > 0 && tighten < 1 && loosen >= 1)) {
-		return nil, fmt.Errorf("%w: accuracies ε = %v, δ = %v", ErrInvalidSettings, eps, delta)
+	if !(t.eps > 0 && t.delta > 0) || (adaptive && !(t.shrink > 0 && t.shrink < 1 && t.grow >= 1)) {
+		return nil, fmt.Errorf("%w: accuracies ε = %v, δ = %v", ErrInvalidSettings, t.eps, t.delta)
 	}
-
-	ls, isLS := update.(LineSearch)
-	beta := ls.Step0 // 0: 1/‖ĥ_0‖, set at the first hypergradient
-	rho, eta := orDefault(ls.Rho, 0.9), orDefault(ls.Eta, 1e-4)
-	maxBT := ls.MaxBacktracks
-	if maxBT == 0 {
-		maxBT = 20
+	var err error
+	if o.rule, err = newStepper(update, h); err != nil {
+		return nil, err
 	}
-	var adamM, adamV []float64
-	if _, ok := update.(Adam); ok {
-		adamM, adamV = make([]float64, h), make([]float64, h)
-	}
-
-	out := &OuterResult{Status: OuterMaxIter}
-	finish := func(err error) (*OuterResult, error) {
-		out.Lambda, out.W, out.V = lam, o.w, o.v
-		out.Counts, out.Calls, out.Time = o.counts, o.calls(), time.Since(start)
-		return out, err
-	}
-	for it := 0; it < maxOuter; it++ {
-		if o.spent() {
-			out.Status = OuterBudget
-			return finish(nil)
-		}
-		c, err := p.Constants()
-		if err != nil {
-			return finish(err)
-		}
-		o.mu, o.lf = c.Mu.Value, c.Lf.Value
-		var res *Result
-		accepted := false
-		step := OuterStep{Iter: it}
-		for try := 0; ; try++ {
-			// 1. Inexact hypergradient; MAID tightens until ĥ is a
-			// certified descent direction: ω ≤ (1−η)‖ĥ‖.
-			for {
-				if res, err = o.hypergradient(eps, delta); err != nil {
-					return finish(err)
-				}
-				hn := norm2(res.Hypergradient)
-				if !adaptive || res.Bound.Kind == BoundNone || res.Bound.Value <= (1-eta)*hn || o.spent() || eps < 1e-14 {
-					break
-				}
-				eps, delta = eps*tighten, delta*tighten
-			}
-			hg := res.Hypergradient
-			hn := norm2(hg)
-			step.GradNorm, step.Bound, step.Eps, step.Delta = hn, res.Bound.Value, eps, delta
-			if !isLS {
-				break
-			}
-			if beta == 0 && hn > 0 {
-				beta = 1 / hn
-			}
-			// 2. Backtracking with inexact values.
-			wOld := o.w
-			fOld, gOld, eOld, _, err := o.value(wOld, eps)
-			if err != nil {
-				return finish(err)
-			}
-			step.Value = fOld
-			trial := make([]float64, h)
-			for i := 0; i <= maxBT && !o.spent(); i++ {
-				s := beta * math.Pow(rho, float64(i))
-				for j := range trial {
-					trial[j] = lam[j] - s*hg[j]
-				}
-				if err := p.SetHyper(trial); err != nil {
-					return finish(err)
-				}
-				fNew, gNew, eNew, wNew, err := o.value(wOld, eps)
-				if err != nil {
-					return finish(err)
-				}
-				step.Backtracks = i
-				// Upper bound at the trial point minus lower bound at the
-				// current one, with the accuracies actually certified.
-				if fNew+gNew*eNew+o.lf*eNew*eNew/2-fOld+gOld*eOld <= -s*eta*eta*hn*hn {
-					copy(lam, trial)
-					o.w = wNew
-					step.Step, accepted = s, true
-					beta = s * 10 / 9
-					break
-				}
-			}
-			if accepted {
-				if adaptive {
-					eps, delta = eps*loosen, delta*loosen
-				}
-				break
-			}
-			if err := p.SetHyper(lam); err != nil {
-				return finish(err)
-			}
-			if !adaptive || try >= retries || o.spent() {
-				break
-			}
-			eps, delta = eps*tighten, delta*tighten
-		}
-		switch u := update.(type) {
-		case FixedStep:
-			for j := range lam {
-				lam[j] -= u.Step * res.Hypergradient[j]
-			}
-			step.Step, accepted = u.Step, true
-		case Adam:
-			a := Adam{Step: orDefault(u.Step, 1e-2), Beta1: orDefault(u.Beta1, 0.9), Beta2: orDefault(u.Beta2, 0.999), Eps: orDefault(u.Eps, 1e-8)}
-			t := float64(it + 1)
-			for j, g := range res.Hypergradient {
-				adamM[j] = a.Beta1*adamM[j] + (1-a.Beta1)*g
-				adamV[j] = a.Beta2*adamV[j] + (1-a.Beta2)*g*g
-				mh, vh := adamM[j]/(1-math.Pow(a.Beta1, t)), adamV[j]/(1-math.Pow(a.Beta2, t))
-				lam[j] -= a.Step * mh / (math.Sqrt(vh) + a.Eps)
-			}
-			step.Step, accepted = a.Step, true
-		}
-		if !isLS {
-			if step.Value, err = o.valueAt(o.w); err != nil {
-				return finish(err)
-			}
-			if err := p.SetHyper(lam); err != nil {
-				return finish(err)
-			}
-			if adaptive {
-				eps, delta = eps*loosen, delta*loosen
-			}
-		}
-		step.Calls = o.calls()
-		step.Lambda = append([]float64(nil), lam...)
-		out.History = append(out.History, step)
-		out.Iters = it + 1
-		if m.Progress != nil {
-			if err := m.Progress(step); err != nil {
-				return finish(err)
-			}
-		}
-		if !accepted {
-			out.Status = OuterStalled
-			if o.spent() {
-				out.Status = OuterBudget
-			}
-			return finish(nil)
-		}
-	}
-	return finish(nil)
+	return o, nil
 }
