@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"gonum.org/v1/gonum/floats"
+
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
 )
@@ -354,7 +356,7 @@ func (a *AID) reachTarget(r *run, s *aidState) error {
 		}
 		res.Rounds = round + 1
 		hg := r.download(s.hg)
-		hnorm := norm2(hg)
+		hnorm := floats.Norm(hg, 2)
 		b := res.Bound
 		if b.Kind == BoundNone {
 			return r.fail("target", -1, fmt.Errorf("%w: no error bound for this problem (%s)", ErrNoBound, b.Note))
@@ -394,12 +396,4 @@ func (a *AID) reachTarget(r *run, s *aidState) error {
 		}
 	}
 	return nil
-}
-
-func norm2(x []float64) float64 {
-	var s float64
-	for _, v := range x {
-		s += v * v
-	}
-	return math.Sqrt(s)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"gonum.org/v1/gonum/floats"
+
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
 )
@@ -253,7 +255,7 @@ func (o *outer) descent(st *OuterStep, eta float64) ([]float64, float64, error) 
 		if err != nil {
 			return nil, 0, err
 		}
-		hn := norm2(res.Hypergradient)
+		hn := floats.Norm(res.Hypergradient, 2)
 		if !o.tol.adaptive || res.Bound.Kind == BoundNone || res.Bound.Value <= (1-eta)*hn || o.spent() || o.tol.eps < 1e-14 {
 			st.GradNorm, st.Bound, st.Eps, st.Delta = hn, res.Bound.Value, o.tol.eps, o.tol.delta
 			return res.Hypergradient, hn, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/hypergrad-go/hypergrad/backend"
@@ -143,7 +144,7 @@ func matTVec(x *data.Matrix, r []float64) []float64 {
 }
 
 func norm2(x []float64) float64 {
-	return mat.Norm(mat.NewVecDense(len(x), x), 2)
+	return floats.Norm(x, 2)
 }
 
 func maxAbsRowNorm(x *data.Matrix) float64 {

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"gonum.org/v1/gonum/floats"
+
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
 )
@@ -38,13 +40,7 @@ func RelErr(got, want []float64) float64 {
 }
 
 // Norm returns ‖x‖₂.
-func Norm(x []float64) float64 {
-	var s float64
-	for _, v := range x {
-		s += v * v
-	}
-	return math.Sqrt(s)
-}
+func Norm(x []float64) float64 { return floats.Norm(x, 2) }
 
 // Step returns the central-difference step ε^{1/3}·max(1, scale), which
 // balances the O(h²) truncation error against the O(ε/h) rounding error.
