@@ -33,8 +33,41 @@ import (
 // solver's residual ‖∇_wE − (I − ∂_wΦᵀ)v‖ ≤ TolLinear; T and K are then
 // budgets. The inner residual reported is the last fixed-point step
 // ‖w_t − w_{t−1}‖, which bounds ‖w_t − w(λ)‖ by q/(1−q) times itself for a
-// q-contraction. Result.V is v_k (pass it as Start.V0 to warm start). There
-// is no error bound for fixed-point problems yet (Bound.Kind none).
+// q-contraction. Result.V is v_k (pass it as Start.V0 to warm start).
+//
+// The a posteriori bound (Result.Bound; Grazzi et al. 2020, Thm 2.2 made a
+// posteriori) needs the problem's constants (bilevel.FixedPointConstanter:
+// q, L_E1, L_E2, ν1, ν2 and ‖K(ŵ)‖ = ‖∂_λΦ(ŵ)‖) and t ≥ 1 fixed-point steps.
+// With ŵ = w_t, Ĵ = ∂_wΦ(ŵ), w* = w(λ), J* = ∂_wΦ(w*), s = 1 − q:
+//
+//	Δ = q‖w_t − w_{t−1}‖/s ≥ ‖ŵ − w*‖
+//	    (‖w_t − w*‖ ≤ q‖w_{t−1} − w*‖ ≤ q‖w_{t−1} − w_t‖ + q‖w_t − w*‖),
+//	    capped by the Diameter of the constants' set where it is proven;
+//	r = ∇_wE(ŵ) − (I − Ĵᵀ)v̂, the true residual of the returned v̂ = v_k
+//	    (one more JacTransVec, counted);
+//
+// σ_min(I − Jᵀ) ≥ 1 − ‖J‖ ≥ s at every point. Splitting
+// ∇f = ∇_λE(w*) + K(w*)ᵀv*, v* = (I − J*ᵀ)⁻¹∇_wE(w*), through
+// v̂* = (I − Ĵᵀ)⁻¹∇_wE(ŵ),
+//
+//	ĥ − ∇f = [∇_λE(ŵ) − ∇_λE(w*)] + K(ŵ)ᵀ(v̂ − v̂*) + K(ŵ)ᵀ(v̂* − v*) + [K(ŵ) − K(w*)]ᵀv*,
+//	v̂ − v̂* = −(I − Ĵᵀ)⁻¹r,
+//	v̂* − v* = (I − Ĵᵀ)⁻¹[∇_wE(ŵ) − ∇_wE(w*)] + (I − Ĵᵀ)⁻¹(Ĵ − J*)ᵀv*,
+//
+// so that, with V ≥ ‖v*‖,
+//
+//	‖ĥ − ∇f‖ ≤ ‖K(ŵ)‖‖r‖/s + [L_E2 + ‖K(ŵ)‖L_E1/s]Δ + [‖K(ŵ)‖ν1/s + ν2]ΔV,
+//	V = min(G/s, (‖v̂‖ + (‖r‖ + L_E1Δ)/s)/(1 − ν1Δ/s)),   G = ‖∇_wE(ŵ)‖ + L_E1Δ,
+//
+// the first from ‖∇_wE(w*)‖ ≤ G, the second (used when ν1Δ < s) from
+// ‖v*‖ ≤ ‖v̂‖ + ‖v̂ − v̂*‖ + ‖v̂* − v*‖ and the splitting above. Bound.Linear
+// is the residual term; Bound.Inner the rest with V at Δ = 0,
+// V₀ = min(‖∇_wE(ŵ)‖, ‖v̂‖s + ‖r‖)/s; Bound.InnerSquared the remainder,
+// [‖K(ŵ)‖ν1/s + ν2]Δ(V − V₀), of order Δ². Bound.Eps is Δ, Residual ‖r‖,
+// CrossNorm ‖K(ŵ)‖ and OuterGradNorm ‖∇_wE(ŵ)‖. The bound is certified when
+// every constant is exact or proven, an estimate when some are estimated,
+// and none (Note says why) when one is unknown, q ≥ 1, t = 0 or the problem
+// has no constants. FixedPointITD reports no bound.
 type FixedPointAID struct {
 	Solver krylov.Solver // nil means krylov.GMRES{} (restarts every 30 steps)
 	T      int           // fixed-point iterations (≥ 0)
@@ -137,7 +170,9 @@ func (a *FixedPointAID) EstimateFixedPoint(ctx context.Context, p bilevel.FixedP
 		return res, r.fail("cross", -1, err)
 	}
 	r.b.Axpy(1, tmpH, hg)
-	res.Bound = noFixedPointBound()
+	if res.Bound, err = r.aidBound(w, v, rhs, diff); err != nil {
+		return res, err
+	}
 	res.W, res.V = r.download(w), r.download(v)
 	if err := r.finish(hg); err != nil {
 		return res, err
@@ -159,7 +194,72 @@ func linearError(err error) error {
 	return err
 }
 
-// noFixedPointBound is the Bound of a fixed-point estimate.
+// aidBound evaluates the a posteriori bound of FixedPointAID (see there) at
+// ŵ = w, whose linearization is current, for the adjoint v̂ = v with
+// rhs = ∇_wE(ŵ); tmp is a work vector of length d. It fails only when the
+// residual's product does; missing constants give a Bound of kind none.
+func (r *fpRun) aidBound(w, v, rhs, tmp backend.Vector) (Bound, error) {
+	none := func(note string) (Bound, error) {
+		return Bound{Kind: BoundNone, Value: math.Inf(1), Note: note}, nil
+	}
+	fc, ok := r.p.(bilevel.FixedPointConstanter)
+	if !ok {
+		return none("the problem does not implement bilevel.FixedPointConstanter")
+	}
+	if r.res.InnerIters == 0 {
+		return none("no fixed-point step (T = 0): ‖w_0 − w(λ)‖ is not bounded")
+	}
+	c, err := fc.FixedPointConstants()
+	if err != nil {
+		return none("fixed-point constants: " + err.Error())
+	}
+	kn, err := fc.HyperJacNorm(w)
+	if err != nil {
+		return none("‖∂_λΦ(w)‖: " + err.Error())
+	}
+	kind, note := kindOf(map[string]bilevel.Constant{"q": c.Q, "L_E1": c.LE1, "L_E2": c.LE2, "ν1": c.NuW, "ν2": c.NuL, "‖∂_λΦ‖": kn})
+	if kind == BoundNone {
+		return none(note)
+	}
+	if !(c.Q.Value < 1) {
+		return none(fmt.Sprintf("q = %v is not below 1", c.Q.Value))
+	}
+	// r = ∇_wE(ŵ) − (v̂ − Ĵᵀv̂); the time counts in Time.Cross.
+	if err := r.jacTransVec(tmp, v); err != nil {
+		return Bound{}, r.fail("bound", -1, err)
+	}
+	r.b.Axpy(-1, v, tmp)
+	r.b.Axpy(1, rhs, tmp)
+	resid, fNorm := r.b.Nrm2(tmp), r.b.Nrm2(rhs)
+	if err := r.check("bound", -1); err != nil {
+		return Bound{}, err
+	}
+	q, le1, le2, nu1, nu2, k := c.Q.Value, c.LE1.Value, c.LE2.Value, c.NuW.Value, c.NuL.Value, kn.Value
+	s := 1 - q
+	delta := q * r.res.InnerResidual / s
+	if c.Diameter.Kind >= bilevel.Bound && c.Diameter.Value >= 0 && c.Diameter.Value < delta {
+		delta = c.Diameter.Value
+	}
+	vNorm := r.b.Nrm2(v)
+	// V ≥ ‖v*‖, and V₀, its value at Δ = 0.
+	vStar := (fNorm + le1*delta) / s
+	if den := 1 - nu1*delta/s; den > 0 {
+		vStar = math.Min(vStar, (vNorm+(resid+le1*delta)/s)/den)
+	}
+	v0 := math.Min(fNorm, vNorm*s+resid) / s
+	cv := k*nu1/s + nu2
+	b := Bound{Kind: kind, Note: note, Eps: delta, Residual: resid, CrossNorm: k, OuterGradNorm: fNorm}
+	b.Linear = k * resid / s
+	b.Inner = (le2+k*le1/s)*delta + cv*delta*v0
+	b.InnerSquared = cv * delta * math.Max(vStar-v0, 0)
+	b.Value = b.Linear + b.Inner + b.InnerSquared
+	if !finite(b.Value) {
+		return none(fmt.Sprintf("the bound is not finite (Δ = %v, ‖r‖ = %v)", delta, resid))
+	}
+	return b, nil
+}
+
+// noFixedPointBound is the Bound of a fixed-point estimate without one.
 func noFixedPointBound() Bound {
 	return Bound{Kind: BoundNone, Value: math.Inf(1), Note: "no error bound for fixed-point problems"}
 }

@@ -71,6 +71,15 @@ type Equilibrium struct {
 	q   float64 // ‖A‖₂ at the current λ
 	lin bool
 
+	// Norms for FixedPointConstants and HyperJacNorm: at SetHyper,
+	// aCol = max_j ‖A_{:j}‖₂ and woNorm = ‖Wo‖₂ (host SVD); once, from X,
+	// xRow2 = max_i ‖X_i‖₂² and xOne ≥ ‖[X 1]‖₂ (xDone when computed);
+	// sts holds SᵀS (k×k) on the host.
+	aCol, woNorm float64
+	xRow2, xOne  float64
+	xDone        bool
+	sts          []float64
+
 	views    [eqViews]eqView
 	nextView int
 }
@@ -87,6 +96,8 @@ var (
 	_ bilevel.FixedPoint = (*Equilibrium)(nil)
 	_ bilevel.Contractor = (*Equilibrium)(nil)
 	_ bilevel.Referencer = (*Equilibrium)(nil)
+
+	_ bilevel.FixedPointConstanter = (*Equilibrium)(nil)
 )
 
 // NewEquilibrium uploads equilibrium data to the backend and sets λ to the
@@ -191,7 +202,8 @@ func (p *Equilibrium) Data() *data.Equilibrium { return p.host }
 func (p *Equilibrium) Dims() (n, features, k, classes int) { return p.n, p.p, p.k, p.c }
 
 // SetHyper moves the problem to λ = (A, B, bias, Wo, bo): it uploads the
-// parts, computes X B + 1 biasᵀ on the backend and ‖A‖₂ on the host (SVD).
+// parts, computes X B + 1 biasᵀ on the backend and ‖A‖₂, ‖Wo‖₂ and the
+// largest column norm of A on the host (SVD).
 // A linearization point is kept, its D' recomputed at the new λ.
 func (p *Equilibrium) SetHyper(lambda []float64) error {
 	if len(lambda) != p.h {
@@ -206,7 +218,13 @@ func (p *Equilibrium) SetHyper(lambda []float64) error {
 	if !svd.Factorize(mat.NewDense(p.k, p.k, append([]float64(nil), lambda[:p.offB]...)), mat.SVDNone) {
 		return errors.New("problems: equilibrium: the SVD of A did not converge")
 	}
+	var wsvd mat.SVD
+	if !wsvd.Factorize(mat.NewDense(p.k, p.c, append([]float64(nil), lambda[p.offWo:p.offBo]...)), mat.SVDNone) {
+		return errors.New("problems: equilibrium: the SVD of Wo did not converge")
+	}
 	p.q = svd.Values(nil)[0]
+	p.woNorm = wsvd.Values(nil)[0]
+	p.aCol = maxColNorm(lambda[:p.offB], p.k)
 	copy(p.lam, lambda)
 	b := p.b
 	b.Upload(p.a, p.lam[:p.offB])
@@ -461,4 +479,153 @@ func (p *Equilibrium) Contraction() (bilevel.Constant, error) {
 		return bilevel.Constant{Value: p.q, Kind: bilevel.Unknown}, nil
 	}
 	return bilevel.Constant{Value: p.q, Kind: bilevel.Exact}, nil
+}
+
+// eqTanh2 is max|tanh″| = 4/(3√3): tanh″ = −2t(1 − t²) with t = tanh,
+// largest in magnitude at t = ±1/√3.
+var eqTanh2 = 4 / (3 * math.Sqrt(3))
+
+// FixedPointConstants returns the constants of the error bound of
+// fixed-point AID (bilevel.FixedPointConstants) in the Frobenius norm of S,
+// proven (Kind Bound; Q is Contraction) on the box 𝒲 = {S : |S_ij| ≤ 1},
+// which holds the range of Φ = tanh(·), so w(λ) and every iterate w_t,
+// t ≥ 1. With c₂ = max|tanh″| = 4/(3√3), 0 < tanh′ ≤ 1,
+// a_c = max_j ‖A_{:j}‖₂ ≤ ‖A‖₂, ΔS = S − S' and D, D̃ = tanh′(Z) at S and
+// S' (Z = S A + X B + 1 biasᵀ), |D_ij − D̃_ij| ≤ c₂|(ΔS_i A)_j| ≤
+// c₂ a_c ‖ΔS_i‖ (ΔS_i row i), and
+//
+//	L_E1 = ‖Wo‖₂²/(2N): ∇_S E is, row by row, Wo(p_i − y_i)/N with
+//	       p_i = softmax(Woᵀs_i + bo); its Hessian is block diagonal with
+//	       blocks Wo(diag(p_i) − p_ip_iᵀ)Woᵀ/N, and ‖diag(p) − ppᵀ‖ ≤ 1/2
+//	       (Gershgorin: every disc lies in [0, 2p_j(1 − p_j)]);
+//	L_E2 = (√2 + √(k+1)‖Wo‖₂/2)/√N: ∇_λE is [S 1]ᵀR/N in its (Wo, bo)
+//	       blocks, R = P − Y, and [S 1]ᵀR − [S' 1]ᵀR' =
+//	       [S 1]ᵀ(R − R') + [ΔS 0]ᵀR', with ‖R − R'‖_F ≤ ‖Wo‖₂‖ΔS‖_F/2 (as
+//	       above), ‖[S 1]‖₂ ≤ ‖[S 1]‖_F ≤ √(N(k+1)) on 𝒲, and
+//	       ‖R'‖₂ ≤ ‖R'‖_F ≤ √(2N) (‖p − e_y‖² ≤ 2(1 − p_y)² ≤ 2);
+//	ν1   = c₂ a_c ‖A‖₂: (J(S) − J(S'))U = (U A) ⊙ (D − D̃), whose row i
+//	       is at most ‖A‖₂‖U_i‖·c₂ a_c‖ΔS_i‖ (on all of R^{N×k});
+//	ν2   = 1 + c₂ a_c √(k + 1 + max_i ‖X_i‖²): with M = [S X 1] and
+//	       U = [dA; dB; dbiasᵀ] for u = (dA, dB, dbias, dWo, dbo),
+//	       (K(S) − K(S'))u = (M U) ⊙ (D − D̃) + (ΔS dA) ⊙ D̃, the first
+//	       with rows at most c₂ a_c‖ΔS_i‖‖M_i‖‖u‖, ‖M_i‖² = ‖S_i‖² + ‖X_i‖² + 1
+//	       ≤ k + 1 + ‖X_i‖² on 𝒲, the second at most ‖ΔS‖_F‖u‖;
+//	Diameter = 2√(Nk), that of the box.
+//
+// ‖A‖₂, ‖Wo‖₂ and a_c come from the host SVD at SetHyper; max_i ‖X_i‖² from
+// one pass over X at the first call.
+func (p *Equilibrium) FixedPointConstants() (bilevel.FixedPointConstants, error) {
+	q, err := p.Contraction()
+	if err != nil {
+		return bilevel.FixedPointConstants{}, err
+	}
+	p.xNorms()
+	n, k := float64(p.n), float64(p.k)
+	bound := func(v float64) bilevel.Constant { return bilevel.Constant{Value: v, Kind: bilevel.Bound} }
+	return bilevel.FixedPointConstants{
+		Q:   q,
+		LE1: bound(p.woNorm * p.woNorm / (2 * n)),
+		LE2: bound((math.Sqrt2 + math.Sqrt(k+1)*p.woNorm/2) / math.Sqrt(n)),
+		NuW: bound(eqTanh2 * p.aCol * p.q),
+		NuL: bound(1 + eqTanh2*p.aCol*math.Sqrt(k+1+p.xRow2)),
+
+		Diameter: bound(2 * math.Sqrt(float64(p.d))),
+	}, nil
+}
+
+// HyperJacNorm returns a proven bound (Kind Bound) on ‖∂_λΦ(S)‖₂ at S = w:
+// with M = [S X 1] and U as in FixedPointConstants, ‖K u‖_F =
+// ‖(M U) ⊙ D'‖_F ≤ ‖M‖₂‖u‖ since 0 < D' ≤ 1, and
+// ‖M‖₂² = λ_max(S Sᵀ + [X 1][X 1]ᵀ) ≤ ‖S‖₂² + ‖[X 1]‖₂². ‖S‖₂² is the
+// largest eigenvalue of SᵀS (k×k, formed on the backend); ‖[X 1]‖₂ is
+// computed once (see xNorms). The linearization is left alone.
+func (p *Equilibrium) HyperJacNorm(w backend.Vector) (bilevel.Constant, error) {
+	s, err := p.view("HyperJacNorm", "w", w)
+	if err != nil {
+		return bilevel.Constant{}, err
+	}
+	b := p.b
+	b.Gemm(p.gA, 1, s, backend.Trans, s, backend.NoTrans, 0)
+	if p.sts == nil {
+		p.sts = make([]float64, p.k*p.k)
+	}
+	b.Download(p.sts, p.gA)
+	if err := b.Err(); err != nil {
+		return bilevel.Constant{}, err
+	}
+	g := mat.NewSymDense(p.k, nil)
+	for i := 0; i < p.k; i++ {
+		for j := i; j < p.k; j++ {
+			g.SetSym(i, j, 0.5*(p.sts[i*p.k+j]+p.sts[j*p.k+i]))
+		}
+	}
+	_, s2, err := symExtremes(g)
+	if err != nil {
+		return bilevel.Constant{}, fmt.Errorf("problems: equilibrium: HyperJacNorm: %w", err)
+	}
+	if !(s2 >= 0) || math.IsInf(s2, 0) {
+		return bilevel.Constant{}, fmt.Errorf("problems: equilibrium: HyperJacNorm: ‖S‖₂² = %v", s2)
+	}
+	p.xNorms()
+	return bilevel.Constant{Value: math.Sqrt(s2 + p.xOne*p.xOne), Kind: bilevel.Bound}, nil
+}
+
+// xNorms computes, once, xRow2 = max_i ‖X_i‖₂² and xOne ≥ ‖[X 1]‖₂: the
+// largest eigenvalue of the Gram matrix [X 1]ᵀ[X 1] where forming it is
+// cheap (denseCheap), else the least of ‖[X 1]‖_F and
+// √(‖[X 1]‖₁‖[X 1]‖_∞) (Hölder: ‖M‖₂² ≤ ‖M‖₁‖M‖_∞).
+func (p *Equilibrium) xNorms() {
+	if p.xDone {
+		return
+	}
+	h := p.hostAt(p.lam)
+	colAbs := make([]float64, p.p)
+	colSum := make([]float64, p.p)
+	var frob2, rowMax, rowAbsMax float64
+	for i := 0; i < p.n; i++ {
+		var r2, rAbs float64
+		h.eachX(i, func(j int, v float64) {
+			r2 += v * v
+			rAbs += math.Abs(v)
+			colAbs[j] += math.Abs(v)
+			colSum[j] += v
+		})
+		frob2 += r2
+		rowMax = math.Max(rowMax, r2)
+		rowAbsMax = math.Max(rowAbsMax, rAbs)
+	}
+	n := float64(p.n)
+	norm1 := n // the column of ones
+	for _, c := range colAbs {
+		norm1 = math.Max(norm1, c)
+	}
+	xOne := math.Min(math.Sqrt(frob2+n), math.Sqrt(norm1*(rowAbsMax+1)))
+	if denseCheap(p.n, p.p+1) {
+		xx := gram(p.host.X, nil, 1)
+		g := mat.NewSymDense(p.p+1, nil)
+		for i := 0; i < p.p; i++ {
+			for j := i; j < p.p; j++ {
+				g.SetSym(i, j, xx.At(i, j))
+			}
+			g.SetSym(i, p.p, colSum[i])
+		}
+		g.SetSym(p.p, p.p, n)
+		if _, hi, err := symExtremes(g); err == nil && hi >= 0 {
+			xOne = math.Min(xOne, math.Sqrt(hi))
+		}
+	}
+	p.xRow2, p.xOne, p.xDone = rowMax, xOne, true
+}
+
+// maxColNorm returns max_j ‖A_{:j}‖₂ of the k×k row-major A.
+func maxColNorm(a []float64, k int) float64 {
+	var m float64
+	for j := 0; j < k; j++ {
+		var c float64
+		for i := 0; i < k; i++ {
+			c = math.Hypot(c, a[i*k+j])
+		}
+		m = math.Max(m, c)
+	}
+	return m
 }
