@@ -196,11 +196,19 @@ func TestRunAndWrite(t *testing.T) {
 			t.Errorf("%s tightness: %+v", pr.Name, pr.Tightness)
 		}
 	}
-	// The Ehrhardt–Roberts claims hold on their problem.
+	// The Ehrhardt–Roberts claims hold on their problem; the quick suite's
+	// equilibrium experiment ran and its four claims were evaluated.
+	eqClaims := 0
 	for _, c := range rep.Reproduction.Claims {
 		if strings.HasPrefix(c.Source, "Ehrhardt") && !c.Held {
 			t.Errorf("claim not held: %s: %s", c.Claim, c.Evidence)
 		}
+		if strings.Contains(c.Claim, "equilibrium model") {
+			eqClaims++
+		}
+	}
+	if eq := rep.Reproduction.Equilibrium; eq == nil || len(eq.Methods) != 4 || len(eq.Scan) != 3 || eqClaims != 4 {
+		t.Errorf("equilibrium experiment %v with %d claims", eq != nil, eqClaims)
 	}
 
 	dir := t.TempDir()
@@ -222,8 +230,17 @@ func TestRunAndWrite(t *testing.T) {
 	if err != nil || len(recs) < 100 || recs[0][0] != "suite" || recs[1][4] == "" {
 		t.Fatalf("results.csv: %v, %d rows", err, len(recs))
 	}
+	eqRows := 0
+	for _, rec := range recs {
+		if rec[6] == "equilibrium" && rec[8] == "rel_error_diagonal" {
+			eqRows++
+		}
+	}
+	if want := 4 * len(QuickEquilibrium().TGrid); eqRows != want {
+		t.Errorf("results.csv: %d equilibrium error rows, want %d", eqRows, want)
+	}
 	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
-	for _, want := range []string{"Iteration complexity", "Reproduction", "error_vs_iterations_ridge.png"} {
+	for _, want := range []string{"Iteration complexity", "Reproduction", "error_vs_iterations_ridge.png", "Equilibrium model", equilibriumFigure} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("summary.md lacks %q", want)
 		}
@@ -238,8 +255,8 @@ func TestRunAndWrite(t *testing.T) {
 			pngs++
 		}
 	}
-	if pngs != 8 {
-		t.Errorf("%d figures, want 4 per problem", pngs)
+	if pngs != 9 {
+		t.Errorf("%d figures, want 4 per problem and the equilibrium one", pngs)
 	}
 }
 

@@ -172,6 +172,9 @@ func writeReproduction(b *strings.Builder, rp *Reproduction) {
 		}
 	}
 	b.WriteString("\n")
+	if rp.Equilibrium != nil {
+		writeEquilibrium(b, rp.Equilibrium)
+	}
 }
 
 func writeOuter(b *strings.Builder, o *OuterReport) {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"slices"
@@ -43,8 +44,11 @@ func (p *plateau) add(e float64) bool {
 
 func (r *Runner) runMethod(ctx context.Context, p problem, ref *bilevel.Reference, pr *ProblemReport, m MethodSpec) (*MethodReport, error) {
 	s := r.Suite
-	mr := &MethodReport{Name: methodLabel(m), Estimator: m.Estimator(1, 1).String()}
-	var err error
+	e, err := m.Estimator(1, 1)
+	if err != nil {
+		return nil, err
+	}
+	mr := &MethodReport{Name: methodLabel(m), Estimator: e.String()}
 	if m.Name == "itd" {
 		mr.Grid, err = r.itdGrid(ctx, p, ref, pr, m)
 		mr.Diagonal = mr.Grid
@@ -68,7 +72,11 @@ func (r *Runner) runMethod(ctx context.Context, p problem, ref *bilevel.Referenc
 	}
 	times := make([]float64, s.Repeats)
 	for i := range times {
-		res, err := m.Estimator(s.TimingT, s.TimingK).Estimate(ctx, p, nil)
+		e, err := m.Estimator(s.TimingT, s.TimingK)
+		if err != nil {
+			return nil, err
+		}
+		res, err := e.Estimate(ctx, p, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -79,15 +87,18 @@ func (r *Runner) runMethod(ctx context.Context, p problem, ref *bilevel.Referenc
 	r.Progress.Step(pr.Name + " " + mr.Name + ": timing")
 
 	for _, t := range s.MemoryT {
-		mp, err := memory(ctx, p, m.Estimator(t, s.TimingK), t)
+		e, err := m.Estimator(t, s.TimingK)
+		if err != nil {
+			return nil, err
+		}
+		mp, err := memory(ctx, p, e, t)
 		if err != nil {
 			return nil, err
 		}
 		mr.Memory = append(mr.Memory, mp)
-		if m.Name == "itd" {
-			e := m.Estimator(t, 0).(*hypergrad.ITD)
-			e.Checkpoint = true
-			if mp, err = memory(ctx, p, e, t); err != nil {
+		if itd, ok := e.(*hypergrad.ITD); ok {
+			itd.Checkpoint = true
+			if mp, err = memory(ctx, p, itd, t); err != nil {
 				return nil, err
 			}
 			mr.MemoryCheckpointed = append(mr.MemoryCheckpointed, mp)
@@ -114,7 +125,10 @@ func (r *Runner) aidGrid(ctx context.Context, p problem, ref *bilevel.Reference,
 	for _, t := range r.Suite.TGrid {
 		var pl plateau
 		var last float64
-		aid := m.Estimator(t, kmax).(*hypergrad.AID)
+		aid, err := aidOf(m, t, kmax)
+		if err != nil {
+			return nil, err
+		}
 		aid.Monitor = func(pg hypergrad.Progress) error {
 			switch {
 			case pg.Phase == hypergrad.PhaseInner && pg.Iter == t:
@@ -159,6 +173,19 @@ func (r *Runner) aidGrid(ctx context.Context, p problem, ref *bilevel.Reference,
 	return grid, nil
 }
 
+// aidOf builds the AID estimator of an AID method (an error for ITD).
+func aidOf(m MethodSpec, t, k int) (*hypergrad.AID, error) {
+	e, err := m.Estimator(t, k)
+	if err != nil {
+		return nil, err
+	}
+	aid, ok := e.(*hypergrad.AID)
+	if !ok {
+		return nil, fmt.Errorf("bench: %s is not AID", m.Name)
+	}
+	return aid, nil
+}
+
 // diagonalRuns is how many times each diagonal point is run; its wall time
 // is the median.
 const diagonalRuns = 3
@@ -184,7 +211,11 @@ func (r *Runner) diagonal(ctx context.Context, p problem, ref *bilevel.Reference
 	var out []GridPoint
 	pl := plateau{level: true}
 	for i, t := range r.Suite.TGrid {
-		res, sec, err := timedRun(ctx, m.Estimator(t, t), p)
+		est, err := m.Estimator(t, t)
+		if err != nil {
+			return nil, err
+		}
+		res, sec, err := timedRun(ctx, est, p)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +235,11 @@ func (r *Runner) itdGrid(ctx context.Context, p problem, ref *bilevel.Reference,
 	var out []GridPoint
 	pl := plateau{level: true}
 	for i, t := range r.Suite.TGrid {
-		res, sec, err := timedRun(ctx, m.Estimator(t, 0), p)
+		est, err := m.Estimator(t, 0)
+		if err != nil {
+			return nil, err
+		}
+		res, sec, err := timedRun(ctx, est, p)
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +266,11 @@ func (r *Runner) methodRate(ctx context.Context, p problem, ref *bilevel.Referen
 				xs, ys = append(xs, float64(g.T)), append(ys, math.Log(g.RelErr/float64(g.T)))
 			}
 		}
-		res, err := m.Estimator(1, 0).Estimate(ctx, p, nil)
+		e, err := m.Estimator(1, 0)
+		if err != nil {
+			return nil, err
+		}
+		res, err := e.Estimate(ctx, p, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +282,10 @@ func (r *Runner) methodRate(ctx context.Context, p problem, ref *bilevel.Referen
 	x := make([]float64, p.InnerDim())
 	qn := norm(ref.V)
 	var errs []float64
-	aid := m.Estimator(r.Suite.RateT, slices.Max(r.Suite.KGrid)).(*hypergrad.AID)
+	aid, err := aidOf(m, r.Suite.RateT, slices.Max(r.Suite.KGrid))
+	if err != nil {
+		return nil, err
+	}
 	var pl plateau
 	aid.Monitor = func(pg hypergrad.Progress) error {
 		if pg.Phase != hypergrad.PhaseLinear {
@@ -266,7 +308,7 @@ func (r *Runner) methodRate(ctx context.Context, p problem, ref *bilevel.Referen
 	}
 	fitted, n := fitRate(errs, 1e-12, 1e-2)
 	rate := &Rate{Phase: "linear", Fitted: fitted, Points: n}
-	switch m.Linear {
+	switch m.linear() {
 	case "fp":
 		rate.Theory = math.Max(math.Abs(1-res.LinearStep*pr.MuStar), math.Abs(1-res.LinearStep*pr.LStar))
 		rate.Formula = "max(|1−αμ*|, |1−αL*|)"

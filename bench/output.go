@@ -223,6 +223,24 @@ func Rows(rep *Report) []Row {
 			add("er-quadratic", "budget-cg", "abs_error", b.N, 200-b.N, b.ErrCG, "")
 			add("er-quadratic", "budget", "eps", b.N, 200-b.N, b.Eps, "")
 		}
+		if eq := rep.Reproduction.Equilibrium; eq != nil {
+			add("equilibrium", "", "q", 0, 0, eq.Q, "")
+			add("equilibrium", "", "rho_star", 0, 0, eq.RhoStar, "")
+			for _, c := range eq.Methods {
+				add("equilibrium", c.Estimator, "rate_fitted", 0, 0, c.Rate, "")
+				for _, pt := range c.Points {
+					add("equilibrium", c.Estimator, "rel_error_diagonal", pt.T, pt.K, pt.RelErr, "")
+					add("equilibrium", c.Estimator, "oracles_diagonal", pt.T, pt.K, float64(pt.Oracles), "calls")
+					add("equilibrium", c.Estimator, "seconds_diagonal", pt.T, pt.K, pt.Seconds, "s")
+				}
+			}
+			for _, c := range eq.Scan {
+				for _, pt := range c.Points {
+					add("equilibrium", c.Estimator, "rel_error_from_w_star", pt.T, pt.K, pt.RelErr, "")
+					add("equilibrium", c.Estimator, "jac_products_from_w_star", pt.T, pt.K, float64(pt.JacProducts), "products")
+				}
+			}
+		}
 	}
 	if rep.Peers != nil {
 		for _, pm := range rep.Peers.Methods {

@@ -215,8 +215,11 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 		r.Progress.Step(fmt.Sprintf("peer: ours, round %d", round+1))
 		var wt []float64 // the inner iterate w_t of our last estimate
 		for _, name := range o.Methods {
-			m := MethodSpec{Name: name, Inner: "gd", Linear: strings.TrimPrefix(name, "aid-")}
-			res, err := withSteps(m.Estimator(o.T, o.K), alpha).Estimate(ctx, p, nil)
+			e, err := MethodSpec{Name: name, Inner: "gd"}.Estimator(o.T, o.K)
+			if err != nil {
+				return nil, err
+			}
+			res, err := withSteps(e, alpha).Estimate(ctx, p, nil)
 			if err != nil {
 				return nil, err
 			}

@@ -51,6 +51,17 @@ func WriteFigures(dir string, rep *Report) ([]string, error) {
 			paths = append(paths, path)
 		}
 	}
+	if rep.Reproduction != nil && rep.Reproduction.Equilibrium != nil {
+		p, err := equilibriumPlot(rep.Reproduction.Equilibrium)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, equilibriumFigure)
+		if err := p.Save(7*vg.Inch, 4.5*vg.Inch, path); err != nil {
+			return nil, err
+		}
+		paths = append(paths, path)
+	}
 	if rep.Outer != nil {
 		p, err := outerPlot(rep.Outer)
 		if err != nil {
@@ -63,6 +74,44 @@ func WriteFigures(dir string, rep *Report) ([]string, error) {
 		paths = append(paths, path)
 	}
 	return paths, nil
+}
+
+// equilibriumFigure is the file of the equilibrium experiment's figure.
+const equilibriumFigure = "equilibrium_error_vs_t.png"
+
+// equilibriumPlot draws the relative error of each method against t = k
+// (log scale), with qᵗ and ρ(∂_wΦ(w*))ᵗ dashed for reference.
+func equilibriumPlot(eq *EquilibriumReport) (*plot.Plot, error) {
+	p := newPlot("equilibrium model: relative error at t = k", "t = k", "‖ĥ − ∇f‖/‖∇f‖", false)
+	tMax := 0
+	for i, c := range eq.Methods {
+		var xys plotter.XYs
+		for _, pt := range c.Points {
+			xys = append(xys, plotter.XY{X: float64(pt.T), Y: math.Max(pt.RelErr, errFloor)})
+			tMax = max(tMax, pt.T)
+		}
+		if err := addLine(p, xys, palette[i%len(palette)], c.Estimator, false); err != nil {
+			return nil, err
+		}
+	}
+	for i, ref := range []struct {
+		rate  float64
+		label string
+	}{{eq.Q, "qᵗ, q = ‖A‖₂"}, {eq.RhoStar, "ρᵗ, ρ = ρ(∂_wΦ(w*))"}} {
+		if !(ref.rate > 0 && ref.rate < 1) {
+			continue
+		}
+		var xys plotter.XYs
+		for t := 0; t <= tMax; t++ {
+			if v := math.Pow(ref.rate, float64(t)); v >= errFloor {
+				xys = append(xys, plotter.XY{X: float64(t), Y: v})
+			}
+		}
+		if err := addLine(p, xys, palette[(len(eq.Methods)+i)%len(palette)], ref.label, true); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // outerPlot draws the true validation loss above the best final loss

@@ -127,6 +127,8 @@ type MethodReport struct {
 type Reproduction struct {
 	Claims []Claim        `json:"claims"`
 	Budget []BudgetResult `json:"budget"`
+	// Equilibrium is the equilibrium experiment (Grazzi et al. §3.2), when run.
+	Equilibrium *EquilibriumReport `json:"equilibrium,omitempty"`
 }
 
 // Claim is a statement of a paper and what this run measured.

@@ -10,9 +10,10 @@ import (
 )
 
 // reproduce checks the papers' claims: Grazzi et al.'s hierarchy on every
-// problem of the report, and Ehrhardt & Roberts' §4.1 experiments on their
+// problem of the report, Ehrhardt & Roberts' §4.1 experiments on their
 // quadratic problem (generated with numpy's seed-0 stream, which reproduces
-// their L, μ and ‖∇F‖; Ehrhardt & Roberts 2024, §4.1).
+// their L, μ and ‖∇F‖; Ehrhardt & Roberts 2024, §4.1), and, when the suite
+// sets it, Grazzi et al.'s equilibrium experiment (equilibrium.go).
 func (r *Runner) reproduce(ctx context.Context, rep *Report) (*Reproduction, error) {
 	out := &Reproduction{}
 	for _, pr := range rep.Problems {
@@ -24,6 +25,14 @@ func (r *Runner) reproduce(ctx context.Context, rep *Report) (*Reproduction, err
 	}
 	out.Claims = append(out.Claims, claims...)
 	out.Budget = budget
+	if spec := r.Suite.Equilibrium; spec != nil {
+		eq, claims, err := r.equilibrium(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		out.Equilibrium = eq
+		out.Claims = append(out.Claims, claims...)
+	}
 	return out, nil
 }
 

@@ -42,35 +42,6 @@ func NewProblem(b backend.Backend, spec ProblemSpec) (problem, string, error) {
 	return problems.New(b, spec.Problem, d)
 }
 
-// Estimator builds the estimator of a method with t inner and k linear
-// iterations (k is ignored by ITD, which back-propagates through all t steps).
-func (m MethodSpec) Estimator(t, k int) hypergrad.Estimator {
-	var inner hypergrad.InnerSolver = hypergrad.GradientDescent{}
-	switch m.Inner {
-	case "hb":
-		inner = hypergrad.HeavyBall{}
-	case "fista":
-		inner = hypergrad.FISTA{}
-	case "newton":
-		inner = hypergrad.Newton{}
-	}
-	if m.Name == "itd" {
-		return &hypergrad.ITD{Inner: inner, T: t}
-	}
-	var lin hypergrad.LinearSolver
-	switch m.Linear {
-	case "fp":
-		lin = hypergrad.FixedPoint{}
-	case "hb":
-		lin = hypergrad.HeavyBallLinear{}
-	case "pcg":
-		lin = hypergrad.ConjugateGradient{Jacobi: true}
-	default:
-		lin = hypergrad.ConjugateGradient{}
-	}
-	return &hypergrad.AID{Inner: inner, Linear: lin, T: t, K: k}
-}
-
 // oracles is the number of derivative oracle calls of a run with t inner
 // and k linear iterations: t+1 inner gradients (the last one gives the
 // residual), then k Hessian-vector products and 1 cross product (AID, plus
@@ -79,7 +50,7 @@ func (m MethodSpec) oracles(t, k int) int {
 	if m.Name == "itd" {
 		return 3*t + 1
 	}
-	if m.Linear == "pcg" {
+	if m.Name == "aid-pcg" {
 		return t + 1 + k + 2
 	}
 	return t + 1 + k + 1
@@ -129,7 +100,7 @@ func (r *Runner) tasks() int {
 	per := len(s.TGrid)*2 + 2 + len(s.MemoryT)
 	n := len(s.Problems) * (len(s.Methods)*per + 3)
 	if s.Reproduce {
-		n += 19 + 8
+		n += 19 + 8 + s.Equilibrium.tasks()
 	}
 	if s.Tightness {
 		n += len(s.Problems)
@@ -370,7 +341,10 @@ func (r *Runner) innerRates(ctx context.Context, p problem, ref *bilevel.Referen
 		var errs []float64
 		x := make([]float64, p.InnerDim())
 		wn := norm(ref.W)
-		aid := MethodSpec{Name: "aid-cg", Inner: m.Inner}.Estimator(r.Suite.RateT, 0).(*hypergrad.AID)
+		aid, err := aidOf(MethodSpec{Name: "aid-cg", Inner: m.Inner}, r.Suite.RateT, 0)
+		if err != nil {
+			return nil, err
+		}
 		aid.Monitor = func(pg hypergrad.Progress) error {
 			if pg.Phase == hypergrad.PhaseInner {
 				b.Download(x, pg.X)

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/hypergrad-go/hypergrad/hypergrad"
 )
 
 // ProblemSpec names a problem instance of the suite.
@@ -25,11 +27,32 @@ type ProblemSpec struct {
 	Source  string // data source: a synth: string or an .npz path
 }
 
-// MethodSpec is an estimator of the suite.
+// MethodSpec names an estimator and its options; Estimator and
+// FixedPointEstimator (methods.go) build it.
 type MethodSpec struct {
-	Name   string // itd, aid-fp, aid-cg, aid-pcg or aid-hb
-	Inner  string // gd, hb, fista or newton (the last two AID only)
-	Linear string // fp, cg, pcg (Jacobi CG) or hb (AID only)
+	// Name is the method: itd, aid-fp, aid-cg, aid-pcg, aid-hb, aid-minres,
+	// aid-gmres, aid-bicgstab or aid-cgne for optimisation problems
+	// (OptimisationMethods); itd, itd-fwd, aid-fp, aid-gmres, aid-bicgstab,
+	// aid-cgne, and with a symmetric Jacobian aid-cg and aid-minres, for
+	// fixed-point problems (FixedPointMethods).
+	Name string
+	// Inner is the inner solver of an optimisation problem: gd (also ""),
+	// hb, fista or newton (AID only). Fixed-point problems take none ("").
+	Inner string
+
+	// The options of a single estimate (the command line); the suite leaves
+	// them zero.
+
+	// Truncate makes ITD back-propagate through its last Truncate steps
+	// only (0: all; reverse mode only).
+	Truncate int
+	// TolInner stops the inner solve (‖∇_w g‖, or the fixed-point step
+	// ‖w_{s+1} − w_s‖) and TolLinear the linear solve (its residual) at
+	// these values; 0: exactly t and k iterations.
+	TolInner, TolLinear float64
+	// Target asks AID on an optimisation problem for a certified accuracy
+	// instead of iteration counts (hypergrad.AID.Target).
+	Target *hypergrad.Target
 }
 
 // Suite describes a benchmark run.
@@ -52,8 +75,12 @@ type Suite struct {
 	// Targets are the relative errors of the iteration-complexity table.
 	Targets []float64
 	// Reproduce runs the papers' experiments (Grazzi et al. hierarchy,
-	// Ehrhardt & Roberts budget split).
+	// Ehrhardt & Roberts budget split, and the Grazzi et al. equilibrium
+	// experiment when Equilibrium is set).
 	Reproduce bool
+	// Equilibrium, if not nil, configures the equilibrium experiment that
+	// Reproduce runs (see equilibrium.go).
+	Equilibrium *EquilibriumSpec
 	// Tightness compares error bounds with true errors on every problem.
 	Tightness bool
 	// Outer, if not nil, runs the outer-loop experiment (MAID).
@@ -85,15 +112,16 @@ func geom(lo, hi int, factor float64) []int {
 func AllMethods() []MethodSpec {
 	return []MethodSpec{
 		{Name: "itd", Inner: "gd"},
-		{Name: "aid-fp", Inner: "gd", Linear: "fp"},
-		{Name: "aid-cg", Inner: "gd", Linear: "cg"},
-		{Name: "aid-pcg", Inner: "gd", Linear: "pcg"},
-		{Name: "aid-hb", Inner: "gd", Linear: "hb"},
+		{Name: "aid-fp", Inner: "gd"},
+		{Name: "aid-cg", Inner: "gd"},
+		{Name: "aid-pcg", Inner: "gd"},
+		{Name: "aid-hb", Inner: "gd"},
 	}
 }
 
-// Quick is the default suite: small problems (κ ≈ 15–130), all methods, in
-// well under a minute on 2 cores.
+// Quick is the default suite: small problems (κ ≈ 15–130), all methods, and
+// the equilibrium experiment on a tiny problem, in well under a minute on 2
+// cores.
 func Quick() *Suite {
 	return &Suite{
 		Name: "quick",
@@ -102,23 +130,24 @@ func Quick() *Suite {
 			{Name: "logreg", Problem: "logreg", Source: "synth:n=1000,d=50,kappa=10,lambda=-4,seed=0"},
 			{Name: "quadratic", Problem: "quadratic", Source: "synth:numpy=true"},
 		},
-		Methods:   AllMethods(),
-		TGrid:     geom(1, 2000, 1.25),
-		KGrid:     geom(1, 2000, 1.25),
-		RateT:     4000,
-		TimingT:   100,
-		TimingK:   100,
-		Repeats:   7,
-		MemoryT:   []int{10, 30, 100, 300, 1000, 3000},
-		Targets:   []float64{1e-2, 1e-4, 1e-6, 1e-8},
-		Reproduce: true,
-		Tightness: true,
+		Methods:     AllMethods(),
+		TGrid:       geom(1, 2000, 1.25),
+		KGrid:       geom(1, 2000, 1.25),
+		RateT:       4000,
+		TimingT:     100,
+		TimingK:     100,
+		Repeats:     7,
+		MemoryT:     []int{10, 30, 100, 300, 1000, 3000},
+		Targets:     []float64{1e-2, 1e-4, 1e-6, 1e-8},
+		Reproduce:   true,
+		Equilibrium: QuickEquilibrium(),
+		Tightness:   true,
 	}
 }
 
 // Full is the larger suite: the quick problems, a harder ridge (κ ≈ 1e3) and
-// a wider quadratic, finer grids, more repeats, and the outer-loop (MAID)
-// experiment. It takes about 4 minutes on 2 cores.
+// a wider quadratic, finer grids, more repeats, the outer-loop (MAID)
+// experiment, and the equilibrium experiment at N = 2000, k = 20.
 func Full() *Suite {
 	s := Quick()
 	s.Name = "full"
@@ -132,6 +161,7 @@ func Full() *Suite {
 	s.Repeats = 11
 	s.MemoryT = []int{10, 30, 100, 300, 1000, 3000, 10000}
 	s.Outer = DefaultOuter()
+	s.Equilibrium = FullEquilibrium()
 	return s
 }
 

@@ -36,9 +36,9 @@ type TTAOptions struct {
 func DefaultTTAOptions() TTAOptions {
 	return TTAOptions{Source: "synth:n=10000,d=1000,kappa=1e3,seed=0", Kappa: 1e3, Target: 1e-6, Repeats: 3,
 		Configs: []MethodSpec{
-			{Name: "aid-pcg", Inner: "newton", Linear: "pcg"},
-			{Name: "aid-pcg", Inner: "fista", Linear: "pcg"},
-			{Name: "aid-cg", Inner: "fista", Linear: "cg"},
+			{Name: "aid-pcg", Inner: "newton"},
+			{Name: "aid-pcg", Inner: "fista"},
+			{Name: "aid-cg", Inner: "fista"},
 		}}
 }
 
@@ -145,7 +145,7 @@ func (r *Runner) RunTimeToAccuracy(ctx context.Context, o TTAOptions) (*TTARepor
 	s := &ttaSearch{ctx: ctx, p: p, ref: ref.Hypergradient, target: o.Target, kMax: 4 * p.InnerDim(), alpha: rep.Alpha}
 	// The peer's algorithm, searched with our implementation (the two agree
 	// to rounding: RunPeers), then timed on both sides.
-	peerAlgo := MethodSpec{Name: "aid-cg", Inner: "gd", Linear: "cg"}
+	peerAlgo := MethodSpec{Name: "aid-cg", Inner: "gd"}
 	r.Progress.Step("time to accuracy: search aid-cg(gd)")
 	tp, kp, evals, err := s.minimal(peerAlgo)
 	if err != nil {
@@ -206,7 +206,10 @@ type ttaSearch struct {
 // and returns the result and its relative error.
 func (s *ttaSearch) estimate(m MethodSpec, t, k int, w0 []float64) (*hypergrad.Result, float64, error) {
 	s.evals++
-	e := m.Estimator(t, k)
+	e, err := m.Estimator(t, k)
+	if err != nil {
+		return nil, 0, err
+	}
 	if m.Inner == "gd" {
 		e = withSteps(e, s.alpha)
 	}

@@ -39,9 +39,9 @@ func TestTTASearch(t *testing.T) {
 	c, _ = p.Constants()
 	s := &ttaSearch{ctx: context.Background(), p: p, ref: ref.Hypergradient, target: 1e-6, kMax: 80, alpha: 2 / (c.L.Value + c.Mu.Value)}
 	for _, m := range []MethodSpec{
-		{Name: "aid-cg", Inner: "gd", Linear: "cg"},
-		{Name: "aid-pcg", Inner: "fista", Linear: "pcg"},
-		{Name: "aid-pcg", Inner: "newton", Linear: "pcg"},
+		{Name: "aid-cg", Inner: "gd"},
+		{Name: "aid-pcg", Inner: "fista"},
+		{Name: "aid-pcg", Inner: "newton"},
 	} {
 		tt, k, evals, err := s.minimal(m)
 		if err != nil {

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"gonum.org/v1/gonum/floats"
+
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/bench"
 	"github.com/hypergrad-go/hypergrad/bilevel"
-	"github.com/hypergrad-go/hypergrad/bilevel/bileveltest"
 	"github.com/hypergrad-go/hypergrad/data"
 	"github.com/hypergrad-go/hypergrad/hypergrad"
 	"github.com/hypergrad-go/hypergrad/problems"
@@ -23,13 +25,27 @@ import (
 
 const gradUsage = `Usage: hypergrad grad [flags]
 
-Computes one hypergradient ∇f(λ) of f(λ) = E(w*(λ), λ), w*(λ) = argmin_w g(w, λ),
-for a problem of the zoo (go doc ./problems) at the λ stored with its data.
+Computes one hypergradient ∇f(λ) of f(λ) = E(w*(λ), λ) for a problem of the zoo
+(go doc ./problems) at the λ stored with its data: w*(λ) = argmin_w g(w, λ) for
+ridge, logreg and quadratic; the fixed point w*(λ) = Φ(w*(λ), λ) for equilibrium
+(Grazzi et al. 2020, §3.2), where t counts fixed-point iterations and AID's
+solver works on (I − ∂_wΦᵀ) v = ∇_wE.
+
+Methods (-method):
+  ridge, logreg, quadratic: itd, aid-fp, aid-cg, aid-pcg, aid-hb, aid-minres,
+                            aid-gmres, aid-bicgstab, aid-cgne
+  equilibrium:              itd, itd-fwd (forward mode), aid-fp (fixed-point
+                            iteration), aid-gmres, aid-bicgstab, aid-cgne
 
 Flags:
 `
 
+// defaultSource is the data of ridge and logreg when -data is not given;
+// the other problems take their generator's defaults ("synth:").
 const defaultSource = "synth:n=1000,d=100,kappa=100,seed=0"
+
+// fixedPointFamilies are the problems whose lower level is a fixed point.
+var fixedPointFamilies = map[string]bool{"equilibrium": true}
 
 // gradFlags are the parsed flags of hypergrad grad.
 type gradFlags struct {
@@ -38,22 +54,30 @@ type gradFlags struct {
 	tolInner, tolLinear                     float64
 	targetRel, targetAbs                    float64
 	exact, json                             bool
+	set                                     map[string]bool // flags given on the command line
 }
+
+// fixedPoint says whether the problem is a fixed-point one.
+func (f *gradFlags) fixedPoint() bool { return fixedPointFamilies[f.problem] }
+
+// itd says whether the method differentiates through the iteration (its -k
+// is a truncation length).
+func (f *gradFlags) itd() bool { return f.method == "itd" || f.method == "itd-fwd" }
 
 func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) {
 	f := &gradFlags{}
 	fs := flag.NewFlagSet("grad", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.problem, "problem", "ridge", "problem: ridge, logreg or quadratic")
-	fs.StringVar(&f.source, "data", defaultSource, "an .npz file, or synth:key=value,... (keys n, m, d, kappa, noise, lambda, seed; quadratic: m1, m2, d, h, sigma, seed, numpy)")
-	fs.StringVar(&f.method, "method", "aid-cg", "estimator: itd, aid-fp, aid-cg, aid-pcg (CG with the Jacobi preconditioner diag(A)) or aid-hb")
-	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball), fista, or newton (inexact Newton with Jacobi CG; AID only)")
-	fs.IntVar(&f.t, "t", 100, "inner iterations T ≥ 1 (the budget when -tol-inner is set)")
+	fs.StringVar(&f.problem, "problem", "ridge", "problem: ridge, logreg, quadratic or equilibrium")
+	fs.StringVar(&f.source, "data", "", "an .npz file, or synth:key=value,... (ridge, logreg: keys n, m, d, kappa, noise, lambda, seed; quadratic: m1, m2, d, h, sigma, seed, numpy; equilibrium: n, d, k, c, q, seed) (default \""+defaultSource+"\" for ridge and logreg, \"synth:\" otherwise)")
+	fs.StringVar(&f.method, "method", "aid-cg", "estimator (see above; default aid-gmres for equilibrium): itd, aid-fp, aid-cg, aid-pcg (CG with the Jacobi preconditioner diag(A)), aid-hb, aid-minres, aid-gmres, aid-bicgstab, aid-cgne; equilibrium also itd-fwd")
+	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball), fista, or newton (inexact Newton with Jacobi CG; AID only); not for equilibrium, which iterates Φ")
+	fs.IntVar(&f.t, "t", 100, "inner (equilibrium: fixed-point) iterations T ≥ 1 (the budget when -tol-inner is set)")
 	fs.IntVar(&f.k, "k", 20, "AID: linear iterations K ≥ 1 (the budget when -tol-linear is set); ITD: truncation length (0 = full, the default for itd)")
-	fs.Float64Var(&f.tolInner, "tol-inner", 0, "stop the inner solve when ‖∇_w g‖ ≤ this (0: run exactly T steps)")
-	fs.Float64Var(&f.tolLinear, "tol-linear", 0, "stop the linear solve when ‖A q − ∇_wE‖ ≤ this (0: run exactly K steps)")
-	fs.Float64Var(&f.targetRel, "target-rel", 0, "AID: iterate until the certified bound guarantees this relative accuracy (-t, -k become budgets)")
-	fs.Float64Var(&f.targetAbs, "target-abs", 0, "AID: iterate until the certified bound guarantees this absolute accuracy")
+	fs.Float64Var(&f.tolInner, "tol-inner", 0, "stop the inner solve when ‖∇_w g‖ ≤ this (equilibrium: the fixed-point step ‖w_{s+1} − w_s‖; 0: run exactly T steps)")
+	fs.Float64Var(&f.tolLinear, "tol-linear", 0, "stop the linear solve when its residual (‖A q − ∇_wE‖; equilibrium: ‖(I − ∂_wΦᵀ)v − ∇_wE‖) ≤ this (0: run exactly K steps)")
+	fs.Float64Var(&f.targetRel, "target-rel", 0, "AID on ridge, logreg, quadratic: iterate until the certified bound guarantees this relative accuracy (-t, -k become budgets)")
+	fs.Float64Var(&f.targetAbs, "target-abs", 0, "AID on ridge, logreg, quadratic: iterate until the certified bound guarantees this absolute accuracy")
 	fs.StringVar(&f.backend, "backend", "cpu", "backend: cpu, cuda, or cuda-f32 (dense X stored in float32 on the GPU: half the bytes per pass, X rounded once)")
 	fs.BoolVar(&f.exact, "exact", false, "also compute the exact reference hypergradient (dense, O(n·d²)) and the relative error")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of text")
@@ -67,9 +91,18 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 		fmt.Fprintf(stderr, "hypergrad grad: %v (see hypergrad grad -h)\n", err)
 		return nil, exitUsage, false
 	}
-	kSet := false
-	fs.Visit(func(fl *flag.Flag) { kSet = kSet || fl.Name == "k" })
-	if f.method == "itd" && !kSet {
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if !f.set["data"] {
+		f.source = defaultSource
+		if f.problem != "ridge" && f.problem != "logreg" {
+			f.source = "synth:"
+		}
+	}
+	if !f.set["method"] && f.fixedPoint() {
+		f.method = "aid-gmres"
+	}
+	if f.itd() && !f.set["k"] {
 		f.k = 0 // full ITD unless a truncation is asked for
 	}
 	if fs.NArg() > 0 {
@@ -85,89 +118,62 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 
 func (f *gradFlags) check() error {
 	switch f.problem {
-	case "ridge", "logreg", "quadratic":
+	case "ridge", "logreg", "quadratic", "equilibrium":
 	default:
-		return fmt.Errorf("unknown problem %q (want ridge, logreg or quadratic)", f.problem)
-	}
-	switch f.method {
-	case "itd", "aid-fp", "aid-cg", "aid-pcg", "aid-hb":
-	default:
-		return fmt.Errorf("unknown method %q (want itd, aid-fp, aid-cg, aid-pcg or aid-hb)", f.method)
-	}
-	if f.inner != "gd" && f.inner != "hb" && f.inner != "fista" && f.inner != "newton" {
-		return fmt.Errorf("unknown inner solver %q (want gd, hb, fista or newton)", f.inner)
-	}
-	if f.method == "itd" && (f.inner == "fista" || f.inner == "newton") {
-		return fmt.Errorf("itd differentiates through gd or hb, not %s", f.inner)
+		return fmt.Errorf("unknown problem %q (want ridge, logreg, quadratic or equilibrium)", f.problem)
 	}
 	if f.t < 1 {
 		return fmt.Errorf("-t %d: want T ≥ 1", f.t)
 	}
-	if f.method == "itd" && f.k < 0 {
-		return fmt.Errorf("-k %d: for itd, K is the truncation length, ≥ 0 (0 = full)", f.k)
+	if f.itd() && f.k < 0 {
+		return fmt.Errorf("-k %d: for %s, K is the truncation length, ≥ 0 (0 = full)", f.k, f.method)
 	}
-	if f.method != "itd" && f.k < 1 {
+	if !f.itd() && f.k < 1 {
 		return fmt.Errorf("-k %d: want K ≥ 1 for %s", f.k, f.method)
 	}
 	for _, tol := range []struct {
 		name string
 		v    float64
-	}{{"-tol-inner", f.tolInner}, {"-tol-linear", f.tolLinear}} {
+	}{{"-tol-inner", f.tolInner}, {"-tol-linear", f.tolLinear}, {"-target-rel", f.targetRel}, {"-target-abs", f.targetAbs}} {
 		if !(tol.v >= 0) || math.IsInf(tol.v, 0) {
 			return fmt.Errorf("%s %v: want a finite value ≥ 0", tol.name, tol.v)
 		}
 	}
-	if f.method == "itd" && f.tolLinear != 0 {
-		return errors.New("-tol-linear does not apply to itd (it has no linear solve)")
-	}
-	for _, tg := range []struct {
-		name string
-		v    float64
-	}{{"-target-rel", f.targetRel}, {"-target-abs", f.targetAbs}} {
-		if !(tg.v >= 0) || math.IsInf(tg.v, 0) {
-			return fmt.Errorf("%s %v: want a finite value ≥ 0", tg.name, tg.v)
+	if f.fixedPoint() {
+		if f.set["inner"] {
+			return fmt.Errorf("-inner does not apply to %s: its lower level is the fixed-point iteration w ← Φ(w, λ)", f.problem)
+		}
+		if f.targetRel > 0 || f.targetAbs > 0 {
+			return fmt.Errorf("-target-rel and -target-abs do not apply to %s: accuracy targets are for AID on optimisation problems", f.problem)
 		}
 	}
-	if f.targetRel > 0 || f.targetAbs > 0 {
-		if f.method == "itd" {
-			return errors.New("accuracy targets need AID (itd has no error bound in general)")
-		}
-		if f.tolInner != 0 || f.tolLinear != 0 {
-			return errors.New("a target chooses the tolerances: drop -tol-inner and -tol-linear")
+	if (f.targetRel > 0 || f.targetAbs > 0) && (f.tolInner != 0 || f.tolLinear != 0) {
+		return errors.New("a target chooses the tolerances: drop -tol-inner and -tol-linear")
+	}
+	if !f.fixedPoint() {
+		// Everything else about the method is the factory's to say; a
+		// fixed-point method is checked once the problem is built (aid-cg
+		// and aid-minres depend on its Jacobian).
+		if _, err := f.spec().Estimator(f.t, f.k); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func (f *gradFlags) estimator() hypergrad.Estimator {
-	var inner hypergrad.InnerSolver = hypergrad.GradientDescent{}
-	switch f.inner {
-	case "hb":
-		inner = hypergrad.HeavyBall{}
-	case "fista":
-		inner = hypergrad.FISTA{}
-	case "newton":
-		inner = hypergrad.Newton{}
+// spec is the method of the flags for the estimator factory.
+func (f *gradFlags) spec() bench.MethodSpec {
+	m := bench.MethodSpec{Name: f.method, TolInner: f.tolInner, TolLinear: f.tolLinear}
+	if !f.fixedPoint() {
+		m.Inner = f.inner
 	}
-	if f.method == "itd" {
-		return &hypergrad.ITD{Inner: inner, T: f.t, Truncate: f.k, TolInner: f.tolInner}
+	if f.itd() {
+		m.Truncate = f.k
 	}
-	var lin hypergrad.LinearSolver
-	switch f.method {
-	case "aid-fp":
-		lin = hypergrad.FixedPoint{}
-	case "aid-hb":
-		lin = hypergrad.HeavyBallLinear{}
-	case "aid-pcg":
-		lin = hypergrad.ConjugateGradient{Jacobi: true}
-	default:
-		lin = hypergrad.ConjugateGradient{}
-	}
-	aid := &hypergrad.AID{Inner: inner, Linear: lin, T: f.t, K: f.k, TolInner: f.tolInner, TolLinear: f.tolLinear}
 	if f.targetRel > 0 || f.targetAbs > 0 {
-		aid.Target = &hypergrad.Target{Rel: f.targetRel, Abs: f.targetAbs}
+		m.Target = &hypergrad.Target{Rel: f.targetRel, Abs: f.targetAbs}
 	}
-	return aid
+	return m
 }
 
 // gradOutput is the JSON object printed with -json.
@@ -202,6 +208,13 @@ type gradOutput struct {
 	Reference     string              `json:"reference,omitempty"`
 }
 
+// gradProblem is what runGrad needs of a problem of either kind, besides
+// the estimate itself.
+type gradProblem interface {
+	bilevel.Referencer
+	Close() error
+}
+
 func runGrad(args []string, stdout, stderr io.Writer) int {
 	f, status, ok := parseGrad(args, stdout, stderr)
 	if !ok {
@@ -224,33 +237,68 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 	}
 	load := time.Since(tLoad)
 
+	// The problem, its constants for the output, and the estimate, by kind.
+	var (
+		p         gradProblem
+		shape     string
+		constants map[string]any
+		estimate  func(context.Context) (*hypergrad.Result, error)
+	)
 	tSetup := time.Now()
-	p, shape, err := problems.New(b, f.problem, d)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	defer p.Close()
-	consts, err := p.Constants()
-	if err != nil {
-		return fail(exitUsage, "%v", err)
+	if f.fixedPoint() {
+		fp, sh, err := problems.NewFixedPoint(b, f.problem, d)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		defer fp.Close()
+		p, shape = fp, sh
+		if c, ok := fp.(bilevel.Contractor); ok {
+			q, err := c.Contraction()
+			if err != nil {
+				return fail(exitUsage, "%v", err)
+			}
+			constants = map[string]any{"q": q}
+		}
+		est, err := f.spec().FixedPointEstimator(f.t, f.k, fp)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		estimate = func(ctx context.Context) (*hypergrad.Result, error) { return est.EstimateFixedPoint(ctx, fp, nil) }
+	} else {
+		op, sh, err := problems.New(b, f.problem, d)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		defer op.Close()
+		p, shape = op, sh
+		consts, err := op.Constants()
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		constants = map[string]any{"mu": consts.Mu, "L": consts.L, "kappa": consts.Kappa(), "L_f": consts.Lf, "L_A": consts.LA, "L_B": consts.LB}
+		est, err := f.spec().Estimator(f.t, f.k)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		estimate = func(ctx context.Context) (*hypergrad.Result, error) { return est.Estimate(ctx, op, nil) }
 	}
 	setup := time.Since(tSetup)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	est := f.estimator()
-	res, err := est.Estimate(ctx, p, nil)
+	res, err := estimate(ctx)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
+	hnorm := floats.Norm(res.Hypergradient, 2)
 	if res.Target != nil && !res.TargetMet {
 		defer fmt.Fprintf(stderr, "hypergrad grad: target not met within the budgets (-t %d, -k %d): the bound reached %.3g relative\n",
-			f.t, f.k, res.Bound.Relative(bileveltest.Norm(res.Hypergradient)))
+			f.t, f.k, res.Bound.Relative(hnorm))
 	}
 
 	out := gradOutput{
 		Problem: f.problem, Shape: shape, Source: f.source, Backend: b.Name(), Device: b.Device(),
-		Method: res.Method, Hypergradient: res.Hypergradient, Norm: bileveltest.Norm(res.Hypergradient),
+		Method: res.Method, Hypergradient: res.Hypergradient, Norm: hnorm,
 		Iterations: map[string]int{"inner": res.InnerIters, "linear": res.LinearIters},
 		Counts:     res.Counts,
 		Seconds: map[string]float64{"total": res.Time.Total.Seconds(), "inner": res.Time.Inner.Seconds(),
@@ -259,9 +307,9 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		Status: res.Status.String(), InnerStatus: res.InnerStatus.String(), LinearStatus: res.LinearStatus.String(),
 		Residuals: map[string]*float64{"inner": finiteOrNil(res.InnerResidual), "linear": finiteOrNil(res.LinearResidual)},
 		Steps:     map[string]float64{"inner_alpha": res.InnerStep, "inner_beta": res.InnerMomentum, "linear_alpha": res.LinearStep, "linear_beta": res.LinearMomentum},
-		Constants: map[string]any{"mu": consts.Mu, "L": consts.L, "kappa": consts.Kappa(), "L_f": consts.Lf, "L_A": consts.LA, "L_B": consts.LB},
+		Constants: constants,
 		Bound:     finiteOrNil(res.Bound.Value), BoundKind: res.Bound.Kind.String(), BoundNote: res.Bound.Note,
-		BoundRel: finiteOrNil(res.Bound.Relative(bileveltest.Norm(res.Hypergradient))),
+		BoundRel: finiteOrNil(res.Bound.Relative(hnorm)),
 		APriori:  finiteOrNil(res.APriori.Value), APrioriKind: res.APriori.Kind.String(),
 	}
 	if res.Bound.Kind != hypergrad.BoundNone {
@@ -278,7 +326,7 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 			return fail(exitFailure, "exact reference: %v", err)
 		}
 		out.Seconds["exact"] = time.Since(tRef).Seconds()
-		rel := bileveltest.RelErr(res.Hypergradient, ref.Hypergradient)
+		rel := relErr(res.Hypergradient, ref.Hypergradient)
 		out.Exact, out.RelativeError, out.Reference = ref.Hypergradient, &rel, ref.Method
 	}
 	if f.json {
@@ -289,8 +337,17 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	printText(stdout, &out, res)
+	printText(stdout, &out, res, f.fixedPoint())
 	return exitOK
+}
+
+// relErr is ‖got − want‖/‖want‖ (‖got‖ when want = 0).
+func relErr(got, want []float64) float64 {
+	n := floats.Norm(want, 2)
+	if n == 0 {
+		return floats.Norm(got, 2)
+	}
+	return floats.Distance(got, want, 2) / n
 }
 
 func finiteOrNil(x float64) *float64 {
@@ -300,30 +357,51 @@ func finiteOrNil(x float64) *float64 {
 	return &x
 }
 
-func printText(w io.Writer, o *gradOutput, res *hypergrad.Result) {
+func printText(w io.Writer, o *gradOutput, res *hypergrad.Result, fixedPoint bool) {
 	fmt.Fprintf(w, "problem        %s (%s) from %s\n", o.Problem, o.Shape, o.Source)
 	fmt.Fprintf(w, "backend        %s\n", o.Device)
-	fmt.Fprintf(w, "method         %s: %d inner, %d linear iterations (", o.Method, res.InnerIters, res.LinearIters)
-	if res.InnerStep != 0 {
-		fmt.Fprintf(w, "α = %.4g", res.InnerStep)
-		if res.InnerMomentum != 0 {
-			fmt.Fprintf(w, ", β = %.4g", res.InnerMomentum)
+	if fixedPoint {
+		fmt.Fprintf(w, "method         %s: %d fixed-point, %d linear iterations", o.Method, res.InnerIters, res.LinearIters)
+		if q, ok := o.Constants["q"].(bilevel.Constant); ok {
+			fmt.Fprintf(w, " (Φ contracts with q = %.4g, %s)", q.Value, q.Kind)
 		}
-		fmt.Fprint(w, "; ")
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintf(w, "method         %s: %d inner, %d linear iterations (", o.Method, res.InnerIters, res.LinearIters)
+		if res.InnerStep != 0 {
+			fmt.Fprintf(w, "α = %.4g", res.InnerStep)
+			if res.InnerMomentum != 0 {
+				fmt.Fprintf(w, ", β = %.4g", res.InnerMomentum)
+			}
+			fmt.Fprint(w, "; ")
+		}
+		l, _ := o.Constants["L"].(bilevel.Constant)
+		fmt.Fprintf(w, "κ %s %.4g)\n", map[bool]string{true: "=", false: "≈"}[l.Kind == bilevel.Exact], o.Constants["kappa"])
 	}
-	fmt.Fprintf(w, "κ %s %.4g)\n", map[bool]string{true: "=", false: "≈"}[o.Constants["L"].(bilevel.Constant).Kind == bilevel.Exact], o.Constants["kappa"])
 	fmt.Fprintf(w, "status         %s (inner %s, linear %s)\n", o.Status, o.InnerStatus, o.LinearStatus)
-	fmt.Fprintf(w, "residuals      ‖∇g(w_t)‖ = %.3g", res.InnerResidual)
-	if !math.IsNaN(res.LinearResidual) {
-		fmt.Fprintf(w, ", ‖A q − ∇E‖ = %.3g", res.LinearResidual)
+	if fixedPoint {
+		fmt.Fprintf(w, "residuals      ‖w_t − w_{t−1}‖ = %.3g", res.InnerResidual)
+		if !math.IsNaN(res.LinearResidual) {
+			fmt.Fprintf(w, ", ‖∇_wE − (I − ∂_wΦᵀ)v‖ = %.3g", res.LinearResidual)
+		}
+	} else {
+		fmt.Fprintf(w, "residuals      ‖∇g(w_t)‖ = %.3g", res.InnerResidual)
+		if !math.IsNaN(res.LinearResidual) {
+			fmt.Fprintf(w, ", ‖A q − ∇E‖ = %.3g", res.LinearResidual)
+		}
 	}
 	fmt.Fprintln(w)
 	c := res.Counts
-	fmt.Fprintf(w, "oracle calls   %d inner gradients, %d Hessian-vector, %d cross, %d outer gradients", c.InnerGrads, c.HessVecs, c.CrossVecs, c.OuterGrads)
-	if c.HessDiags > 0 {
-		fmt.Fprintf(w, ", %d Hessian diagonals", c.HessDiags)
+	if fixedPoint {
+		fmt.Fprintf(w, "oracle calls   %d maps Φ, %d ∂_wΦ·u, %d ∂_wΦᵀ·u, %d ∂_λΦ·u, %d ∂_λΦᵀ·u, %d outer gradients\n",
+			c.Maps, c.JacVecs, c.JacTransVecs, c.HyperJacVecs, c.HyperJacTransVecs, c.OuterGrads)
+	} else {
+		fmt.Fprintf(w, "oracle calls   %d inner gradients, %d Hessian-vector, %d cross, %d outer gradients", c.InnerGrads, c.HessVecs, c.CrossVecs, c.OuterGrads)
+		if c.HessDiags > 0 {
+			fmt.Fprintf(w, ", %d Hessian diagonals", c.HessDiags)
+		}
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w)
 	fmt.Fprintf(w, "seconds        %.4g total: inner %.4g, linear %.4g, cross %.4g (load %.3g, setup %.3g not included)\n",
 		o.Seconds["total"], o.Seconds["inner"], o.Seconds["linear"], o.Seconds["cross"], o.Seconds["load"], o.Seconds["setup"])
 	fmt.Fprintf(w, "hypergradient  ‖h‖ = %.6g; %s\n", o.Norm, head(o.Hypergradient))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -130,7 +131,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 		{"unknown flag", []string{"grad", "-x"}, "flag provided but not defined"},
 		{"unknown problem", []string{"grad", "-problem", "lasso"}, "unknown problem"},
-		{"unknown method", []string{"grad", "-method", "aid-gmres"}, "unknown method"},
+		{"unknown method", []string{"grad", "-method", "aid-lu"}, "unknown method"},
 		{"unknown inner", []string{"grad", "-inner", "adam"}, "unknown inner"},
 		{"T = 0", []string{"grad", "-t", "0"}, "-t 0"},
 		{"K = 0 for AID", []string{"grad", "-k", "0"}, "-k 0"},
@@ -259,11 +260,128 @@ func TestGradTarget(t *testing.T) {
 		{"grad", "-method", "itd", "-target-rel", "1e-3"},
 		{"grad", "-target-rel", "1e-3", "-tol-inner", "1e-5"},
 		{"grad", "-target-abs", "-1"},
-		{"grad", "-method", "itd", "-inner", "fista"},
 		{"grad", "-method", "itd", "-inner", "newton"},
 	} {
 		if code, _, errOut := runCLI(args...); code != exitUsage || strings.Count(strings.TrimRight(errOut, "\n"), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 		}
+	}
+}
+
+// eqOutput is the part of grad's JSON that the equilibrium tests read.
+type eqOutput struct {
+	Problem       string             `json:"problem"`
+	Method        string             `json:"method"`
+	Hypergradient []float64          `json:"hypergradient"`
+	Exact         []float64          `json:"exact"`
+	RelativeError *float64           `json:"relative_error"`
+	Iterations    map[string]int     `json:"iterations"`
+	Counts        map[string]int     `json:"counts"`
+	Constants     map[string]any     `json:"constants"`
+	Seconds       map[string]float64 `json:"seconds"`
+}
+
+func gradEq(t *testing.T, args ...string) eqOutput {
+	t.Helper()
+	code, out, errOut := runCLI(append([]string{"grad", "-problem", "equilibrium", "-json", "-exact"}, args...)...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errOut)
+	}
+	var o eqOutput
+	if err := json.Unmarshal([]byte(out), &o); err != nil {
+		t.Fatalf("%v: invalid JSON: %v\n%s", args, err, out)
+	}
+	return o
+}
+
+// TestGradEquilibrium: the equilibrium problem (a fixed point) from synth:
+// data and from an .npz written with data.SaveEquilibrium, with every
+// fixed-point method; converged runs match the exact reference, and the
+// file gives the same hypergradient as the generator it was written from.
+func TestGradEquilibrium(t *testing.T) {
+	const src = "synth:n=120,d=5,k=4,c=3,q=0.8,seed=2"
+	byMethod := map[string][]float64{}
+	for _, tc := range []struct {
+		args []string
+		jac  string // the Jacobian count the method must use
+	}{
+		{[]string{"-method", "aid-gmres", "-t", "150", "-k", "60"}, "jac_trans_vecs"},
+		{[]string{"-method", "aid-fp", "-t", "150", "-k", "150"}, "jac_trans_vecs"},
+		{[]string{"-method", "aid-bicgstab", "-t", "150", "-k", "60"}, "jac_trans_vecs"},
+		{[]string{"-method", "aid-cgne", "-t", "150", "-k", "150"}, "jac_vecs"},
+		{[]string{"-method", "itd", "-t", "150"}, "jac_trans_vecs"},
+		{[]string{"-method", "itd-fwd", "-t", "150"}, "jac_vecs"},
+		{[]string{"-t", "150", "-tol-inner", "1e-15", "-k", "60", "-tol-linear", "1e-14"}, "jac_trans_vecs"}, // default method: aid-gmres
+	} {
+		o := gradEq(t, append([]string{"-data", src}, tc.args...)...)
+		if o.Problem != "equilibrium" || len(o.Hypergradient) != 16+20+4+12+3 || len(o.Exact) != len(o.Hypergradient) || o.RelativeError == nil {
+			t.Fatalf("%v: output %+v", tc.args, o)
+		}
+		if !(*o.RelativeError <= 1e-10) {
+			t.Errorf("%v (%s): relative error %.3g against the exact reference", tc.args, o.Method, *o.RelativeError)
+		}
+		if o.Counts["maps"] < 1 || o.Counts[tc.jac] < 1 || o.Iterations["inner"] < 1 {
+			t.Errorf("%v: counts %v, iterations %v", tc.args, o.Counts, o.Iterations)
+		}
+		if q, ok := o.Constants["q"].(map[string]any); !ok || math.Abs(q["Value"].(float64)-0.8) > 1e-12 {
+			t.Errorf("%v: constants %v, want q = 0.8", tc.args, o.Constants)
+		}
+		if _, ok := byMethod[o.Method]; !ok { // the first run of each (-t 150 -k 60 for aid-gmres)
+			byMethod[o.Method] = o.Hypergradient
+		}
+	}
+	if byMethod["aid-gmres30(fpi)"] == nil || byMethod["itd-fwd(fpi)"] == nil || byMethod["aid-richardson(fpi)"] == nil {
+		t.Errorf("methods run: %v", slices.Collect(maps.Keys(byMethod)))
+	}
+
+	// The same data from a file.
+	raw, err := data.Load("equilibrium", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "eq.npz")
+	if err := data.SaveEquilibrium(path, raw.(*data.Equilibrium)); err != nil {
+		t.Fatal(err)
+	}
+	o := gradEq(t, "-data", path, "-method", "aid-gmres", "-t", "150", "-k", "60")
+	if !slices.Equal(o.Hypergradient, byMethod["aid-gmres30(fpi)"]) { // the same arithmetic on the same numbers
+		t.Errorf("from the file: %v\nfrom the generator: %v", head(o.Hypergradient), head(byMethod["aid-gmres30(fpi)"]))
+	}
+
+	// Text output: the fixed-point counts and the reference error.
+	code, out, errOut := runCLI("grad", "-problem", "equilibrium", "-data", src, "-method", "itd", "-t", "50", "-k", "10", "-exact")
+	for _, want := range []string{"itd", "50 fixed-point", "maps Φ", "∂_wΦᵀ·u", "q = 0.8", "exact          ‖h − ∇f‖/‖∇f‖"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("text output lacks %q (exit %d, stderr %q):\n%s", want, code, errOut, out)
+		}
+	}
+}
+
+// TestGradEquilibriumErrors: flags and methods that do not apply to a
+// fixed-point problem are one-line usage errors.
+func TestGradEquilibriumErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-inner", "gd"}, "-inner"},
+		{[]string{"-target-rel", "1e-6"}, "-target-rel"},
+		{[]string{"-method", "aid-cg"}, "symmetric"},
+		{[]string{"-method", "aid-minres"}, "symmetric"},
+		{[]string{"-method", "aid-pcg"}, "Hessian"},
+		{[]string{"-method", "aid-lu"}, "unknown method"},
+		{[]string{"-method", "itd-fwd", "-k", "3"}, "truncation"},
+		{[]string{"-method", "itd", "-tol-linear", "1e-6"}, "linear"},
+		{[]string{"-data", "synth:kappa=3"}, "kappa"},
+	} {
+		args := append([]string{"grad", "-problem", "equilibrium", "-data", "synth:n=20,d=3,k=2,c=2"}, tc.args...)
+		code, _, errOut := runCLI(args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimRight(errOut, "\n"), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q (want one line mentioning %q)", tc.args, code, errOut, tc.want)
+		}
+	}
+	// Forward mode is for fixed-point problems.
+	if code, _, errOut := runCLI("grad", "-method", "itd-fwd"); code != exitUsage || !strings.Contains(errOut, "fixed-point") {
+		t.Errorf("ridge with itd-fwd: exit %d, stderr %q", code, errOut)
 	}
 }
