@@ -7,6 +7,7 @@ import (
 
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
+	"github.com/hypergrad-go/hypergrad/krylov"
 )
 
 // InnerSolver is an iterative method for the inner problem min_w g(w, λ):
@@ -453,7 +454,7 @@ func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel flo
 		eta := math.Min(s.forcing, math.Sqrt(nrm/st.grad0))
 		r.b.Axpby(-1, st.grad, 0, st.z) // rhs −∇g(w_k)
 		r.b.Fill(st.step, 0)
-		if _, _, _, _, err := r.conjugateGradient(st.step, st.z, true, s.maxCG, eta*nrm, s.jacobi && r.hasDiag(), "inner", false, nil, nil); err != nil {
+		if err := r.newtonStep(st.step, st.z, s.maxCG, eta*nrm, s.jacobi && r.hasDiag()); err != nil {
 			return err
 		}
 		// Backtracking on ‖∇g‖: the trial iterate in prev, its gradient in z.
@@ -493,6 +494,22 @@ func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel flo
 	}
 	r.res.InnerIters, r.res.InnerResidual, r.res.InnerStatus = k, nrm, status
 	return nil
+}
+
+// newtonStep solves A step = rhs from step = 0 by at most maxCG iterations of
+// conjugate gradients (with jacobi, preconditioned by diag(A)) to the
+// residual tol, the inexact Newton step; failures are errors of the inner
+// phase.
+func (r *run) newtonStep(step, rhs backend.Vector, maxCG int, tol float64, jacobi bool) error {
+	var solver krylov.Solver = krylov.CG{}
+	if jacobi {
+		var err error
+		if solver, err = r.jacobiPCG("inner"); err != nil {
+			return err
+		}
+	}
+	_, err := r.krylovSolve(solver, r.hessOp(step.Len()), step, rhs, maxCG, tol, nil, "inner", false)
+	return err
 }
 
 // hasDiag reports whether the problem can give the Jacobi preconditioner.

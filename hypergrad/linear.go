@@ -122,11 +122,13 @@ func (f FrozenAD) spec(c func() (bilevel.Constants, error)) (linearSpec, error) 
 // Krylov runs a solver of package krylov (MINRES, GMRES, BiCGStab, CGNE,
 // CG, Richardson, HeavyBall, or one of the user's own) on the adjoint
 // system A q = ∇_wE of AID, with A = ∇²_ww g at w_t as a krylov.Operator
-// tagged symmetric positive definite (its ApplyTrans is A again). The
-// solver's tracked residual ‖∇_wE − A q‖ is the one tested against
-// TolLinear; the a posteriori bound recomputes the true one with one more
-// product. There is no a priori bound for it. ConjugateGradient remains the
-// fast path for CG (fused first product, device-resident iterations).
+// tagged symmetric positive definite (its ApplyTrans is A again; a
+// krylov.Pairer). The solver's tracked residual ‖∇_wE − A q‖ is the one
+// tested against TolLinear; the a posteriori bound takes the true one from
+// krylov.Settings.Residual where the solver leaves it, else from one more
+// product. There is no a priori bound for it. The package's own solvers are
+// these same krylov solvers (FixedPoint is Richardson, ConjugateGradient is
+// CG with, in addition, AID's fused first product).
 type Krylov struct {
 	Solver krylov.Solver
 }
@@ -165,493 +167,236 @@ type linearSpec struct {
 }
 
 // solveLinear runs up to k iterations of the linear solver on A q = rhs from
-// q (which it overwrites; zero when q0zero) at the current linearization
-// point, and returns the vector holding q_k. With tol > 0 it stops at the
-// first residual ‖A q_i − rhs‖ ≤ tol.
+// q (zero when q0zero) at the current linearization point, and returns the
+// vector holding q_k. With tol > 0 it stops at the first residual
+// ‖A q_i − rhs‖ ≤ tol. Every solver is a krylov.Solver on the Hessian
+// operator (hessOperator): FixedPoint is krylov.Richardson, HeavyBallLinear
+// krylov.HeavyBall, ConjugateGradient krylov.CG or, with Jacobi, krylov.PCG
+// with M⁻¹ = 1/diag(A), FrozenAD the solver of frozenad.go, Krylov the
+// user's; krylov.CG runs queued on a backend.CGStepper.
 //
-// It also reports whether it left in resid the residual A q_k − rhs of the
-// returned q_k computed from Hessian-vector products of q (not the
-// recursively updated residual), which the a posteriori bound needs: the
-// fixed-point and heavy-ball iterations compute it anyway, and conjugate
-// gradients with a fixed k compute A q_{k−1} together with the last A p
-// (hessVecPair) and update it to A q_k = A q_{k−1} + α A p_{k−1}. Otherwise
-// (a tolerance, an early stop, FrozenAD, a CGStepper backend) the caller
-// computes it.
+// It also reports whether it left in resid the residual of the returned
+// q_k computed from Hessian-vector products of q (not the recursively
+// updated residual), which the a posteriori bound needs (its sign is
+// immaterial: the bound takes its norm): the fixed-point and heavy-ball
+// iterations compute it anyway, and conjugate gradients with a fixed k
+// compute A q_{k−1} together with the last A p (krylov.Pairer) and update
+// it to A q_k = A q_{k−1} + α A p_{k−1} (krylov.Settings.Residual).
+// Otherwise the caller computes it. With k = 0 it is the residual of q_0,
+// −rhs without a product from zero.
 //
 // ap0, if not nil, is A·rhs, already computed: the first product of
 // conjugate gradients from q = 0 without preconditioning (p_0 = rhs).
 func (r *run) solveLinear(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, tol float64, resid, ap0 backend.Vector) (backend.Vector, bool, error) {
 	r.res.LinearStep, r.res.LinearMomentum = s.alpha, s.beta
-	var (
-		iters   int
-		res     float64
-		exact   bool
-		residOK bool
-		err     error
-	)
-	switch s.kind {
-	case linCG:
-		if !q0zero || s.jacobi {
-			ap0 = nil
+	if k == 0 {
+		if q0zero {
+			r.b.Axpby(-1, rhs, 0, resid)
+		} else {
+			if err := r.hessVec(resid, q); err != nil {
+				return nil, false, r.fail("linear", 0, err)
+			}
+			r.b.Axpy(-1, rhs, resid)
 		}
-		iters, res, exact, residOK, err = r.conjugateGradient(q, rhs, q0zero, k, tol, s.jacobi, "linear", true, resid, ap0)
-	case linAD:
-		iters, res, err = r.frozenAD(s, q, rhs, q0zero, k, tol)
-	case linKrylov:
-		iters, res, exact, err = r.krylovSolve(s.solver, q, rhs, k, tol)
-	default:
-		q, iters, res, residOK, err = r.richardson(s, q, rhs, q0zero, k, tol, resid)
+		nrm := r.b.Nrm2(resid)
+		if err := r.check("linear", 0); err != nil {
+			return nil, false, err
+		}
+		if !finite(nrm) {
+			return nil, false, r.fail("linear", 0, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
+		}
+		if err := r.report(PhaseLinear, 0, q, nrm); err != nil {
+			return nil, false, err
+		}
+		r.setLinear(0, nrm, tol > 0 && nrm <= tol, tol)
+		return q, true, nil
 	}
+	op := r.hessOp(q.Len())
+	var solver krylov.Solver
+	switch s.kind {
+	case linFP:
+		solver = krylov.Richardson{Step: s.alpha}
+	case linHB:
+		solver = krylov.HeavyBall{Step: s.alpha, Momentum: s.beta}
+	case linAD:
+		solver = frozenAD{alpha: s.alpha, beta: s.beta}
+	case linKrylov:
+		solver = s.solver
+	case linCG:
+		if s.jacobi {
+			pcg, err := r.jacobiPCG("linear")
+			if err != nil {
+				return nil, false, err
+			}
+			solver = pcg
+		} else {
+			solver = krylov.CG{}
+			if q0zero {
+				op.first = ap0
+			}
+		}
+	}
+	sol, err := r.krylovSolve(solver, op, q, rhs, k, tol, resid, "linear", true)
 	if err != nil {
 		return nil, false, err
 	}
+	r.setLinear(sol.Iterations, sol.Residual, sol.Status == krylov.Converged, tol)
+	return q, sol.ResidualSet, nil
+}
+
+// setLinear records the linear phase's iterations, residual and status.
+func (r *run) setLinear(iters int, res float64, converged bool, tol float64) {
 	r.res.LinearIters, r.res.LinearResidual = iters, res
 	switch {
-	case exact || tol > 0 && res <= tol:
+	case converged:
 		r.res.LinearStatus = Converged
 	case tol <= 0:
 		r.res.LinearStatus = Completed
 	default:
 		r.res.LinearStatus = IterationLimit
 	}
-	return q, residOK, nil
 }
 
-// richardson runs the fixed-point (β = 0) or heavy-ball iteration. Each
-// iteration computes the residual res_i = A q_i − rhs (one Hessian-vector
-// product; none for q_0 = 0, where res_0 = −rhs) and then steps
-// q_{i+1} = q_i − α res_i + β(q_i − q_{i−1}). The residual of the last iterate
-// is computed too, so k iterations cost k Hessian-vector products from zero;
-// it is copied into resid when that is not nil (and the last return value
-// is then true).
-func (r *run) richardson(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, tol float64, resid backend.Vector) (backend.Vector, int, float64, bool, error) {
-	d := q.Len()
-	var res, prev backend.Vector
-	if err := r.vecsN(d, &res); err != nil {
-		return nil, 0, 0, false, err
-	}
-	heavy := s.kind == linHB
-	if heavy {
-		if err := r.vecsN(d, &prev); err != nil {
-			return nil, 0, 0, false, err
-		}
-		r.b.Copy(prev, q)
-	}
-	i := 0
-	for ; ; i++ {
-		if err := r.check("linear", i); err != nil {
-			return nil, 0, 0, false, err
-		}
-		if q0zero && i == 0 {
-			r.b.Axpby(-1, rhs, 0, res)
-		} else {
-			if err := r.hessVec(res, q); err != nil {
-				return nil, 0, 0, false, r.fail("linear", i, err)
+// krylovSolve runs solver on op·q = rhs from q for at most k ≥ 1
+// iterations, stopping at ‖rhs − A q‖ ≤ tol when tol > 0, with resid (if
+// not nil) as krylov.Settings.Residual and, when report is set, the
+// monitor on every iteration. A failure of the solve is an *Error of the
+// phase.
+func (r *run) krylovSolve(solver krylov.Solver, op krylov.Operator, q, rhs backend.Vector, k int, tol float64, resid backend.Vector, phase string, report bool) (krylov.Solution, error) {
+	set := krylov.Settings{MaxIter: k, AbsTol: tol, Residual: resid, Workspace: r.workspace()}
+	if report && r.monitor != nil {
+		set.Monitor = func(i int, x backend.Vector, nrm float64) error {
+			if err := r.monitor(Progress{Phase: PhaseLinear, Iter: i, X: x, Residual: nrm}); err != nil {
+				return fmt.Errorf("monitor: %w", err)
 			}
-			r.b.Axpy(-1, rhs, res)
-		}
-		nrm := math.NaN()
-		if tol > 0 || r.monitor != nil || i == k {
-			nrm = r.b.Nrm2(res)
-			if !finite(nrm) {
-				return nil, 0, 0, false, r.fail("linear", i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
-			}
-			if err := r.report(PhaseLinear, i, q, nrm); err != nil {
-				return nil, 0, 0, false, err
-			}
-		}
-		if i == k || (tol > 0 && nrm <= tol) {
-			if resid != nil {
-				r.b.Copy(resid, res)
-			}
-			return q, i, nrm, resid != nil, nil
-		}
-		if heavy {
-			r.b.Axpby(1+s.beta, q, -s.beta, prev) // prev ← (1+β)q_i − βq_{i−1}
-			r.b.Axpy(-s.alpha, res, prev)         // prev ← q_{i+1}
-			q, prev = prev, q
-		} else {
-			r.b.Axpy(-s.alpha, res, q)
+			return nil
 		}
 	}
-}
-
-// conjugateGradient runs the Hestenes–Stiefel iteration, preconditioned
-// with M = diag(A) when jacobi (Nocedal & Wright, Algorithm 5.3; M = I
-// otherwise, where z_i = r_i):
-//
-//	α_i = r_iᵀz_i / p_iᵀAp_i,  q_{i+1} = q_i + α_i p_i,  r_{i+1} = r_i − α_i Ap_i,
-//	z_{i+1} = M⁻¹r_{i+1},  β_i = r_{i+1}ᵀz_{i+1} / r_iᵀz_i,  p_{i+1} = z_{i+1} + β_i p_i,
-//
-// with r_0 = rhs − A q_0, z_0 = M⁻¹r_0 and p_0 = z_0. The direction update uses
-// the new residual (TestConjugateGradientDirectionUpdate guards this).
-//
-// The recursively updated residual keeps shrinking after the true residual
-// has reached its rounding floor (about ε‖A‖‖q‖), until p underflows and
-// pᵀAp = 0. So CG also stops, as converged, once ‖r_i‖ ≤ 2⁻⁶²‖rhs‖ (about
-// 2e-19 relative): further iterations could not change q.
-//
-// phase names the phase in errors ("linear", or "inner" for Newton's
-// steps); the monitor sees the iterates only when report is set.
-//
-// With resid not nil and no tolerance, the last iteration (i = k−1)
-// computes A q_i together with A p_i (hessVecPair: 1.34–1.45 passes over
-// the data on the CPU instead of two; A q_0 = 0 needs none), and then
-// resid ← (A q_i + α_i A p_i) − rhs = A q_k − rhs: the residual of q_k from
-// products of the iterates, as the a posteriori bound wants it, without a
-// further pass. The fourth result says whether resid was set.
-//
-// ap0, if not nil (only with q0zero and without jacobi), holds A·rhs =
-// A·p_0, computed by the caller: the first iteration uses it instead of a
-// product of its own.
-func (r *run) conjugateGradient(q, rhs backend.Vector, q0zero bool, k int, tol float64, jacobi bool, phase string, report bool, resid, ap0 backend.Vector) (int, float64, bool, bool, error) {
-	w, err := r.cgVectors(q.Len(), jacobi)
+	sol, err := solver.Solve(r.ctx, r.b, op, rhs, q, set)
 	if err != nil {
-		return 0, 0, false, false, err
+		return sol, r.fail(phase, -1, err)
 	}
-	res, p, ap, z, minv := w.res, w.p, w.ap, w.res, w.minv // M = I: z aliases r
-	if jacobi {
-		z = w.z
-		if err := r.jacobi(minv, phase); err != nil {
-			return 0, 0, false, false, err
-		}
+	switch sol.Status {
+	case krylov.Converged, krylov.IterationLimit:
+		return sol, nil
+	case krylov.Canceled:
+		return sol, r.fail(phase, sol.Iterations, sol.Err)
 	}
-	precond := func() {
-		if jacobi {
-			r.b.MulElem(z, 1, minv, res, 0)
-		}
-	}
-	r.b.Copy(res, rhs)
-	if !q0zero {
-		if err := r.hessVec(ap, q); err != nil {
-			return 0, 0, false, false, r.fail(phase, 0, err)
-		}
-		r.b.Axpy(-1, ap, res)
-	}
-	precond()
-	r.b.Copy(p, z)
-	rz := r.b.Dot(res, z)
-	floor := 0x1p-62 * r.b.Nrm2(rhs)
-	if cs, ok := r.b.(backend.CGStepper); ok && !jacobi && (!report || r.monitor == nil) {
-		return r.cgQueued(cs, q, rhs, res, p, ap, rz, k, tol, floor, phase, q0zero, resid, ap0)
-	}
-	residOK := false
-	for i := 0; ; i++ {
-		if err := r.check(phase, i); err != nil {
-			return 0, 0, false, false, err
-		}
-		nrm := math.Sqrt(rz)
-		if jacobi {
-			nrm = r.b.Nrm2(res)
-		}
-		if !finite(nrm) {
-			return 0, 0, false, false, r.fail(phase, i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
-		}
-		if report {
-			if err := r.report(PhaseLinear, i, q, nrm); err != nil {
-				return 0, 0, false, false, err
-			}
-		}
-		if i == k || (tol > 0 && nrm <= tol) {
-			return i, nrm, false, residOK, nil
-		}
-		if nrm <= floor || jacobi && rz == 0 {
-			return i, nrm, true, false, nil
-		}
-		pair := resid != nil && tol <= 0 && i == k-1
-		zeroQ := i == 0 && q0zero // A q_0 = 0 exactly, without a product
-		err = nil
-		switch {
-		case i == 0 && ap0 != nil:
-			r.b.Copy(ap, ap0)
-		case pair && !zeroQ:
-			err = r.hessVecPair(ap, p, resid, q) // resid ← A q_i for now
-		default:
-			err = r.hessVec(ap, p)
-		}
-		if pair && zeroQ {
-			r.b.Fill(resid, 0)
-		}
-		if err != nil {
-			return 0, 0, false, false, r.fail(phase, i, err)
-		}
-		pap := r.b.Dot(p, ap)
-		if !(pap > 0) {
-			if math.IsNaN(pap) {
-				return 0, 0, false, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = NaN", ErrNonFinite))
-			}
-			return 0, 0, false, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
-		}
-		a := rz / pap
-		r.b.Axpy(a, p, q)
-		r.b.Axpy(-a, ap, res)
-		if pair {
-			r.b.Axpy(a, ap, resid)   // A q_{i+1} = A q_i + α A p_i
-			r.b.Axpy(-1, rhs, resid) // the residual of q_{i+1} = q_k
-			residOK = true
-		}
-		precond()
-		rzNew := r.b.Dot(res, z)
-		r.b.Axpby(1, z, rzNew/rz, p) // p ← z_{i+1} + β p
-		rz = rzNew
-	}
+	return sol, r.fail(phase, sol.Iterations, linearError(sol.Err))
 }
 
-// cgChunk and cgChunkTol bound how many CG iterations cgQueued queues
-// between two reads of their scalars: without a tolerance the chunks grow
-// 4, 8, 16, 16, …; with one they stay at 4.
-const cgChunk, cgChunkTol = 16, 4
-
-// cgQueued is conjugateGradient's loop without preconditioning on a
-// backend.CGStepper: the same iterations with the same bits, queued in
-// chunks whose scalars stay on the device, then read back at once. The host
-// then replays the loop's tests on them: the iteration count, the residual
-// norm, the stop at the floor and the errors are the host loop's. The device
-// runs the same tests and leaves the vectors as they were at the stop, so
-// only the Hessian-vector products queued after a stop inside a chunk are
-// extra (they ran, and are counted). The chunks start at 4 iterations and
-// double up to 16 (stay at 4 with a tolerance), so that a solve that stops
-// early, at the floor after d steps on a small problem say, wastes little;
-// on a GPU a chunk costs one synchronization where the host loop waits
-// twice an iteration.
-func (r *run) cgQueued(cs backend.CGStepper, q, rhs, res, p, ap backend.Vector, rz float64, k int, tol, floor float64, phase string, q0zero bool, resid, ap0 backend.Vector) (int, float64, bool, bool, error) {
-	chunk := cgChunkTol
-	w := r.cg
-	if w.st == nil {
-		v, err := r.vec(backend.CGStateLen(cgChunk))
-		if err != nil {
-			return 0, 0, false, false, r.fail(phase, 0, err)
-		}
-		w.st, w.host = v, make([]float64, v.Len())
-	}
-	// stop applies the host loop's tests at the top of iteration i (i < 0:
-	// only those of the residual norm, which CGStep applies too): whether CG
-	// ends there, the norm, and whether it ended at the floor.
-	stop := func(i int, rz float64) (done bool, nrm float64, exact bool) {
-		nrm = math.Sqrt(rz)
-		switch {
-		case !finite(nrm) || i == k || (tol > 0 && nrm <= tol):
-			return true, nrm, false
-		case nrm <= floor:
-			return true, nrm, true
-		}
-		return false, nrm, false
-	}
-	residOK := false
-	for i := 0; ; {
-		if err := r.check(phase, i); err != nil {
-			return 0, 0, false, false, err
-		}
-		if done, nrm, exact := stop(i, rz); done {
-			if !finite(nrm) {
-				return 0, 0, false, false, r.fail(phase, i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
-			}
-			return i, nrm, exact, residOK && i == k, nil
-		}
-		m := min(k-i, chunk)
-		if tol <= 0 {
-			chunk = min(2*chunk, cgChunk)
-		}
-		clear(w.host)
-		w.host[3] = rz
-		r.b.Upload(w.st, w.host)
-		pairJ := -1 // the step whose product comes with A q (conjugateGradient's resid)
-		for j := range m {
-			if j > 0 {
-				if err := r.check(phase, i+j); err != nil {
-					return 0, 0, false, false, err
-				}
-			}
-			var err error
-			last := resid != nil && tol <= 0 && i+j == k-1
-			zeroQ := i+j == 0 && q0zero // A q_0 = 0 exactly, without a product
-			if last {
-				pairJ = j
-			}
-			switch {
-			case i+j == 0 && ap0 != nil:
-				r.b.Copy(ap, ap0)
-			case last && !zeroQ:
-				err = r.hessVecPair(ap, p, resid, q) // resid ← A q_{k−1}
-			default:
-				err = r.hessVec(ap, p)
-			}
-			if last && zeroQ {
-				r.b.Fill(resid, 0)
-			}
-			if err != nil {
-				return 0, 0, false, false, r.fail(phase, i+j, err)
-			}
-			cs.CGStep(w.st, j, q, res, p, ap, tol, floor)
-		}
-		r.b.Download(w.host, w.st)
-		if err := r.b.Err(); err != nil {
-			return 0, 0, false, false, r.fail(phase, i, err)
-		}
-		stopped := false
-		for j := range m {
-			if pap := w.host[4+2*j]; !(pap > 0) {
-				if math.IsNaN(pap) {
-					return 0, 0, false, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = NaN", ErrNonFinite))
-				}
-				return 0, 0, false, false, r.fail(phase, i, fmt.Errorf("%w: pᵀAp = %v", ErrNotPositiveDefinite, pap))
-			}
-			if j == pairJ {
-				// Step k−1 ran with α = ρ/π, as the device computed it:
-				// resid ← (A q_{k−1} + α A p_{k−1}) − rhs, as the host loop.
-				r.b.Axpy(w.host[3+2*j]/w.host[4+2*j], ap, resid)
-				r.b.Axpy(-1, rhs, resid)
-				residOK = true
-			}
-			i, rz = i+1, w.host[5+2*j]
-			if stopped, _, _ = stop(-1, rz); stopped {
-				break // the top of the loop returns
-			}
-		}
-		if stopped != (w.host[0] != 0) {
-			return 0, 0, false, false, r.fail(phase, i, fmt.Errorf("CGStep stopped (flag %v) where the host's tests say %v", w.host[0], stopped))
-		}
-	}
-}
-
-// cgWork are the work vectors of conjugateGradient, allocated once per run,
-// and cgQueued's state vector st (with its host copy) once it is needed.
-type cgWork struct {
-	res, p, ap, z, minv backend.Vector
-	st                  backend.Vector
-	host                []float64
-}
-
-// cgVectors returns the run's CG work vectors of length d, allocating them
-// (and the preconditioner's, when jacobi) on first use.
-func (r *run) cgVectors(d int, jacobi bool) (*cgWork, error) {
-	w := r.cg
-	if w == nil {
-		w = &cgWork{}
-		if err := r.vecsN(d, &w.res, &w.p, &w.ap); err != nil {
-			return nil, err
-		}
-		r.cg = w
-	}
-	if jacobi && w.z == nil {
-		if err := r.vecsN(d, &w.z, &w.minv); err != nil {
-			return nil, err
-		}
-	}
-	return w, nil
-}
-
-// jacobi sets minv ← 1/diag(A) at the linearization point. The diagonal of
-// a positive definite A is positive; an entry that is not (or is not
-// finite) is reported as ErrNotPositiveDefinite (ErrNonFinite).
-func (r *run) jacobi(minv backend.Vector, phase string) error {
+// jacobi sets r.minv ← 1/diag(A) at the linearization point and returns
+// it. The diagonal of a positive definite A is positive; an entry that is
+// not (or is not finite) is reported as ErrNotPositiveDefinite
+// (ErrNonFinite).
+func (r *run) jacobi(phase string) (backend.Vector, error) {
 	hd, ok := r.p.(bilevel.HessDiager)
 	if !ok {
-		return r.fail(phase, -1, fmt.Errorf("%w: Jacobi preconditioning needs a problem that implements bilevel.HessDiager", ErrInvalidSettings))
+		return nil, r.fail(phase, -1, fmt.Errorf("%w: Jacobi preconditioning needs a problem that implements bilevel.HessDiager", ErrInvalidSettings))
 	}
+	d := r.p.InnerDim()
+	if r.minv == nil {
+		v, err := r.vec(d)
+		if err != nil {
+			return nil, r.fail(phase, -1, err)
+		}
+		r.minv = v
+	}
+	minv := r.minv
 	r.res.Counts.HessDiags++
 	if err := hd.HessDiag(minv); err != nil {
-		return r.fail(phase, -1, fmt.Errorf("HessDiag: %w", err))
+		return nil, r.fail(phase, -1, fmt.Errorf("HessDiag: %w", err))
 	}
-	if len(r.diag) != minv.Len() {
-		r.diag = make([]float64, minv.Len())
+	if len(r.diag) != d {
+		r.diag = make([]float64, d)
 	}
 	r.b.Download(r.diag, minv)
 	if err := r.b.Err(); err != nil {
-		return r.fail(phase, -1, err)
+		return nil, r.fail(phase, -1, err)
 	}
 	for j, a := range r.diag {
 		switch {
 		case math.IsNaN(a) || math.IsInf(a, 0):
-			return r.fail(phase, -1, fmt.Errorf("%w: diag(A)[%d] = %v", ErrNonFinite, j, a))
+			return nil, r.fail(phase, -1, fmt.Errorf("%w: diag(A)[%d] = %v", ErrNonFinite, j, a))
 		case !(a > 0):
-			return r.fail(phase, -1, fmt.Errorf("%w: diag(A)[%d] = %v", ErrNotPositiveDefinite, j, a))
+			return nil, r.fail(phase, -1, fmt.Errorf("%w: diag(A)[%d] = %v", ErrNotPositiveDefinite, j, a))
 		}
 		r.diag[j] = 1 / a
 	}
 	r.b.Upload(minv, r.diag)
-	return nil
+	return minv, nil
 }
 
-// frozenAD runs the adjoint recursion of FrozenAD.
-func (r *run) frozenAD(s linearSpec, q, rhs backend.Vector, q0zero bool, k int, tol float64) (int, float64, error) {
-	d := q.Len()
-	var z, zPrev, az, res backend.Vector
-	if err := r.vecsN(d, &z, &zPrev, &az, &res); err != nil {
-		return 0, 0, err
+// hessOp returns the run's Hessian operator (one per run: repeated solves
+// allocate nothing), with no primed first product.
+func (r *run) hessOp(n int) *hessOperator {
+	if r.hop == nil {
+		r.hop = &hessOperator{r: r, n: n}
 	}
-	r.b.Copy(z, rhs) // z_0 = rhs − A q_0
-	if !q0zero {
-		if err := r.hessVec(az, q); err != nil {
-			return 0, 0, r.fail("linear", 0, err)
-		}
-		r.b.Axpy(-1, az, z)
-	}
-	r.b.Axpby(-1, z, 0, res) // r_0 = A q_0 − rhs = −z_0
-	for i := 0; ; i++ {
-		if err := r.check("linear", i); err != nil {
-			return 0, 0, err
-		}
-		nrm := r.b.Nrm2(res)
-		if !finite(nrm) {
-			return 0, 0, r.fail("linear", i, fmt.Errorf("%w: residual norm %v", ErrNonFinite, nrm))
-		}
-		if err := r.report(PhaseLinear, i, q, nrm); err != nil {
-			return 0, 0, err
-		}
-		if i == k || (tol > 0 && nrm <= tol) {
-			return i, nrm, nil
-		}
-		if err := r.hessVec(az, z); err != nil {
-			return 0, 0, r.fail("linear", i, err)
-		}
-		r.b.Axpy(s.alpha, z, q)    // q_{j+1} = q_j + α z_j
-		r.b.Axpy(s.alpha, az, res) // r_{j+1} = r_j + α A z_j
-		// z_{j+1} = (1+β) z_j − β z_{j−1} − α A z_j, into zPrev.
-		r.b.Axpby(1+s.beta, z, -s.beta, zPrev)
-		r.b.Axpy(-s.alpha, az, zPrev)
-		z, zPrev = zPrev, z
-	}
+	r.hop.first = nil
+	return r.hop
 }
 
-// krylovSolve runs a krylov.Solver on A q = rhs from q for at most k
-// iterations (none for k = 0), stopping at ‖rhs − A q‖ ≤ tol when tol > 0.
-// It reports the iterations, the tracked residual norm, and whether the
-// solver converged (at tol, or at its rounding floor).
-func (r *run) krylovSolve(solver krylov.Solver, q, rhs backend.Vector, k int, tol float64) (int, float64, bool, error) {
-	if k == 0 { // no iteration: the caller computes the residual of q_0
-		return 0, math.NaN(), false, r.check("linear", 0)
-	}
-	op := &hessOperator{r: r, n: q.Len()}
-	sol, err := solver.Solve(r.ctx, r.b, op, rhs, q, krylov.Settings{MaxIter: k, AbsTol: tol})
+// jacobiPCG computes the Jacobi preconditioner at the linearization point
+// (jacobi) and returns PCG with it, built once per run.
+func (r *run) jacobiPCG(phase string) (krylov.Solver, error) {
+	minv, err := r.jacobi(phase)
 	if err != nil {
-		return 0, 0, false, r.fail("linear", -1, err)
+		return nil, err
 	}
-	switch sol.Status {
-	case krylov.Converged:
-		return sol.Iterations, sol.Residual, true, nil
-	case krylov.IterationLimit:
-		return sol.Iterations, sol.Residual, false, nil
-	case krylov.Canceled:
-		return 0, 0, false, r.fail("linear", sol.Iterations, sol.Err)
+	if r.pcg == nil {
+		r.pcg = krylov.PCG{M: invDiag{b: r.b, minv: minv}}
 	}
-	return 0, 0, false, r.fail("linear", sol.Iterations, linearError(sol.Err))
+	return r.pcg, nil
 }
 
 // hessOperator is A = ∇²_ww g at the linearization point as a
-// krylov.Operator: symmetric positive definite, its own transpose.
+// krylov.Operator: symmetric positive definite, its own transpose, and a
+// krylov.Pairer through the problem's bilevel.HessVecPairer. Every product
+// is counted in Counts.HessVecs. If first is not nil, the first Apply
+// copies it instead of a product: AID's A·∇_wE computed together with the
+// last inner gradient, which is CG's first product from zero.
 type hessOperator struct {
-	r *run
-	n int
+	r     *run
+	n     int
+	first backend.Vector
 }
 
-var _ krylov.Transposer = (*hessOperator)(nil)
+var (
+	_ krylov.Transposer = (*hessOperator)(nil)
+	_ krylov.Pairer     = (*hessOperator)(nil)
+)
 
 func (o *hessOperator) Dims() (rows, cols int) { return o.n, o.n }
 func (o *hessOperator) Tags() krylov.Tags      { return krylov.Symmetric | krylov.PositiveDefinite }
+
 func (o *hessOperator) Apply(dst, x backend.Vector) error {
+	if o.first != nil {
+		o.r.b.Copy(dst, o.first)
+		o.first = nil
+		return o.r.b.Err()
+	}
 	return o.r.hessVec(dst, x)
 }
-func (o *hessOperator) ApplyTrans(dst, x backend.Vector) error {
-	return o.r.hessVec(dst, x)
+
+func (o *hessOperator) ApplyTrans(dst, x backend.Vector) error { return o.Apply(dst, x) }
+
+func (o *hessOperator) ApplyPair(dst1, x1, dst2, x2 backend.Vector) error {
+	if o.first != nil { // not the first product of a solve from zero
+		return fmt.Errorf("hypergrad: internal error: pair before the primed first product")
+	}
+	return o.r.hessVecPair(dst1, x1, dst2, x2)
+}
+
+// invDiag is the Jacobi preconditioner M⁻¹x = minv ⊙ x.
+type invDiag struct {
+	b    backend.Backend
+	minv backend.Vector
+}
+
+func (m invDiag) Dims() (rows, cols int) { return m.minv.Len(), m.minv.Len() }
+func (m invDiag) Tags() krylov.Tags      { return krylov.Symmetric | krylov.PositiveDefinite }
+func (m invDiag) Apply(dst, x backend.Vector) error {
+	m.b.MulElem(dst, 1, m.minv, x, 0)
+	return m.b.Err()
 }

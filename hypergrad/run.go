@@ -7,6 +7,7 @@ import (
 
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
+	"github.com/hypergrad-go/hypergrad/krylov"
 )
 
 // run is the state of one estimate of an optimisation problem: the session
@@ -26,10 +27,14 @@ type run struct {
 	// useRecorded, if set, makes the linearization recorded by the last
 	// gradRecord current (Newton's steps use it instead of Linearize).
 	useRecorded func() error
-	// diag is host scratch for the Jacobi preconditioner.
+	// diag is host scratch for the Jacobi preconditioner, minv its device
+	// vector 1/diag(A) once allocated.
 	diag []float64
-	// cg holds the conjugate-gradient work vectors once allocated.
-	cg *cgWork
+	minv backend.Vector
+	// hop and pcg are the linear solves' Hessian operator and Jacobi PCG,
+	// built once per run.
+	hop *hessOperator
+	pcg krylov.Solver
 }
 
 func newRun(ctx context.Context, p bilevel.Problem, method string, monitor Monitor) (*run, error) {

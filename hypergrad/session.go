@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/krylov"
 )
 
 // session is what every estimate holds whatever its problem: the context,
@@ -19,11 +20,22 @@ type session struct {
 	monitor Monitor
 	vecs    []backend.Vector
 	start   time.Time
+	// ws lends the linear solves their work vectors (krylov.Workspace),
+	// created on first use and freed by close.
+	ws *krylov.Workspace
 }
 
 func newSession(ctx context.Context, method string, monitor Monitor) session {
 	return session{ctx: ctx, monitor: monitor, start: time.Now(),
 		res: &Result{Method: method, InnerResidual: math.NaN(), LinearResidual: math.NaN()}}
+}
+
+// workspace returns the session's krylov.Workspace.
+func (r *session) workspace() *krylov.Workspace {
+	if r.ws == nil {
+		r.ws = krylov.NewWorkspace(r.b)
+	}
+	return r.ws
 }
 
 // attach sets the backend, which must be usable.
@@ -92,6 +104,10 @@ func (r *session) close() {
 		r.b.Free(v)
 	}
 	r.vecs = nil
+	if r.ws != nil {
+		r.ws.Free()
+		r.ws = nil
+	}
 	r.res.Time.Total = time.Since(r.start)
 }
 

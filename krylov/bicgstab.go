@@ -47,7 +47,7 @@ func (BiCGStab) Solve(ctx context.Context, b backend.Backend, op Operator, rhs, 
 	if err != nil {
 		return Solution{}, err
 	}
-	ws := &workspace{b: b}
+	ws := newWorkspace(b, s.Workspace)
 	defer ws.free()
 	vs, err := ws.many(5, n)
 	if err != nil {
@@ -55,7 +55,7 @@ func (BiCGStab) Solve(ctx context.Context, b backend.Backend, op Operator, rhs, 
 	}
 	r, rh, p, v, t := vs[0], vs[1], vs[2], vs[3], vs[4]
 
-	l := newLoop(ctx, b, s)
+	l := newLoop(ctx, b, s, x)
 	l.floor = true // the residual is updated recursively
 	applyFail := func(err error) Solution {
 		l.fail(fmt.Errorf("krylov: bicgstab: applying A: %w", err))

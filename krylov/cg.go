@@ -28,6 +28,13 @@ import (
 // Converged once it is below 2⁻⁶²·max(‖b‖, ‖r_0‖), where x can no longer
 // change (see residualFloor).
 //
+// On a backend that is a backend.CGStepper (the CUDA backend), CG without
+// a Monitor runs queued: the iterations stay on the device in chunks and
+// the host reads their scalars once a chunk, with the bits of the host loop
+// (see cgQueued). With Settings.Residual and no tolerance, the last
+// iteration computes A x together with A p (one call on a Pairer) and
+// leaves b − A x of the returned x there.
+//
 // CG refuses an operator not tagged Symmetric (ErrNotSymmetric, before any
 // product). A direction with p_iᵀA p_i ≤ 0 (A is not positive definite,
 // whatever its tags say) fails with ErrNotPositiveDefinite, a non-finite
@@ -106,7 +113,7 @@ func pcg(ctx context.Context, b backend.Backend, op, m Operator, rhs, x backend.
 	if m != nil {
 		k = 4
 	}
-	ws := &workspace{b: b}
+	ws := newWorkspace(b, set.Workspace)
 	defer ws.free()
 	vs, err := ws.many(k, n)
 	if err != nil {
@@ -117,7 +124,7 @@ func pcg(ctx context.Context, b backend.Backend, op, m Operator, rhs, x backend.
 		z = vs[3]
 	}
 
-	l := newLoop(ctx, b, set)
+	l := newLoop(ctx, b, set, x)
 	l.floor = true // the residual is updated recursively
 	failf := func(format string, args ...any) Solution {
 		l.fail(fmt.Errorf(format, args...))
@@ -164,8 +171,12 @@ func pcg(ctx context.Context, b backend.Backend, op, m Operator, rhs, x backend.
 		}
 	}
 	b.Copy(p, z)
-	for range set.MaxIter {
-		if err := l.apply(op, ap, p); err != nil {
+	if cs, ok := b.(backend.CGStepper); ok && m == nil && set.Monitor == nil {
+		return cgQueued(l, &ws, cs, op, rhs, x, r, p, ap, rz, name)
+	}
+	for i := 0; i < set.MaxIter; i++ {
+		pair := lastPair(l, i)
+		if err := applyP(l, op, ap, p, x, i, pair); err != nil {
 			return failf("krylov: %s: applying A: %w", name, err), nil
 		}
 		pap := b.Dot(p, ap)
@@ -178,6 +189,9 @@ func pcg(ctx context.Context, b backend.Backend, op, m Operator, rhs, x backend.
 		alpha := rz / pap
 		b.Axpy(alpha, p, x)   // x_{i+1} = x_i + α p_i
 		b.Axpy(-alpha, ap, r) // r_{i+1} = r_i − α A p_i
+		if pair {
+			pairResidual(l, alpha, ap, rhs)
+		}
 		rnorm, rzNew := norm()
 		if l.step(rnorm) {
 			break
@@ -192,4 +206,42 @@ func pcg(ctx context.Context, b backend.Backend, op, m Operator, rhs, x backend.
 		rz = rzNew
 	}
 	return l.done(), nil
+}
+
+// lastPair reports whether iteration i is the last of a solve without a
+// tolerance that should leave the true residual in Settings.Residual: it
+// then computes A x_i with A p_i.
+func lastPair(l *loop, i int) bool {
+	return l.s.Residual != nil && l.s.Tol == 0 && l.s.AbsTol == 0 && i == l.s.MaxIter-1
+}
+
+// applyP sets ap ← A p for iteration i; with pair it also sets
+// Settings.Residual ← A x_i (in the same call where op is a Pairer; zero
+// without a product when x_i = x_0 = 0).
+func applyP(l *loop, op Operator, ap, p, x backend.Vector, i int, pair bool) error {
+	res := l.s.Residual
+	if !pair {
+		return l.apply(op, ap, p)
+	}
+	if i == 0 && l.x0zero {
+		l.b.Fill(res, 0)
+		return l.apply(op, ap, p)
+	}
+	if pp, ok := op.(Pairer); ok {
+		l.sol.MatVecs += 2
+		return pp.ApplyPair(ap, p, res, x)
+	}
+	if err := l.apply(op, ap, p); err != nil {
+		return err
+	}
+	return l.apply(op, res, x)
+}
+
+// pairResidual turns Settings.Residual = A x_i into b − A x_{i+1} =
+// b − (A x_i + α A p_i) after the last iteration's update.
+func pairResidual(l *loop, alpha float64, ap, rhs backend.Vector) {
+	res := l.s.Residual
+	l.b.Axpy(alpha, ap, res)
+	l.b.Axpby(1, rhs, -1, res)
+	l.sol.ResidualSet = true
 }

@@ -51,7 +51,7 @@ func (CGNE) Solve(ctx context.Context, b backend.Backend, op Operator, rhs, x ba
 	if !ok {
 		return Solution{}, fmt.Errorf("%w: cgne on an operator of type %T", ErrNoTranspose, op)
 	}
-	ws := &workspace{b: b}
+	ws := newWorkspace(b, set.Workspace)
 	defer ws.free()
 	vs, err := ws.many(4, n)
 	if err != nil {
@@ -59,7 +59,7 @@ func (CGNE) Solve(ctx context.Context, b backend.Backend, op Operator, rhs, x ba
 	}
 	r, s, p, q := vs[0], vs[1], vs[2], vs[3]
 
-	l := newLoop(ctx, b, set)
+	l := newLoop(ctx, b, set, x)
 	l.floor = true // the residual is updated recursively
 	failf := func(format string, args ...any) Solution {
 		l.fail(fmt.Errorf(format, args...))

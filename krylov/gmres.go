@@ -77,7 +77,7 @@ func (g GMRES) Solve(ctx context.Context, b backend.Backend, op Operator, rhs, x
 	}
 	m = max(min(m, n), 1)
 
-	ws := &workspace{b: b}
+	ws := newWorkspace(b, s.Workspace)
 	defer ws.free()
 	v, err := ws.many(m+1, n)
 	if err != nil {
@@ -91,7 +91,7 @@ func (g GMRES) Solve(ctx context.Context, b backend.Backend, op Operator, rhs, x
 	cs, sn := make([]float64, m), make([]float64, m)
 	gv, y := make([]float64, m+1), make([]float64, m)
 
-	l := newLoop(ctx, b, s)
+	l := newLoop(ctx, b, s, x)
 	l.floor = true // the residual is updated recursively
 	// residual sets v_1 ← b − A x and returns its norm.
 	residual := func() (float64, error) {

@@ -19,6 +19,13 @@
 //	BiCGStab    bi-conjugate gradients stabilised (van der Vorst), any A
 //	CGNE        CG on the normal equations AᵀA x = Aᵀb, any A with Aᵀ
 //
+// Settings carry what a caller may want of any solver: a Monitor called
+// every iteration, a Residual vector receiving b − A x of the returned x
+// where the solver has it from products (not the recursion), and a
+// Workspace that lends repeated solves their work vectors. An operator may
+// also be a Pairer (two products in one pass over its data); CG runs its
+// device-resident fast path on a backend.CGStepper.
+//
 // # Stopping, status and errors
 //
 // A solver stops when the residual norm ‖b − A x‖ it tracks falls to
@@ -107,6 +114,17 @@ type Operator interface {
 	Tags() Tags
 }
 
+// Pairer is an Operator that applies itself to two vectors in one call,
+// with the bits of two Apply calls, in fewer passes over its data (the
+// Hessian of a GLM-type problem reads its data matrix once). CG uses it in
+// its last iteration for A p and the A x that Settings.Residual needs.
+type Pairer interface {
+	Operator
+	// ApplyPair sets dst1 ← A x1 and dst2 ← A x2, exactly as two Apply
+	// calls would; the four vectors are distinct.
+	ApplyPair(dst1, x1, dst2, x2 backend.Vector) error
+}
+
 // Transposer is an Operator that also applies its transpose, as CGNE
 // needs.
 type Transposer interface {
@@ -131,6 +149,24 @@ type Settings struct {
 	// History records the residual norm of every iteration in
 	// Solution.History (bounded by MaxIter+1 values).
 	History bool
+	// Monitor, if not nil, is called with the iterations made (0 for the
+	// starting point), the current iterate (valid during the call only;
+	// GMRES forms it at the end of a cycle, and passes the last one formed)
+	// and the residual norm tracked; an error stops the solve as Failed
+	// with that error. A Monitor keeps CG off the queued path (see CG).
+	Monitor func(iter int, x backend.Vector, rnorm float64) error
+	// Residual, if not nil (n elements, none of the solve's other
+	// vectors), receives b − A x of the returned x computed from products
+	// with the iterates, not from the recursion, where the solver has it
+	// without a further product: Richardson and HeavyBall always (they
+	// recompute their residual every iteration), CG and PCG when the solve
+	// runs to MaxIter without a tolerance (the last iteration computes A x
+	// together with A p, in one call where the operator is a Pairer).
+	// Solution.ResidualSet says whether it was set.
+	Residual backend.Vector
+	// Workspace, if not nil, lends the solve its work vectors (see
+	// Workspace); a Workspace of another backend is ignored.
+	Workspace *Workspace
 }
 
 // Status is how a solve ended.
@@ -176,8 +212,10 @@ type Solution struct {
 	// History holds the residual norm after 0, 1, … iterations when
 	// Settings.History is set.
 	History []float64
+	// ResidualSet reports that Settings.Residual holds b − A x (see there).
+	ResidualSet bool
 	// MatVecs, TransVecs and PrecVecs count the applications of A, of Aᵀ
-	// and of the preconditioner.
+	// and of the preconditioner (a Pairer's ApplyPair counts two).
 	MatVecs, TransVecs, PrecVecs int
 	Elapsed                      time.Duration
 }
@@ -220,6 +258,9 @@ func check(b backend.Backend, op Operator, rhs, x backend.Vector, s Settings) (i
 	if m != n || rhs.Len() != n || x.Len() != n {
 		return 0, fmt.Errorf("%w: operator %d×%d, rhs %d, x %d", ErrShape, m, n, rhs.Len(), x.Len())
 	}
+	if s.Residual != nil && s.Residual.Len() != n {
+		return 0, fmt.Errorf("%w: Residual has %d elements, want %d", ErrShape, s.Residual.Len(), n)
+	}
 	return n, nil
 }
 
@@ -234,14 +275,79 @@ func (s Settings) divergence() float64 {
 // target returns the residual norm at which a solve of ‖b‖ = bnorm stops.
 func (s Settings) target(bnorm float64) float64 { return s.Tol*bnorm + s.AbsTol }
 
-// workspace allocates n-vectors on b and frees them together.
+// Workspace keeps the work vectors of solves on one backend for reuse: a
+// solver given one (Settings.Workspace) takes its vectors from it — zeroed,
+// as fresh ones — and leaves them there at the end, instead of allocating
+// and freeing its own at every Solve, so that repeated solves (Newton's
+// steps, the rounds of an accuracy target) allocate nothing after the first.
+// A Workspace serves one solve at a time; Free releases its vectors.
+type Workspace struct {
+	b       backend.Backend
+	vecs    []backend.Vector
+	used    []bool
+	scratch []backend.Vector
+	host    []float64
+}
+
+// NewWorkspace returns an empty workspace for solves on b.
+func NewWorkspace(b backend.Backend) *Workspace { return &Workspace{b: b} }
+
+// Free releases the workspace's vectors; it may be used again afterwards.
+func (w *Workspace) Free() {
+	for _, v := range w.vecs {
+		w.b.Free(v)
+	}
+	w.vecs, w.used = w.vecs[:0], w.used[:0]
+}
+
+// take returns an unused vector of n elements, zeroed.
+func (w *Workspace) take(n int) (backend.Vector, error) {
+	for i, v := range w.vecs {
+		if !w.used[i] && v.Len() == n {
+			w.used[i] = true
+			w.b.Fill(v, 0)
+			return v, nil
+		}
+	}
+	v, err := w.b.NewVector(n)
+	if err != nil {
+		return nil, err
+	}
+	w.vecs, w.used = append(w.vecs, v), append(w.used, true)
+	return v, nil
+}
+
+// release marks every vector unused (the end of a solve).
+func (w *Workspace) release() { clear(w.used) }
+
+// hostBuf returns a host buffer of n elements.
+func (w *Workspace) hostBuf(n int) []float64 {
+	if cap(w.host) < n {
+		w.host = make([]float64, n)
+	}
+	return w.host[:n]
+}
+
+// workspace gives a solve its n-vectors: from the caller's Workspace, or
+// allocated and freed together.
 type workspace struct {
 	b    backend.Backend
+	pool *Workspace
 	vecs []backend.Vector
 }
 
-// vec allocates a zeroed vector of n elements.
+func newWorkspace(b backend.Backend, pool *Workspace) workspace {
+	if pool != nil && pool.b != b {
+		pool = nil // a workspace of another backend: allocate
+	}
+	return workspace{b: b, pool: pool}
+}
+
+// vec returns a zeroed vector of n elements.
 func (w *workspace) vec(n int) (backend.Vector, error) {
+	if w.pool != nil {
+		return w.pool.take(n)
+	}
 	v, err := w.b.NewVector(n)
 	if err != nil {
 		return nil, err
@@ -250,9 +356,17 @@ func (w *workspace) vec(n int) (backend.Vector, error) {
 	return v, nil
 }
 
-// many allocates k zeroed vectors of n elements.
+// many returns k zeroed vectors of n elements.
 func (w *workspace) many(k, n int) ([]backend.Vector, error) {
-	out := make([]backend.Vector, k)
+	var out []backend.Vector
+	if w.pool != nil {
+		if cap(w.pool.scratch) < k {
+			w.pool.scratch = make([]backend.Vector, k)
+		}
+		out = w.pool.scratch[:k]
+	} else {
+		out = make([]backend.Vector, k)
+	}
 	for i := range out {
 		v, err := w.vec(n)
 		if err != nil {
@@ -263,8 +377,20 @@ func (w *workspace) many(k, n int) ([]backend.Vector, error) {
 	return out, nil
 }
 
-// free releases every vector of the workspace.
+// hostBuf returns a host buffer of n elements.
+func (w *workspace) hostBuf(n int) []float64 {
+	if w.pool != nil {
+		return w.pool.hostBuf(n)
+	}
+	return make([]float64, n)
+}
+
+// free releases the solve's vectors: back to the Workspace, or freed.
 func (w *workspace) free() {
+	if w.pool != nil {
+		w.pool.release()
+		return
+	}
 	for _, v := range w.vecs {
 		w.b.Free(v)
 	}
@@ -285,10 +411,14 @@ type loop struct {
 	// floor: the solver updates its residual recursively, and stops as
 	// Converged at residualFloor (see there).
 	floor bool
+	// x is the iterate the Monitor sees.
+	x backend.Vector
+	// x0zero: initialResidual found x_0 = 0 (A x_0 = 0 without a product).
+	x0zero bool
 }
 
-func newLoop(ctx context.Context, b backend.Backend, s Settings) *loop {
-	return &loop{ctx: ctx, b: b, s: s, t0: time.Now()}
+func newLoop(ctx context.Context, b backend.Backend, s Settings, x backend.Vector) *loop {
+	return &loop{ctx: ctx, b: b, s: s, t0: time.Now(), x: x}
 }
 
 // start records ‖b‖ and ‖r_0‖ and reports whether the solve is over
@@ -318,9 +448,15 @@ func (l *loop) record(rnorm float64) bool {
 	if err := l.b.Err(); err != nil {
 		return l.fail(err)
 	}
-	switch {
-	case math.IsNaN(rnorm) || math.IsInf(rnorm, 0):
+	if math.IsNaN(rnorm) || math.IsInf(rnorm, 0) {
 		return l.fail(fmt.Errorf("%w: residual norm %v after %d iterations", ErrNonFinite, rnorm, l.sol.Iterations))
+	}
+	if l.s.Monitor != nil {
+		if err := l.s.Monitor(l.sol.Iterations, l.x, rnorm); err != nil {
+			return l.fail(err)
+		}
+	}
+	switch {
 	case rnorm <= l.target || (l.floor && rnorm <= residualFloor*math.Max(l.sol.RHSNorm, l.r0)):
 		l.sol.Status = Converged
 		return true
@@ -350,6 +486,15 @@ func (l *loop) exact() {
 func (l *loop) fail(err error) bool {
 	l.sol.Status, l.sol.Err = Failed, err
 	return true
+}
+
+// trueResidual copies r, the residual b − A x that the solver recomputed
+// from a product with the current x, into Settings.Residual, if any.
+func (l *loop) trueResidual(r backend.Vector) {
+	if l.s.Residual != nil {
+		l.b.Copy(l.s.Residual, r)
+		l.sol.ResidualSet = true
+	}
 }
 
 // done returns the solution with its elapsed time.
@@ -382,6 +527,7 @@ func (l *loop) precond(m Operator, dst, x backend.Vector) error {
 func initialResidual(l *loop, op Operator, rhs, x, r backend.Vector) error {
 	if l.b.Nrm2(x) == 0 {
 		l.b.Copy(r, rhs)
+		l.x0zero = true
 		return nil
 	}
 	if err := l.apply(op, r, x); err != nil {

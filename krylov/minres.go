@@ -60,7 +60,7 @@ func (MINRES) Solve(ctx context.Context, b backend.Backend, op Operator, rhs, x 
 	if t := op.Tags(); !t.Has(Symmetric) {
 		return Solution{}, fmt.Errorf("%w: minres on an operator tagged %v", ErrNotSymmetric, t)
 	}
-	ws := &workspace{b: b}
+	ws := newWorkspace(b, set.Workspace)
 	defer ws.free()
 	vs, err := ws.many(5, n)
 	if err != nil {
@@ -68,7 +68,7 @@ func (MINRES) Solve(ctx context.Context, b backend.Backend, op Operator, rhs, x 
 	}
 	vPrev, v, u, w1, w2 := vs[0], vs[1], vs[2], vs[3], vs[4] // w1 = w_{k−2}, w2 = w_{k−1}
 
-	l := newLoop(ctx, b, set)
+	l := newLoop(ctx, b, set, x)
 	l.floor = true // the residual is updated recursively
 	bnorm := b.Nrm2(rhs)
 	if err := initialResidual(l, op, rhs, x, v); err != nil {

@@ -23,7 +23,7 @@ import (
 //
 // Each iteration makes one product with A and recomputes the residual
 // r_{i+1} = b − A x_{i+1} from it, so the residual tracked (Solution.Residual,
-// the history) is the true one, up to rounding. A map that is not a
+// the history, Settings.Residual) is the true one, up to rounding. A map that is not a
 // contraction shows as ErrDiverged through Settings.DivergenceFactor.
 //
 // Step must be positive and finite (ErrSettings otherwise): it has no
@@ -47,32 +47,34 @@ func (s Richardson) Solve(ctx context.Context, b backend.Backend, op Operator, r
 	if !(s.Step > 0) || math.IsInf(s.Step, 0) {
 		return Solution{}, fmt.Errorf("%w: richardson: Step %v (must be positive and finite)", ErrSettings, s.Step)
 	}
-	ws := &workspace{b: b}
+	ws := newWorkspace(b, set.Workspace)
 	defer ws.free()
 	r, err := ws.vec(n)
 	if err != nil {
 		return Solution{}, fmt.Errorf("krylov: richardson workspace: %w", err)
 	}
 
-	l := newLoop(ctx, b, set)
+	l := newLoop(ctx, b, set, x)
 	bnorm := b.Nrm2(rhs)
 	if err := initialResidual(l, op, rhs, x, r); err != nil {
 		l.fail(fmt.Errorf("krylov: richardson: applying A: %w", err))
 		return l.done(), nil
 	}
 	if l.start(bnorm, b.Nrm2(r)) {
+		l.trueResidual(r)
 		return l.done(), nil
 	}
 	for range set.MaxIter {
 		b.Axpy(s.Step, r, x) // x_{i+1} = x_i + α r_i
 		if err := l.apply(op, r, x); err != nil {
 			l.fail(fmt.Errorf("krylov: richardson: applying A: %w", err))
-			break
+			return l.done(), nil
 		}
 		b.Axpby(1, rhs, -1, r) // r_{i+1} = b − A x_{i+1}
 		if l.step(b.Nrm2(r)) {
 			break
 		}
 	}
+	l.trueResidual(r)
 	return l.done(), nil
 }
