@@ -336,3 +336,33 @@ func TestAIDWithKrylovSolvers(t *testing.T) {
 		t.Errorf("nil Krylov solver: %v", err)
 	}
 }
+
+// TestFixedPointMonitor: the monitor sees the inner and the linear
+// iterations of fixed-point AID, and its error stops the estimate.
+func TestFixedPointMonitor(t *testing.T) {
+	p := tanhProblem(t)
+	var inner, linear int
+	mon := func(pr hypergrad.Progress) error {
+		switch pr.Phase {
+		case hypergrad.PhaseInner:
+			inner++
+		case hypergrad.PhaseLinear:
+			linear++
+		}
+		return nil
+	}
+	res := estimateFP(t, &hypergrad.FixedPointAID{T: 20, K: 5, Monitor: mon}, p, nil)
+	if inner != res.InnerIters || linear != res.LinearIters+1 {
+		t.Errorf("monitor saw %d inner and %d linear reports for %d and %d iterations", inner, linear, res.InnerIters, res.LinearIters)
+	}
+	stop := errors.New("stop")
+	_, err := (&hypergrad.FixedPointAID{T: 20, K: 5, Monitor: func(pr hypergrad.Progress) error {
+		if pr.Phase == hypergrad.PhaseLinear && pr.Iter == 2 {
+			return stop
+		}
+		return nil
+	}}).EstimateFixedPoint(context.Background(), p, nil)
+	if !errors.Is(err, stop) {
+		t.Errorf("monitor error: %v", err)
+	}
+}

@@ -76,7 +76,7 @@ type FixedPointAID struct {
 	TolInner  float64 // stop the inner iteration when ‖w_{s+1} − w_s‖ ≤ TolInner (0: off)
 	TolLinear float64 // stop the linear solve when its residual ≤ TolLinear (0: off)
 
-	Monitor Monitor // optional progress callback (inner iterations)
+	Monitor Monitor // optional progress callback (inner and linear iterations)
 }
 
 var _ FixedPointEstimator = (*FixedPointAID)(nil)
@@ -141,7 +141,15 @@ func (a *FixedPointAID) EstimateFixedPoint(ctx context.Context, p bilevel.FixedP
 			sym = s.JacobianSymmetric()
 		}
 		op := &adjointOperator{r: r, n: d, sym: sym}
-		set := krylov.Settings{MaxIter: a.K, AbsTol: a.TolLinear}
+		set := krylov.Settings{MaxIter: a.K, AbsTol: a.TolLinear, Workspace: r.workspace()}
+		if r.monitor != nil {
+			set.Monitor = func(i int, x backend.Vector, nrm float64) error {
+				if err := r.monitor(Progress{Phase: PhaseLinear, Iter: i, X: x, Residual: nrm}); err != nil {
+					return fmt.Errorf("monitor: %w", err)
+				}
+				return nil
+			}
+		}
 		sol, err := a.solver().Solve(ctx, r.b, op, rhs, v, set)
 		if err != nil {
 			return res, r.fail("linear", -1, err)
