@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/hypergrad-go/hypergrad/backend"
@@ -423,22 +424,9 @@ func free(b backend.Backend, vs ...backend.Vector) {
 	}
 }
 
-func norm(x []float64) float64 {
-	var s float64
-	for _, v := range x {
-		s += v * v
-	}
-	return math.Sqrt(s)
-}
+func norm(x []float64) float64 { return floats.Norm(x, 2) }
 
-func distance(x, y []float64) float64 {
-	var s float64
-	for i := range x {
-		d := x[i] - y[i]
-		s += d * d
-	}
-	return math.Sqrt(s)
-}
+func distance(x, y []float64) float64 { return floats.Distance(x, y, 2) }
 
 func relErr(got, want []float64) float64 {
 	n := norm(want)
