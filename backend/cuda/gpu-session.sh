@@ -3,8 +3,10 @@
 #
 # Here (no GPU needed), from the repository root:
 #   bash ../shared/cuda/build-gpubin.sh ./cmd/hypergrad
-#   rm -rf .gpubin/bench .gpubin/data .gpubin/problems .gpubin/spectral .gpubin/backend/cpu .gpubin/backend/pkg.test
-#       (those test binaries run no CUDA code, and the whole .gpubin is over the device tool's 64 MiB)
+#   rm -rf .gpubin/bench .gpubin/data .gpubin/spectral .gpubin/backend/cpu .gpubin/backend/pkg.test
+#       (those test binaries run no CUDA code, and the whole .gpubin is over the device tool's 64 MiB;
+#       keep problems, hypergrad and krylov: the equilibrium model, the fixed-point estimators and the
+#       device-resident CG run there)
 #   Optionally, variants of backend/cuda's test binary as .gpubin/alt-NAME/alt.test
 #   (built from other kernels, say): their benchmarks run too, into bench-alt-NAME.txt,
 #   interleaved with the main binary's, for a before/after on the same machine; and an
@@ -17,7 +19,8 @@
 # test binary of .gpubin through gpu-test.sh, -test.v); cli-{cpu,cuda}.json and
 # .err (hypergrad grad, logreg, AID-CG, t = k = 50, synth:n=100000,d=1000,
 # kappa=1e3,seed=0; also cuda-f32, dense X in float32); cli-newton-{cpu,cuda,cuda-f32}.json (the same data, Newton inner
-# steps and Jacobi CG to tolerances 1e-12); peers/ and peers.log (hypergrad
+# steps and Jacobi CG to tolerances 1e-12); cli-eq-{aid-gmres,itd}-{cuda,cpu}.json (the
+# equilibrium model, HG_GPU_EQ_DATA); peers/ and peers.log (hypergrad
 # bench -backend cuda -suite none -peers on the same data: side by side with
 # PyTorch on the GPU, and the time to accuracy); bench.txt (backend/cuda's
 # benchmarks: MulVec, MulVecTrans, GramVec, GramDiag, GLMGrad, Dot, Axpy, and
@@ -54,6 +57,17 @@ for be in cuda cpu cuda-f32; do
 	timeout 60 .gpubin/bin/hypergrad grad -problem logreg -data "$data" -method aid-pcg -inner newton -t 30 -k 300 \
 		-tol-inner 1e-12 -tol-linear 1e-12 -backend "$be" -json >"$out/cli-newton-$be.json" 2>"$out/cli-newton-$be.err"
 	echo "exit status $?" >>"$out/cli-newton-$be.err"
+done
+
+# The equilibrium model (a fixed-point lower level), AID-GMRES and reverse-mode
+# ITD, on the GPU and the CPU: the hypergradients must agree to 1e-12 normwise.
+eqdata=${HG_GPU_EQ_DATA:-synth:n=20000,d=100,k=50,c=10,q=0.9,seed=0}
+for be in cuda cpu; do
+	for m in aid-gmres itd; do
+		timeout 60 .gpubin/bin/hypergrad grad -problem equilibrium -data "$eqdata" -method "$m" -t 60 -k 40 \
+			-backend "$be" -json >"$out/cli-eq-$m-$be.json" 2>"$out/cli-eq-$m-$be.err"
+		echo "exit status $?" >>"$out/cli-eq-$m-$be.err"
+	done
 done
 
 # Side by side with PyTorch on the GPU (the peer follows -backend), then the
