@@ -142,8 +142,7 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if ls, ok := p.(bilevel.LinearizationStore); ok && ls.AllocSlots(1) == nil {
 		s.store = ls
 		defer ls.FreeSlots()
-		r.gradRecord = func(_ int, dst, w backend.Vector) error { return ls.InnerGradRecord(dst, w, 0) }
-		r.useRecorded = func() error { return ls.UseSlot(0) }
+		r.rec = recording{store: ls, slots: 1}
 	}
 	if a.Target != nil {
 		err = a.reachTarget(r, s)
@@ -181,25 +180,19 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 // same bits. That pass counts in Time.Inner.
 func (a *AID) once(r *run, s *aidState, t int, tolIn, tolInRel float64, k int, tolLin, tolLinRel float64) error {
 	before := s.st.iters
-	fused := false
+	var fuse *fusedLast
 	gh, ok := r.p.(bilevel.GradHessVecer)
 	if ok && s.store != nil && s.q0zero && k >= 1 && tolIn == 0 && tolInRel == 0 &&
 		s.lin.kind == linCG && !s.lin.jacobi && s.inner.kind != innerNewton {
-		r.finalGrad = func(_ int, dst, w backend.Vector) error {
-			if err := r.outerGrad(s.rhs, w); err != nil {
-				return err
-			}
-			r.res.Counts.InnerGrads++
-			r.res.Counts.HessVecs++
-			fused = true
-			return gh.InnerGradRecordHessVec(dst, w, 0, s.ap0, s.rhs)
-		}
+		fuse = &fusedLast{gh: gh, rhs: s.rhs, ap0: s.ap0}
 	}
+	r.rec.fuse = fuse
 	err := r.continueInner(s.inner, s.st, t, tolIn, tolInRel, nil)
-	r.finalGrad = nil
+	r.rec.fuse = nil
 	if err != nil {
 		return err
 	}
+	fused := fuse != nil && fuse.done
 	s.innerUsed += s.st.iters - before
 	r.res.InnerIters = s.st.iters
 	w := s.st.w

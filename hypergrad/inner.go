@@ -350,13 +350,7 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 	if err := r.check("inner", k); err != nil {
 		return err
 	}
-	var err error
-	if r.finalGrad != nil {
-		err = r.finalGrad(k, st.grad, st.w)
-	} else {
-		err = r.stepGrad(k, st.grad, st.w)
-	}
-	if err != nil {
+	if err := r.finalGrad(k, st.grad, st.w); err != nil {
 		return r.fail("inner", k, err)
 	}
 	nrm := r.b.Nrm2(st.grad)
@@ -442,10 +436,8 @@ func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel flo
 			return err
 		}
 		// A(w_k): the linearization the gradient at w_k recorded, or a new one.
-		var err error
-		if r.useRecorded != nil {
-			err = r.useRecorded()
-		} else {
+		recorded, err := r.useRecorded()
+		if err == nil && !recorded {
 			err = r.linearize(st.w)
 		}
 		if err != nil {

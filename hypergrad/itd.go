@@ -116,7 +116,7 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		if err := ls.AllocSlots(keep + 1); err == nil {
 			store = ls
 			defer ls.FreeSlots()
-			r.gradRecord = func(k int, dst, w backend.Vector) error { return ls.InnerGradRecord(dst, w, k%(keep+1)) }
+			r.rec = recording{store: ls, slots: keep + 1}
 		}
 	}
 	switch {
@@ -144,7 +144,7 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	}
 
 	w, err = r.solveInner(spec, w, m.T, m.TolInner, record)
-	r.gradRecord = nil
+	r.rec = recording{}
 	if err != nil {
 		return res, err
 	}

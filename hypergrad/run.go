@@ -17,16 +17,9 @@ type run struct {
 	session
 	p      bilevel.Problem
 	consts func() (bilevel.Constants, error) // memoised p.Constants()
-	// gradRecord, if set, replaces the inner gradient of step k (ITD records
-	// the linearization at w_k with it).
-	gradRecord func(k int, dst, w backend.Vector) error
-	// finalGrad, if set, replaces the inner gradient at the last iterate
-	// of a first-order inner solve (continueInner), the one that gives the
-	// inner residual (AID fuses it with its first Hessian-vector product).
-	finalGrad func(k int, dst, w backend.Vector) error
-	// useRecorded, if set, makes the linearization recorded by the last
-	// gradRecord current (Newton's steps use it instead of Linearize).
-	useRecorded func() error
+	// rec says how the inner solve takes its gradients (see recording);
+	// the zero value is plain InnerGrad.
+	rec recording
 	// diag is host scratch for the Jacobi preconditioner, minv its device
 	// vector 1/diag(A) once allocated.
 	diag []float64
@@ -54,13 +47,63 @@ func (r *run) innerGrad(dst, w backend.Vector) error {
 	return r.p.InnerGrad(dst, w)
 }
 
-// stepGrad is the inner gradient of step k: innerGrad, or gradRecord.
+// recording is how an inner solve takes its gradients when the problem
+// records its linearization with them (bilevel.LinearizationStore): the
+// gradient of step k records into slot k mod slots (ITD restores the slots
+// in its reverse pass; AID keeps one, the linearization at w_t), Newton's
+// steps make the last recorded slot current instead of linearizing, and,
+// with fuse, the gradient at the final iterate comes together with AID's
+// first conjugate-gradient product (fusedLast).
+type recording struct {
+	store bilevel.LinearizationStore // nil: plain InnerGrad
+	slots int
+	last  int        // the slot of the last recorded gradient
+	fuse  *fusedLast // nil: the final gradient is a step gradient
+}
+
+// fusedLast computes the gradient at w_t with ∇_wE(w_t) into rhs and
+// A(w_t)·∇_wE(w_t) into ap0 (bilevel.GradHessVecer), recording the
+// linearization at w_t into slot 0; done reports that it ran.
+type fusedLast struct {
+	gh       bilevel.GradHessVecer
+	rhs, ap0 backend.Vector
+	done     bool
+}
+
+// stepGrad is the inner gradient of step k, recorded where r.rec says so.
 func (r *run) stepGrad(k int, dst, w backend.Vector) error {
-	if r.gradRecord == nil {
-		return r.innerGrad(dst, w)
+	r.res.Counts.InnerGrads++
+	if r.rec.store == nil {
+		return r.p.InnerGrad(dst, w)
+	}
+	r.rec.last = k % r.rec.slots
+	return r.rec.store.InnerGradRecord(dst, w, r.rec.last)
+}
+
+// finalGrad is the inner gradient at the final iterate w_k of a first-order
+// solve: stepGrad, or fused with AID's first product (recording.fuse).
+func (r *run) finalGrad(k int, dst, w backend.Vector) error {
+	f := r.rec.fuse
+	if f == nil {
+		return r.stepGrad(k, dst, w)
+	}
+	if err := r.outerGrad(f.rhs, w); err != nil {
+		return err
 	}
 	r.res.Counts.InnerGrads++
-	return r.gradRecord(k, dst, w)
+	r.res.Counts.HessVecs++
+	f.done = true
+	r.rec.last = 0
+	return f.gh.InnerGradRecordHessVec(dst, w, 0, f.ap0, f.rhs)
+}
+
+// useRecorded makes the linearization recorded with the last gradient
+// current, as Linearize at that iterate would; false without a store.
+func (r *run) useRecorded() (bool, error) {
+	if r.rec.store == nil {
+		return false, nil
+	}
+	return true, r.rec.store.UseSlot(r.rec.last)
 }
 
 func (r *run) linearize(w backend.Vector) error {
