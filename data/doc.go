@@ -36,8 +36,47 @@
 // dimensions; a shape mismatch such as "X_val has 7 columns, X_train has 5";
 // the first NaN/Inf and its index; a label outside the rule; an unsupported
 // dtype; a truncated or corrupt file). Its Kind (ErrFormat, ErrMissing,
-// ErrDType, ErrShape, ErrNonFinite, ErrLabels, ErrOption) works with
-// errors.Is. No input file makes a loader panic.
+// ErrDType, ErrShape, ErrNonFinite, ErrLabels, ErrOption, ErrTooLarge) works
+// with errors.Is. No input file makes a loader panic.
+//
+// # Limits
+//
+// A loader checks what a file declares before allocating for it, so that a
+// small corrupt or hostile file costs little time and memory:
+//
+//   - A .npy header is at most 1 MiB and its shape has at most 64 dimensions
+//     (numpy's limit; the header parser stops at the 65th), else ErrFormat.
+//     Fortran-order data is reordered in time linear in its element count.
+//   - The data a header declares (elements × item size) must fit in the rest
+//     of the file or archive member, else ErrFormat ("truncated") before any
+//     data is read. A zip member's sizes come from the zip directory and are
+//     checked first: its compressed size is within the archive, a stored
+//     member's two sizes agree, and a deflated member claims at most 1032
+//     times its compressed size (deflate's maximum ratio). Members are then
+//     read incrementally, never past their declared size, and to the end so
+//     that the CRC-32 is verified.
+//   - A memory budget, Limits.MaxBytes (DefaultMaxBytes = 8 GiB when zero),
+//     bounds the bytes of a file's arrays decoded to float64 (8 per element
+//     whatever the dtype, twice that transiently for a Fortran-order array,
+//     plus the int copy of CSR index arrays, and for equilibrium the dense
+//     form of a CSR A, B or Wo), all arrays of the file together. A CSR
+//     matrix's declared shape (rows, cols) must also leave room for the
+//     vectors a problem allocates for it: 8·16·(rows + cols + 1) bytes; and
+//     rows must match its indptr before indices and values are read. A file
+//     beyond the budget is an ErrTooLarge error stating the bytes needed and
+//     the limit. The package functions (Load, LoadSupervised, …) use the
+//     default; the methods of Limits take another budget, e.g.
+//     data.Limits{MaxBytes: 64 << 30}.Load("ridge", path). Peak memory while
+//     loading stays within the budget plus the header (at most 1 MiB) and a
+//     64 KiB read buffer, except that
+//     a deflated member is grown geometrically as its data arrives (the
+//     directory cannot be trusted until the CRC is checked), which can
+//     transiently take up to twice its array.
+//   - An archive with two members for one array (the same name twice, or
+//     "X" and "X.npy"), or with both a dense matrix and CSR members for it,
+//     is ambiguous: ErrFormat naming both members.
+//
+// A bool element is true when its byte is non-zero, as in numpy.
 //
 // # Synthetic data
 //

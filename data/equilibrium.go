@@ -156,9 +156,14 @@ func (e *Equilibrium) SetLambda(lambda []float64) error {
 // LoadEquilibrium reads and validates an equilibrium problem file (.npz with
 // X, y, A, B, bias, Wo, bo). X may be dense or CSR; A, B and Wo stored as
 // CSR are converted to dense. Labels must be integers (of an int or a float
-// array) in [0, C).
-func LoadEquilibrium(path string) (*Equilibrium, error) {
-	a, err := OpenNPZ(path)
+// array) in [0, C). It uses the default Limits.
+func LoadEquilibrium(path string) (*Equilibrium, error) { return Limits{}.LoadEquilibrium(path) }
+
+// LoadEquilibrium is the package function LoadEquilibrium with the memory
+// budget of l; the dense forms of A, B and Wo stored as CSR are charged to it
+// too.
+func (l Limits) LoadEquilibrium(path string) (*Equilibrium, error) {
+	a, err := l.OpenNPZ(path)
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +177,11 @@ func LoadEquilibrium(path string) (*Equilibrium, error) {
 	e := &Equilibrium{}
 	matrix := func(name string, dense bool) (*Matrix, error) {
 		m, err := a.Matrix(name)
-		if err != nil || !dense {
+		if err != nil || !dense || !m.IsCSR() {
 			return m, err
+		}
+		if err := a.budget.take(name, mulBytes(8, int64(m.Rows), int64(m.Cols)), fmt.Sprintf("the dense form of the %d×%d CSR matrix", m.Rows, m.Cols)); err != nil {
+			return nil, withPath(err, path)
 		}
 		return m.ToDense(), nil
 	}

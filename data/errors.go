@@ -23,6 +23,10 @@ var (
 	ErrLabels = errors.New("invalid labels")
 	// ErrOption: an invalid synthetic-data option or source string.
 	ErrOption = errors.New("invalid option")
+	// ErrTooLarge: the arrays a file declares (or the vectors a declared CSR
+	// shape implies) need more memory than the loader's budget (Limits); the
+	// message states the bytes needed and the limit.
+	ErrTooLarge = errors.New("exceeds the memory limit")
 )
 
 // Error describes what is wrong with a data file, an in-memory data set or a
@@ -30,7 +34,7 @@ var (
 type Error struct {
 	Path  string // the file, or "" for in-memory data and synth: specs
 	Array string // the array concerned, or "" when no single array is
-	Kind  error  // ErrFormat, ErrMissing, ErrDType, ErrShape, ErrNonFinite, ErrLabels or ErrOption
+	Kind  error  // ErrFormat, ErrMissing, ErrDType, ErrShape, ErrNonFinite, ErrLabels, ErrOption or ErrTooLarge
 	Msg   string // what is wrong; it names the array(s) involved
 }
 

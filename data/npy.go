@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,22 +40,64 @@ type npyHeader struct {
 	fortran bool
 	shape   []int
 	nelems  int
+	// headerBytes is the length of the magic string, version, length field
+	// and header dictionary: the offset of the data in the stream.
+	headerBytes int64
 }
 
+// dataBytes is the number of data bytes the header declares.
 func (h *npyHeader) dataBytes() int64 { return int64(h.nelems) * int64(h.size) }
 
+// peakBytes is the memory decodeNPY allocates for the array: 8 bytes per
+// element, twice that for a Fortran-order array with at least two dimensions
+// longer than 1 (fortranToC copies it). It cannot overflow: readNPYHeader
+// bounds nelems·size, and 16·nelems ≤ 16·MaxInt64/size is checked there.
+func (h *npyHeader) peakBytes() int64 {
+	n := int64(h.nelems) * 8
+	if h.fortran {
+		long := 0
+		for _, d := range h.shape {
+			if d > 1 {
+				long++
+			}
+		}
+		if long >= 2 {
+			n *= 2
+		}
+	}
+	return n
+}
+
+// clip shortens s to at most n bytes for an error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// maxNDim is the most dimensions an array may have (numpy's NPY_MAXDIMS in
+// numpy 2; numpy 1 allows 32). The header parser stops at the 65th dimension,
+// so a header listing hundreds of thousands of them costs no per-dimension
+// work beyond reading its bytes.
+const maxNDim = 64
+
 // readNPYHeader reads the magic string, version and header dictionary of a .npy
-// stream and checks that the dtype is one this package converts.
-func readNPYHeader(r io.Reader, name string) (*npyHeader, error) {
-	var pre [8]byte
-	if _, err := io.ReadFull(r, pre[:]); err != nil {
+// stream and checks that the dtype is one this package converts, that the
+// shape has at most maxNDim non-negative dimensions and that its byte size
+// fits in an int64. avail is the number of bytes the stream holds, or −1 if
+// unknown: a header longer than that is reported as truncated before it is
+// read.
+func readNPYHeader(r io.Reader, name string, avail int64) (*npyHeader, error) {
+	var magic [8]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil {
 		return nil, newErr(ErrFormat, name, "%s: not a .npy array: cannot read its 8-byte preamble (%v)", name, err)
 	}
-	if !bytes.Equal(pre[:6], npy.Magic[:]) {
-		return nil, newErr(ErrFormat, name, "%s: not a .npy array (bad magic string %q)", name, pre[:6])
+	if !bytes.Equal(magic[:6], npy.Magic[:]) {
+		return nil, newErr(ErrFormat, name, "%s: not a .npy array (bad magic string %q)", name, magic[:6])
 	}
 	var hlen int
-	switch major := pre[6]; major {
+	switch major := magic[6]; major {
 	case 1:
 		var b [2]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
@@ -71,17 +115,27 @@ func readNPYHeader(r io.Reader, name string) (*npyHeader, error) {
 		}
 		hlen = int(n)
 	default:
-		return nil, newErr(ErrFormat, name, "%s: unsupported .npy format version %d.%d", name, major, pre[7])
+		return nil, newErr(ErrFormat, name, "%s: unsupported .npy format version %d.%d", name, major, magic[7])
+	}
+	pre := int64(10)
+	if magic[6] != 1 {
+		pre = 12
+	}
+	if avail >= 0 && pre+int64(hlen) > avail {
+		return nil, newErr(ErrFormat, name, "%s: truncated .npy header: want %d bytes, %d remain", name, hlen, max(avail-pre, 0))
 	}
 	buf := make([]byte, hlen)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, newErr(ErrFormat, name, "%s: truncated .npy header: want %d bytes (%v)", name, hlen, err)
 	}
 	dict, err := parsePyDict(string(buf))
-	if err != nil {
-		return nil, newErr(ErrFormat, name, "%s: malformed .npy header %q: %v", name, strings.TrimSpace(string(buf)), err)
+	if errors.Is(err, errTooManyDims) {
+		return nil, newErr(ErrFormat, name, "%s: shape has more than %d dimensions (numpy's limit)", name, maxNDim)
 	}
-	h := &npyHeader{}
+	if err != nil {
+		return nil, newErr(ErrFormat, name, "%s: malformed .npy header %q: %v", name, clip(strings.TrimSpace(string(buf)), 200), err)
+	}
+	h := &npyHeader{headerBytes: pre + int64(hlen)}
 	descr, ok := dict["descr"]
 	if !ok {
 		return nil, newErr(ErrFormat, name, "%s: .npy header has no 'descr' key", name)
@@ -107,7 +161,7 @@ func readNPYHeader(r io.Reader, name string) (*npyHeader, error) {
 		if n < 0 {
 			return nil, newErr(ErrFormat, name, "%s: negative dimension in shape %s", name, shapeString(h.shape))
 		}
-		if n != 0 && h.nelems > math.MaxInt64/h.size/n {
+		if n != 0 && h.nelems > math.MaxInt64/16/n {
 			return nil, newErr(ErrFormat, name, "%s: shape %s is too large", name, shapeString(h.shape))
 		}
 		h.nelems *= n
@@ -182,59 +236,54 @@ func (h *npyHeader) setDType(dt, name string) error {
 	return nil
 }
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
+// readChunk is the size of the buffer array data is read through: data is
+// decoded incrementally, never read whole into memory before conversion.
+const readChunk = 1 << 16
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// decodeNPY reads the data of an array whose header h has been read from r,
-// using npyio to convert the bytes, and returns it as float64 in C order.
-// It never panics: a panic inside npyio becomes an ErrFormat error.
-func decodeNPY(r io.Reader, h *npyHeader, name string) (arr *Array, err error) {
-	// Hand npyio a canonical header (its parser expects numpy's exact key order
-	// and spacing) followed by at most the declared number of bytes.
-	hdr := bytes.NewReader(npyHeaderBytes(h.canon, h.fortran, h.shape))
-
+// decodeNPY reads the data of an array whose header h has been read from r and
+// returns it as float64 in C order. It reads at most h.dataBytes() bytes. When
+// exact is true the caller has checked that the source holds that many bytes,
+// and the result is allocated once; otherwise (a stream of unknown length, or
+// a compressed member whose directory size cannot be trusted until its
+// checksum is read) the result grows geometrically as data arrives, so memory
+// stays within twice the data actually present however large the header
+// claims the array is. A short source is an ErrFormat error saying how many
+// bytes it holds.
+func decodeNPY(r io.Reader, h *npyHeader, name string, exact bool) (*Array, error) {
 	want := h.dataBytes()
-	cr := &countingReader{r: io.LimitReader(r, want)}
-	var a npy.Array
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				err = newErr(ErrFormat, name, "%s: cannot decode array data (npyio panicked: %v)", name, p)
+	initial := h.nelems
+	if !exact {
+		initial = min(h.nelems, readChunk)
+	}
+	vals := make([]float64, 0, initial)
+	step := max(readChunk/h.size*h.size, h.size)
+	buf := make([]byte, min(int64(step), max(want, 1)))
+	var got int64
+	order := binary.ByteOrder(binary.LittleEndian)
+	if h.canon[0] == '>' {
+		order = binary.BigEndian
+	}
+	kind := h.canon[1]
+	for got < want {
+		chunk := buf[:min(int64(len(buf)), want-got)]
+		n, err := io.ReadFull(r, chunk)
+		got += int64(n)
+		k := n / h.size
+		if len(vals)+k > cap(vals) {
+			vals = slices.Grow(vals, min(h.nelems, max(2*cap(vals), len(vals)+k))-len(vals))
+		}
+		vals = appendDecoded(vals, chunk[:k*h.size], kind, h.size, order)
+		if err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				break
 			}
-		}()
-		var rd *npy.Reader
-		rd, err = npy.NewReader(io.MultiReader(hdr, cr))
-		if err == nil {
-			err = rd.Read(&a)
+			return nil, newErr(ErrFormat, name, "%s: cannot read array data: %v", name, err)
 		}
-	}()
-	if cr.n < want {
-		return nil, newErr(ErrFormat, name, "%s is truncated: shape %s of dtype '%s' needs %d bytes of data, the file holds %d",
-			name, shapeString(h.shape), h.dtype, want, cr.n)
 	}
-	if err != nil {
-		if _, ok := err.(*Error); ok {
-			return nil, err
-		}
-		return nil, newErr(ErrFormat, name, "%s: cannot decode array data: %v", name, err)
+	if got < want {
+		return nil, truncated(h, name, got)
 	}
-	vals, err := toFloat64(a.Data(), name, h.dtype)
-	if err != nil {
-		return nil, err
-	}
-	if len(vals) != h.nelems {
-		return nil, newErr(ErrFormat, name, "%s: decoded %d values, shape %s needs %d", name, len(vals), shapeString(h.shape), h.nelems)
-	}
-	if h.fortran && len(h.shape) > 1 {
+	if h.fortran {
 		vals = fortranToC(vals, h.shape)
 	}
 	shape := h.shape
@@ -244,73 +293,88 @@ func decodeNPY(r io.Reader, h *npyHeader, name string) (arr *Array, err error) {
 	return &Array{Shape: shape, Data: vals, DType: h.dtype}, nil
 }
 
-// toFloat64 converts the typed slice npyio returns to float64 (no copy for
-// float64).
-func toFloat64(v any, name, dtype string) ([]float64, error) {
-	switch s := v.(type) {
-	case []float64:
-		return s, nil
-	case []float32:
-		return convert(s), nil
-	case []float16.Num:
-		out := make([]float64, len(s))
-		for i, x := range s {
-			out[i] = float64(x.Float32())
-		}
-		return out, nil
-	case []int8:
-		return convert(s), nil
-	case []int16:
-		return convert(s), nil
-	case []int32:
-		return convert(s), nil
-	case []int64:
-		return convert(s), nil
-	case []uint8:
-		return convert(s), nil
-	case []uint16:
-		return convert(s), nil
-	case []uint32:
-		return convert(s), nil
-	case []uint64:
-		return convert(s), nil
-	case []bool:
-		out := make([]float64, len(s))
-		for i, x := range s {
-			if x {
-				out[i] = 1
+// truncated is the error for array data shorter than its header declares.
+func truncated(h *npyHeader, name string, have int64) error {
+	return newErr(ErrFormat, name, "%s is truncated: shape %s of dtype '%s' needs %d bytes of data, the file holds %d",
+		name, shapeString(h.shape), h.dtype, h.dataBytes(), have)
+}
+
+// appendDecoded converts b, whole elements of the given kind ('b', 'i', 'u',
+// 'f') and size in the given byte order, to float64 and appends them to dst.
+// A bool byte is true when non-zero, as in numpy; float16 is widened exactly
+// through float32.
+func appendDecoded(dst []float64, b []byte, kind byte, size int, order binary.ByteOrder) []float64 {
+	for i := 0; i+size <= len(b); i += size {
+		e := b[i : i+size]
+		var v float64
+		switch kind {
+		case 'b':
+			if e[0] != 0 {
+				v = 1
+			}
+		case 'i':
+			switch size {
+			case 1:
+				v = float64(int8(e[0]))
+			case 2:
+				v = float64(int16(order.Uint16(e)))
+			case 4:
+				v = float64(int32(order.Uint32(e)))
+			default:
+				v = float64(int64(order.Uint64(e)))
+			}
+		case 'u':
+			switch size {
+			case 1:
+				v = float64(e[0])
+			case 2:
+				v = float64(order.Uint16(e))
+			case 4:
+				v = float64(order.Uint32(e))
+			default:
+				v = float64(order.Uint64(e))
+			}
+		default: // 'f'
+			switch size {
+			case 2:
+				v = float64(float16.Float16Frombits(order.Uint16(e)).Float32())
+			case 4:
+				v = float64(math.Float32frombits(order.Uint32(e)))
+			default:
+				v = math.Float64frombits(order.Uint64(e))
 			}
 		}
-		return out, nil
+		dst = append(dst, v)
 	}
-	return nil, newErr(ErrDType, name, "%s: dtype '%s' decoded to unsupported Go type %T", name, dtype, v)
-}
-
-type number interface {
-	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32
-}
-
-func convert[T number](s []T) []float64 {
-	out := make([]float64, len(s))
-	for i, x := range s {
-		out[i] = float64(x)
-	}
-	return out
+	return dst
 }
 
 // fortranToC reorders column-major (Fortran) data of the given shape into
-// row-major (C) order.
+// row-major (C) order. Dimensions of length 1 do not affect the order and are
+// dropped first; every remaining dimension has length at least 2, so the
+// odometer below carries into dimension t only once every 2^(k−1−t) elements
+// and the whole reordering costs O(len(src)) steps. With fewer than two
+// remaining dimensions both orders coincide and src is returned as is.
 func fortranToC(src []float64, shape []int) []float64 {
-	dst := make([]float64, len(src))
-	if len(src) == 0 {
-		return dst
+	var dims []int
+	for _, n := range shape {
+		if n == 0 {
+			return src
+		}
+		if n != 1 {
+			dims = append(dims, n)
+		}
 	}
-	k := len(shape)
+	k := len(dims)
+	if k < 2 {
+		return src
+	}
+	dst := make([]float64, len(src))
 	fstride := make([]int, k)
 	s := 1
 	for t := 0; t < k; t++ {
 		fstride[t] = s
-		s *= shape[t]
+		s *= dims[t]
 	}
 	idx := make([]int, k) // C-order odometer
 	off := 0              // Fortran offset of idx
@@ -319,7 +383,7 @@ func fortranToC(src []float64, shape []int) []float64 {
 		for t := k - 1; t >= 0; t-- {
 			idx[t]++
 			off += fstride[t]
-			if idx[t] < shape[t] {
+			if idx[t] < dims[t] {
 				break
 			}
 			off -= idx[t] * fstride[t]
@@ -329,23 +393,50 @@ func fortranToC(src []float64, shape []int) []float64 {
 	return dst
 }
 
-// LoadNPY reads a .npy file.
-func LoadNPY(path string) (*Array, error) {
+// LoadNPY reads a .npy file with the default Limits.
+func LoadNPY(path string) (*Array, error) { return Limits{}.LoadNPY(path) }
+
+// LoadNPY reads a .npy file. The header's declared data must fit in the file
+// and, decoded to float64, in the memory budget of l; both are checked before
+// the data is read.
+func (l Limits) LoadNPY(path string) (*Array, error) {
+	b, err := l.newBudget()
+	if err != nil {
+		return nil, withPath(err, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{Path: path, Kind: ErrFormat, Msg: err.Error()}
 	}
 	defer f.Close()
-	return readNPY(bufio.NewReaderSize(f, 1<<16), path)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &Error{Path: path, Kind: ErrFormat, Msg: err.Error()}
+	}
+	avail := int64(-1)
+	if st.Mode().IsRegular() {
+		avail = st.Size()
+	}
+	return readNPYStream(bufio.NewReaderSize(f, readChunk), path, avail, b)
 }
 
-// readNPY reads a .npy stream; path names it in errors.
+// readNPY reads a .npy stream of unknown length with the default budget; path
+// names it in errors.
 func readNPY(r io.Reader, path string) (*Array, error) {
-	h, err := readNPYHeader(r, "array")
+	return readNPYStream(r, path, -1, &budget{limit: DefaultMaxBytes})
+}
+
+// readNPYStream reads a .npy stream holding avail bytes (−1: unknown), charging
+// the array to b.
+func readNPYStream(r io.Reader, path string, avail int64, b *budget) (*Array, error) {
+	h, err := readNPYHeader(r, "array", avail)
 	if err != nil {
 		return nil, withPath(err, path)
 	}
-	a, err := decodeNPY(r, h, "array")
+	if err := checkDeclared(h, "array", avail, b); err != nil {
+		return nil, withPath(err, path)
+	}
+	a, err := decodeNPY(io.LimitReader(r, h.dataBytes()), h, "array", avail >= 0)
 	return a, withPath(err, path)
 }
 

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"archive/zip"
 	"bufio"
 	"fmt"
 	"io"
@@ -8,23 +9,33 @@ import (
 	"os"
 	"sort"
 	"strings"
-
-	"codeberg.org/sbinet/npyio/npz"
 )
 
 // Archive is an open .npz file (a zip archive of .npy members, as written by
 // numpy.savez and numpy.savez_compressed). Member names are used without their
-// ".npy" suffix. An Archive is not safe for concurrent use.
+// ".npy" suffix; two members that name the same array ("X" and "X.npy", or
+// one name twice) make the archive ambiguous and are refused. Every array
+// read is charged to the archive's memory budget (see Limits). An Archive is
+// not safe for concurrent use.
 type Archive struct {
 	path    string
-	r       *npz.Reader
-	names   []string          // sorted, without ".npy"
-	members map[string]string // name → zip member name
-	closer  io.Closer         // the file, if OpenNPZ opened it
+	size    int64                // bytes of the archive file
+	names   []string             // sorted, without ".npy"
+	members map[string]*zip.File // name → zip member
+	closer  io.Closer            // the file, if OpenNPZ opened it
+	budget  *budget
 }
 
-// OpenNPZ opens the .npz file at path.
-func OpenNPZ(path string) (*Archive, error) {
+// OpenNPZ opens the .npz file at path with the default Limits.
+func OpenNPZ(path string) (*Archive, error) { return Limits{}.OpenNPZ(path) }
+
+// OpenNPZ opens the .npz file at path; the arrays read from it share the
+// memory budget of l.
+func (l Limits) OpenNPZ(path string) (*Archive, error) {
+	b, err := l.newBudget()
+	if err != nil {
+		return nil, withPath(err, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{Path: path, Kind: ErrFormat, Msg: err.Error()}
@@ -40,28 +51,30 @@ func OpenNPZ(path string) (*Archive, error) {
 		return nil, err
 	}
 	a.closer = f
+	a.budget = b
 	return a, nil
 }
 
-// newArchive reads the zip directory of an .npz held by r (size bytes); path
-// names it in errors.
+// newArchive reads the zip directory of an .npz held by r (size bytes), with
+// the default budget; path names it in errors.
 func newArchive(path string, r io.ReaderAt, size int64) (a *Archive, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			a, err = nil, &Error{Path: path, Kind: ErrFormat, Msg: fmt.Sprintf("cannot open as .npz (npyio panicked: %v)", p)}
+			a, err = nil, &Error{Path: path, Kind: ErrFormat, Msg: fmt.Sprintf("cannot open as .npz (zip reader panicked: %v)", p)}
 		}
 	}()
-	zr, err := npz.NewReader(r, size)
+	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, &Error{Path: path, Kind: ErrFormat, Msg: fmt.Sprintf("cannot open as .npz (zip) archive: %v", err)}
 	}
-	a = &Archive{path: path, r: zr, members: map[string]string{}}
-	for _, k := range zr.Keys() {
-		name := strings.TrimSuffix(k, ".npy")
-		if _, dup := a.members[name]; dup {
-			continue
+	a = &Archive{path: path, size: size, members: map[string]*zip.File{}, budget: &budget{limit: DefaultMaxBytes}}
+	for _, f := range zr.File {
+		name := strings.TrimSuffix(f.Name, ".npy")
+		if prev, dup := a.members[name]; dup {
+			return nil, &Error{Path: path, Array: name, Kind: ErrFormat,
+				Msg: fmt.Sprintf("ambiguous archive: members %q and %q both hold array %q; keep one", prev.Name, f.Name, name)}
 		}
-		a.members[name] = k
+		a.members[name] = f
 		a.names = append(a.names, name)
 	}
 	sort.Strings(a.names)
@@ -105,37 +118,84 @@ func (a *Archive) missing(name, detail string) error {
 	return &Error{Path: a.path, Array: name, Kind: ErrMissing, Msg: fmt.Sprintf("missing array %q (%s%s)", name, detail, present)}
 }
 
-// Array reads the array called name, converted to float64 in C order.
+// Array reads the array called name, converted to float64 in C order. Before
+// reading the data it checks the member's sizes in the zip directory (the
+// compressed size within the archive; a stored member's sizes equal; a
+// deflated member's decompressed size at most 1032 times its compressed
+// size), that the header's declared data fits in the decompressed size, and
+// that the decoded array fits in the memory budget. The member is then read
+// incrementally and never beyond its declared size; reading it to the end
+// verifies its CRC-32.
 func (a *Archive) Array(name string) (arr *Array, err error) {
 	name = strings.TrimSuffix(name, ".npy")
-	member, ok := a.members[name]
+	f, ok := a.members[name]
 	if !ok {
 		return nil, a.missing(name, "")
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			arr, err = nil, &Error{Path: a.path, Array: name, Kind: ErrFormat, Msg: fmt.Sprintf("%s: cannot read (npyio panicked: %v)", name, p)}
+			arr, err = nil, &Error{Path: a.path, Array: name, Kind: ErrFormat, Msg: fmt.Sprintf("%s: cannot read (panic: %v)", name, p)}
 		}
 	}()
-	rc, err := a.r.Open(member)
+	fail := func(format string, args ...any) error {
+		return &Error{Path: a.path, Array: name, Kind: ErrFormat, Msg: name + ": " + fmt.Sprintf(format, args...)}
+	}
+	csize, usize := f.CompressedSize64, f.UncompressedSize64
+	if csize > uint64(a.size) {
+		return nil, fail("member %q declares %d compressed bytes, more than the whole archive (%d bytes)", f.Name, csize, a.size)
+	}
+	switch f.Method {
+	case zip.Store:
+		if usize != csize {
+			return nil, fail("stored member %q declares %d bytes uncompressed but %d stored", f.Name, usize, csize)
+		}
+	case zip.Deflate:
+		if usize/maxDeflateRatio > csize {
+			return nil, fail("member %q declares %d bytes decompressed from %d compressed, beyond deflate's maximum ratio of %d:1", f.Name, usize, csize, maxDeflateRatio)
+		}
+	}
+	avail := int64(usize) // ≤ 1032 × the archive size: no overflow
+	rc, err := f.Open()
 	if err != nil {
-		return nil, &Error{Path: a.path, Array: name, Kind: ErrFormat, Msg: fmt.Sprintf("%s: %v", name, err)}
+		return nil, fail("%v", err)
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 4096)
-	h, err := readNPYHeader(br, name)
+	// One byte beyond the declared size lets archive/zip see the end of the
+	// member and verify its size and CRC-32.
+	br := bufio.NewReaderSize(io.LimitReader(rc, avail+1), 4096)
+	h, err := readNPYHeader(br, name, avail)
 	if err != nil {
 		return nil, withPath(err, a.path)
 	}
-	arr, err = decodeNPY(br, h, name)
+	if err := checkDeclared(h, name, avail, a.budget); err != nil {
+		return nil, withPath(err, a.path)
+	}
+	arr, err = decodeNPY(br, h, name, f.Method == zip.Store)
 	if err != nil {
 		return nil, withPath(err, a.path)
 	}
 	// Read to the end of the member so that archive/zip verifies its CRC-32.
 	if _, err := io.Copy(io.Discard, br); err != nil {
-		return nil, &Error{Path: a.path, Array: name, Kind: ErrFormat, Msg: fmt.Sprintf("%s: corrupt archive member: %v", name, err)}
+		return nil, fail("corrupt archive member: %v", err)
 	}
 	return arr, nil
+}
+
+// checkDeclared checks, before any data is read, that the data declared by
+// header h fits in the avail bytes of its stream (avail < 0: unknown) and that
+// the decoded array fits in budget b, which it is then charged to.
+func checkDeclared(h *npyHeader, name string, avail int64, b *budget) error {
+	if avail >= 0 && h.dataBytes() > avail-h.headerBytes {
+		return truncated(h, name, avail-h.headerBytes)
+	}
+	what := fmt.Sprintf("shape %s (%d elements, 8 bytes each as float64", shapeString(h.shape), h.nelems)
+	if h.peakBytes() > int64(h.nelems)*8 {
+		what += ", twice for the Fortran-to-C reordering"
+	}
+	if err := b.fits(name, h.peakBytes(), what+")"); err != nil {
+		return err
+	}
+	return b.take(name, int64(h.nelems)*8, what+")")
 }
 
 // Vector reads the 1-D array called name; a 0-d (scalar) array gives a
@@ -156,9 +216,21 @@ func (a *Archive) Vector(name string) ([]float64, error) {
 // name_indices, name_indptr and name_shape (the layout of
 // scipy.sparse.csr_matrix; see the package doc). The CSR structure is checked
 // (row pointers, column indices in range), not the values.
+//
+// An archive holding both a dense name and CSR members for it is ambiguous
+// and refused. The declared CSR shape is checked against the memory budget
+// before the other three arrays are read: 8·16·(rows + cols + 1) bytes, the
+// vectors of length rows and cols a problem allocates, must fit.
 func (a *Archive) Matrix(name string) (*Matrix, error) {
 	name = strings.TrimSuffix(name, ".npy")
+	parts := []string{name + "_data", name + "_indices", name + "_indptr", name + "_shape"}
 	if a.Has(name) {
+		for _, p := range parts {
+			if a.Has(p) {
+				return nil, &Error{Path: a.path, Array: name, Kind: ErrFormat,
+					Msg: fmt.Sprintf("ambiguous archive: it holds both a dense %s (member %q) and the CSR member %q; keep one form", name, a.members[name].Name, a.members[p].Name)}
+			}
+		}
 		arr, err := a.Array(name)
 		if err != nil {
 			return nil, err
@@ -168,7 +240,6 @@ func (a *Archive) Matrix(name string) (*Matrix, error) {
 		}
 		return NewDense(arr.Shape[0], arr.Shape[1], arr.Data), nil
 	}
-	parts := []string{name + "_data", name + "_indices", name + "_indptr", name + "_shape"}
 	var have []string
 	for _, p := range parts {
 		if a.Has(p) {
@@ -183,6 +254,24 @@ func (a *Archive) Matrix(name string) (*Matrix, error) {
 			return nil, a.missing(p, fmt.Sprintf("CSR matrix %s needs %s", name, strings.Join(parts, ", ")))
 		}
 	}
+	shape, err := a.intVector(parts[3])
+	if err != nil {
+		return nil, err
+	}
+	if len(shape) != 2 || shape[0] < 0 || shape[1] < 0 {
+		return nil, &Error{Path: a.path, Array: parts[3], Kind: ErrShape, Msg: fmt.Sprintf("%s = %v; want two non-negative integers (rows, cols)", parts[3], shape)}
+	}
+	need := mulBytes(8, csrWorkVectors, int64(shape[0])+int64(shape[1])+1)
+	if err := a.budget.fits(name, need, fmt.Sprintf("a %d×%d CSR matrix (the %d vectors of length rows and cols a problem allocates for it)", shape[0], shape[1], csrWorkVectors)); err != nil {
+		return nil, withPath(err, a.path)
+	}
+	indptr, err := a.intVector(parts[2])
+	if err != nil {
+		return nil, err
+	}
+	if len(indptr) != shape[0]+1 {
+		return nil, &Error{Path: a.path, Array: parts[2], Kind: ErrShape, Msg: fmt.Sprintf("%s (CSR) has %d row pointers, want rows+1 = %d", name, len(indptr), shape[0]+1)}
+	}
 	vals, err := a.Vector(parts[0])
 	if err != nil {
 		return nil, err
@@ -190,17 +279,6 @@ func (a *Archive) Matrix(name string) (*Matrix, error) {
 	indices, err := a.intVector(parts[1])
 	if err != nil {
 		return nil, err
-	}
-	indptr, err := a.intVector(parts[2])
-	if err != nil {
-		return nil, err
-	}
-	shape, err := a.intVector(parts[3])
-	if err != nil {
-		return nil, err
-	}
-	if len(shape) != 2 || shape[0] < 0 || shape[1] < 0 {
-		return nil, &Error{Path: a.path, Array: parts[3], Kind: ErrShape, Msg: fmt.Sprintf("%s = %v; want two non-negative integers (rows, cols)", parts[3], shape)}
 	}
 	m := NewCSR(shape[0], shape[1], indptr, indices, vals)
 	if err := m.check(name); err != nil {
@@ -214,6 +292,9 @@ func (a *Archive) intVector(name string) ([]int, error) {
 	v, err := a.Vector(name)
 	if err != nil {
 		return nil, err
+	}
+	if err := a.budget.take(name, mulBytes(8, int64(len(v)), 1), fmt.Sprintf("the int copy of its %d values", len(v))); err != nil {
+		return nil, withPath(err, a.path)
 	}
 	out := make([]int, len(v))
 	for i, x := range v {

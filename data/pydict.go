@@ -1,6 +1,7 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -96,6 +97,10 @@ func (p *pyScanner) skipBalanced() error {
 	return fmt.Errorf("unbalanced brackets")
 }
 
+// errTooManyDims is the error of a tuple with more than maxNDim integers; the
+// scanner stops at the first integer beyond that limit.
+var errTooManyDims = errors.New("too many dimensions")
+
 func (p *pyScanner) value() (pyValue, error) {
 	p.skipSpace()
 	start := p.pos
@@ -121,6 +126,9 @@ func (p *pyScanner) value() (pyValue, error) {
 			}
 			if p.pos < len(p.s) && p.s[p.pos] == 'L' { // Python 2 long
 				p.pos++
+			}
+			if len(ints) == maxNDim {
+				return pyValue{}, errTooManyDims
 			}
 			ints = append(ints, n)
 			switch p.peek() {

@@ -61,9 +61,13 @@ func (q *Quadratic) Validate() error {
 }
 
 // LoadQuadratic reads and validates a quadratic problem file (.npz with A, b,
-// C, D, e, theta).
-func LoadQuadratic(path string) (*Quadratic, error) {
-	a, err := OpenNPZ(path)
+// C, D, e, theta) with the default Limits.
+func LoadQuadratic(path string) (*Quadratic, error) { return Limits{}.LoadQuadratic(path) }
+
+// LoadQuadratic is the package function LoadQuadratic with the memory budget
+// of l.
+func (l Limits) LoadQuadratic(path string) (*Quadratic, error) {
+	a, err := l.OpenNPZ(path)
 	if err != nil {
 		return nil, err
 	}

@@ -176,7 +176,13 @@ func (e errString) Error() string { return string(e) }
 // validated: a *Supervised for ridge (RealLabels) and logreg (BinaryLabels,
 // {0, 1} mapped to {−1, +1}), a *Quadratic for quadratic, an *Equilibrium for
 // equilibrium. A synth: key that does not apply to the problem is an error.
-func Load(problem string, source string) (any, error) {
+// Files are read with the default Limits.
+func Load(problem string, source string) (any, error) { return Limits{}.Load(problem, source) }
+
+// Load is the package function Load with the memory budget of l for a file
+// source; l does not apply to synth: sources, which are generated rather than
+// read.
+func (l Limits) Load(problem string, source string) (any, error) {
 	var labels Labels
 	switch problem {
 	case "ridge":
@@ -194,11 +200,11 @@ func Load(problem string, source string) (any, error) {
 	if !ok {
 		switch problem {
 		case "quadratic":
-			return LoadQuadratic(source)
+			return l.LoadQuadratic(source)
 		case "equilibrium":
-			return LoadEquilibrium(source)
+			return l.LoadEquilibrium(source)
 		}
-		return LoadSupervised(source, labels)
+		return l.LoadSupervised(source, labels)
 	}
 	want := "supervised"
 	if problem == "quadratic" || problem == "equilibrium" {
@@ -229,6 +235,9 @@ func Load(problem string, source string) (any, error) {
 		}
 		return sup, nil
 	case "equilibrium":
+		if err := synthEquilibriumFits(s.Equilibrium); err != nil {
+			return nil, err
+		}
 		e, err := SynthEquilibrium(s.Equilibrium)
 		if err != nil {
 			return nil, err

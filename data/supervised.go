@@ -148,9 +148,16 @@ func (s *Supervised) NormalizeBinaryLabels() error {
 
 // LoadSupervised reads a ridge/logreg problem file (.npz with X_train,
 // y_train, X_val, y_val, lambda; X_train and X_val dense or CSR), maps {0, 1}
-// labels to {−1, +1} when labels is BinaryLabels, and validates it.
+// labels to {−1, +1} when labels is BinaryLabels, and validates it. It uses
+// the default Limits.
 func LoadSupervised(path string, labels Labels) (*Supervised, error) {
-	a, err := OpenNPZ(path)
+	return Limits{}.LoadSupervised(path, labels)
+}
+
+// LoadSupervised is the package function LoadSupervised with the memory
+// budget of l.
+func (l Limits) LoadSupervised(path string, labels Labels) (*Supervised, error) {
+	a, err := l.OpenNPZ(path)
 	if err != nil {
 		return nil, err
 	}

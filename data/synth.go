@@ -79,13 +79,50 @@ func (o SynthOptions) resolve() (SynthOptions, error) {
 	if o.M == 0 {
 		o.M = max(o.N/4, 1)
 	}
-	if o.N > math.MaxInt/8/o.D || o.M > math.MaxInt/8/o.D {
-		return o, bad("n", o.N, fmt.Sprintf("%d rows × %d features is too large", o.N, o.D))
+	if err := synthFits("n", o.N, (float64(o.N)+float64(o.M))*(float64(o.D)+1)+float64(o.D),
+		fmt.Sprintf("%d training and %d validation rows × %d features", o.N, o.M, o.D)); err != nil {
+		return o, err
 	}
 	if math.IsNaN(o.Lambda) {
 		o.Lambda = math.Log(1e-2 / o.Kappa)
 	}
 	return o, nil
+}
+
+// MaxSynthBytes caps the memory of the arrays a synthetic generator
+// allocates (SynthRidge, SynthLogreg, SynthQuadratic, and SynthEquilibrium
+// through Load): sizes whose arrays would need more than 16 GiB of float64
+// values are an ErrOption error stating the estimate, returned before
+// anything is allocated, rather than a runtime out-of-memory crash or a
+// panic in make.
+const MaxSynthBytes = 16 << 30
+
+// synthFits returns an ErrOption error naming key = val unless elems
+// float64 values (8 bytes each; the count in float64 so that it cannot
+// overflow) fit in MaxSynthBytes; what describes the arrays.
+func synthFits(key string, val int, elems float64, what string) error {
+	bytes := 8 * elems
+	if bytes <= MaxSynthBytes {
+		return nil
+	}
+	return newErr(ErrOption, "", "synth option %s = %d: %s need %.3g GiB, more than the %d GiB that synthetic data may take (data.MaxSynthBytes)",
+		key, val, what, bytes/(1<<30), MaxSynthBytes>>30)
+}
+
+// synthEquilibriumFits checks the arrays of SynthEquilibrium(o), with its
+// defaults for zero fields, against MaxSynthBytes: X (n×d), the labels, the
+// state S (n×k) an estimator iterates, and λ = (A, B, bias, Wo, bo).
+func synthEquilibriumFits(o EquilibriumOptions) error {
+	def := func(v, d int) float64 {
+		if v <= 0 {
+			return float64(d)
+		}
+		return float64(v)
+	}
+	n, p := def(o.N, defaultEquilibriumN), def(o.P, defaultEquilibriumP)
+	k, c := def(o.K, defaultEquilibriumK), def(o.C, defaultEquilibriumC)
+	return synthFits("n", int(n), n*(p+1+k)+k*(k+p+1+c)+c,
+		fmt.Sprintf("%.0f rows × %.0f features with width %.0f and %.0f classes", n, p, k, c))
 }
 
 // featureScales returns s_j = Kappa^(−j/(2(d−1))), so s_j² is log-spaced from 1

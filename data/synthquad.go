@@ -1,6 +1,7 @@
 package data
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -38,8 +39,10 @@ func (o QuadraticOptions) resolve() (QuadraticOptions, error) {
 	if o.NumPy && o.Seed > math.MaxUint32 {
 		return o, bad("seed", o.Seed, "numpy's legacy seeding needs a seed below 2^32")
 	}
-	if o.M1 > math.MaxInt/8/o.D || o.M2 > math.MaxInt/8/max(o.D, o.H) {
-		return o, bad("m1", o.M1, "problem too large")
+	m1, m2, d, h := float64(o.M1), float64(o.M2), float64(o.D), float64(o.H)
+	if err := synthFits("m1", o.M1, m1*(d+1)+m2*(h+d+1)+h+d,
+		fmt.Sprintf("A (%d×%d), C (%d×%d) and D (%d×%d)", o.M1, o.D, o.M2, o.H, o.M2, o.D)); err != nil {
+		return o, err
 	}
 	return o, nil
 }

@@ -35,7 +35,11 @@ type Estimator interface {
 //
 // With a Target, AID chooses the tolerances itself and iterates until the
 // certified error bound meets the target (see Target); T and K are then the
-// total budgets.
+// total budgets, both at least 1.
+//
+// T = 0 with K ≥ 1 solves the linear system at w_0 (a warm start at w*, as
+// in the papers' linear-solver experiments); T = K = 0 would run nothing
+// and is ErrInvalidSettings, so the zero value AID{} asks to be set.
 //
 // Every estimate carries the a posteriori error bound of Ehrhardt & Roberts
 // (Result.Bound; one extra Hessian-vector product recomputes the residual)
@@ -45,7 +49,7 @@ type AID struct {
 	Inner  InnerSolver  // nil means GradientDescent{}
 	Linear LinearSolver // nil means ConjugateGradient{}
 	T      int          // inner iterations (≥ 0)
-	K      int          // linear iterations (≥ 0)
+	K      int          // linear iterations (≥ 0; T = K = 0 is an error)
 
 	TolInner  float64 // stop the inner solve when ‖∇_w g‖ ≤ TolInner (0: off)
 	TolLinear float64 // stop the linear solve when ‖A q − ∇_wE‖ ≤ TolLinear (0: off)
@@ -103,9 +107,15 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, r.fail("setup", -1, fmt.Errorf("%w: T = %d, K = %d, TolInner = %v, TolLinear = %v",
 			ErrInvalidSettings, a.T, a.K, a.TolInner, a.TolLinear))
 	}
+	if a.T == 0 && a.K == 0 {
+		return res, r.fail("setup", -1, fmt.Errorf("%w: T = K = 0 runs no iteration: set T (inner iterations) and K (linear iterations), or K alone with a warm start Start.W0 at w*", ErrInvalidSettings))
+	}
 	if a.Target != nil {
 		if err := a.Target.check(); err != nil {
 			return res, r.fail("setup", -1, err)
+		}
+		if a.T == 0 || a.K == 0 {
+			return res, r.fail("setup", -1, fmt.Errorf("%w: a Target needs budgets T ≥ 1 and K ≥ 1 (T = %d, K = %d)", ErrInvalidSettings, a.T, a.K))
 		}
 		if a.TolInner != 0 || a.TolLinear != 0 {
 			return res, r.fail("setup", -1, fmt.Errorf("%w: a Target chooses the tolerances; leave TolInner and TolLinear at 0", ErrInvalidSettings))
@@ -149,7 +159,7 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	} else {
 		err = a.once(r, s, a.T, a.TolInner, 0, a.K, a.TolLinear, 0)
 		if err == nil {
-			r.res.APriori = r.aPriori(s)
+			r.res.APriori = honest(r.aPriori(s))
 		}
 	}
 	if err != nil {
@@ -254,9 +264,24 @@ func (a *AID) once(r *run, s *aidState, t int, tolIn, tolInRel float64, k int, t
 		return err
 	}
 	r.res.LinearResidual = resid
-	r.res.Bound = posterior(r.constantsForBound(w), r.res.InnerResidual, fNorm, resid)
+	r.res.Bound = honest(posterior(r.constantsForBound(w), r.res.InnerResidual, fNorm, resid))
 	r.res.Time.Linear += r.since(t0)
 	return nil
+}
+
+// honest returns b, or, when its value is NaN (a term Inf·0: μ so small
+// that ε = ‖∇g‖/μ overflows while a constant is 0), a bound of kind none:
+// a NaN is no certificate.
+func honest(b Bound) Bound {
+	if !math.IsNaN(b.Value) && !(b.Value < 0) {
+		return b
+	}
+	note := fmt.Sprintf("the bound evaluates to %v: a constant is at the limit of floating point (raise λ)", b.Value)
+	if b.Eps != 0 && !math.IsNaN(b.Eps) {
+		note = fmt.Sprintf("the bound evaluates to %v (ε = ‖∇g‖/μ = %.3g: μ is at the limit of floating point; raise λ)", b.Value, b.Eps)
+	}
+	return Bound{Kind: BoundNone, Value: math.Inf(1), Note: note, Eps: b.Eps, Residual: b.Residual,
+		CrossNorm: b.CrossNorm, OuterGradNorm: b.OuterGradNorm}
 }
 
 // aPriori evaluates the a priori bound of a single-round estimate from the

@@ -251,8 +251,8 @@ func TestErrors(t *testing.T) {
 	w0[3] = math.Inf(1)
 	check("Inf W0", &hypergrad.ITD{T: 1}, &hypergrad.Start{W0: w0}, hypergrad.ErrNonFinite)
 	c, _ := p.Constants()
-	check("divergent step", &hypergrad.AID{Inner: hypergrad.GradientDescent{Step: 10 / c.L.Value}, T: 2000, K: 1}, nil, hypergrad.ErrNonFinite)
-	check("divergent step with tolerance", &hypergrad.ITD{Inner: hypergrad.GradientDescent{Step: 10 / c.L.Value}, T: 2000, TolInner: 1e-8}, nil, hypergrad.ErrNonFinite)
+	check("divergent step", &hypergrad.AID{Inner: hypergrad.GradientDescent{Step: 10 / c.L.Value}, T: 2000, K: 1}, nil, hypergrad.ErrDiverged)
+	check("divergent step with tolerance", &hypergrad.ITD{Inner: hypergrad.GradientDescent{Step: 10 / c.L.Value}, T: 2000, TolInner: 1e-8}, nil, hypergrad.ErrDiverged)
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()

@@ -190,12 +190,15 @@ func (a *FixedPointAID) EstimateFixedPoint(ctx context.Context, p bilevel.FixedP
 }
 
 // linearError maps a krylov failure onto this package's errors where one
-// means the same (a non-finite value, a non-positive-definite operator), and
-// keeps the krylov error in the chain either way.
+// means the same (a non-finite value, a non-positive-definite operator, a
+// residual grown beyond krylov.Settings.DivergenceFactor = 1e8 times its
+// initial value), and keeps the krylov error in the chain either way.
 func linearError(err error) error {
 	switch {
 	case errors.Is(err, krylov.ErrNonFinite):
 		return fmt.Errorf("%w: %w", ErrNonFinite, err)
+	case errors.Is(err, krylov.ErrDiverged):
+		return fmt.Errorf("%w: %w", ErrDiverged, err)
 	case errors.Is(err, krylov.ErrNotPositiveDefinite):
 		return fmt.Errorf("%w: %w", ErrNotPositiveDefinite, err)
 	}

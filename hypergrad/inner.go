@@ -34,7 +34,7 @@ type innerSpec struct {
 	alpha, beta float64 // step and momentum (heavy ball)
 	q           float64 // μ/L (FISTA)
 	every       int     // FISTA: iterations between tolerance checks
-	// Newton: forcing bound η_max, CG cap per step (0: none), Jacobi.
+	// Newton: forcing bound η_max, CG cap per step (0: DefaultMaxCG(d)), Jacobi.
 	forcing float64
 	maxCG   int
 	jacobi  bool
@@ -143,11 +143,24 @@ func (s FISTA) spec(c func() (bilevel.Constants, error)) (innerSpec, error) {
 // step. Its rate depends on constants the problem does not give, so it has
 // no a priori bound (the a posteriori bound holds as for every solver).
 // ITD does not differentiate through Newton.
+//
+// Each step's CG runs at most MaxCG iterations; 0 means
+// DefaultMaxCG(d) = max(100, 2d), twice the d iterations in which CG
+// terminates in exact arithmetic. A step whose CG stops at the cap is still
+// a descent direction whenever its residual is below ‖∇g‖ (the line search
+// decides), so the cap bounds the work of a nearly singular A (for instance
+// logreg with d > n and e^λ ≈ 0, where the forcing tolerance is below the
+// rounding of CG's residual) without changing the iterates of a
+// well-conditioned one.
 type Newton struct {
 	Forcing float64 // η_max in (0, 1), or 0 for 0.5
-	MaxCG   int     // CG iterations per step (≥ 0; 0: until the forcing tolerance)
+	MaxCG   int     // CG iterations per step (≥ 0; 0: DefaultMaxCG(d))
 	PlainCG bool    // never precondition the steps' CG
 }
+
+// DefaultMaxCG is the cap on the CG iterations of a Newton step when
+// Newton.MaxCG is 0, for inner dimension d: max(100, 2d).
+func DefaultMaxCG(d int) int { return max(100, 2*min(d, math.MaxInt/4)) }
 
 func (Newton) String() string { return "newton" }
 
@@ -159,11 +172,8 @@ func (s Newton) spec(func() (bilevel.Constants, error)) (innerSpec, error) {
 	if !(eta > 0 && eta < 1) || s.MaxCG < 0 {
 		return innerSpec{}, fmt.Errorf("%w: Newton forcing %v (want 0 < η < 1), MaxCG %d", ErrInvalidSettings, s.Forcing, s.MaxCG)
 	}
-	maxCG := s.MaxCG
-	if maxCG == 0 {
-		maxCG = math.MaxInt
-	}
-	return innerSpec{kind: innerNewton, forcing: eta, maxCG: maxCG, jacobi: !s.PlainCG}, nil
+	// maxCG 0 is resolved against the problem's d when the steps run.
+	return innerSpec{kind: innerNewton, forcing: eta, maxCG: s.MaxCG, jacobi: !s.PlainCG}, nil
 }
 
 // heavyBallSteps fills zero step and momentum from the constants.
@@ -306,6 +316,9 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 						tol = tolRel * nrm
 					}
 				}
+				if err := r.innerDiverged(k, "w", nrm, st.grad0); err != nil {
+					return err
+				}
 				if wantNorm {
 					if err := r.report(PhaseInner, k, st.w, nrm); err != nil {
 						return err
@@ -318,6 +331,13 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 						break // at the rounding floor: more steps cannot reach tol
 					}
 				}
+			}
+		}
+		if s.kind != innerFISTA && !wantNorm && k > 0 && k&(k-1) == 0 {
+			// Without a tolerance the norm is not needed: check the growth
+			// at k = 1, 2, 4, … only (a host synchronisation each).
+			if err := r.innerDiverged(k, "w", r.b.Nrm2(st.grad), st.grad0); err != nil {
+				return err
 			}
 		}
 		switch s.kind {
@@ -337,6 +357,11 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 			r.b.Axpby(-beta, st.prev, 1+beta, st.z) // z = (1+β)y_k − βy_{k−1}
 			if err := r.innerGrad(st.grad, st.z); err != nil {
 				return r.fail("inner", k, err)
+			}
+			if k > 0 && k&(k-1) == 0 {
+				if err := r.innerDiverged(k, "z", r.b.Nrm2(st.grad), st.grad0); err != nil {
+					return err
+				}
 			}
 			r.b.Axpy(-s.alpha, st.grad, st.z) // z ← y_{k+1}
 			st.prev, st.w, st.z = st.w, st.z, st.prev
@@ -366,6 +391,9 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 			tol = tolRel * nrm
 		}
 	}
+	if err := r.innerDiverged(k, "w", nrm, st.grad0); err != nil {
+		return err
+	}
 	r.res.InnerIters, r.res.InnerResidual = k, nrm
 	switch {
 	case tol <= 0:
@@ -376,6 +404,31 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 		r.res.InnerStatus = IterationLimit
 	}
 	return r.report(PhaseInner, k, st.w, nrm)
+}
+
+// DivergenceFactor is the growth of a residual over its initial value that
+// the estimators report as divergence (ErrDiverged): the inner solve's
+// ‖∇_w g(w_k)‖ (for FISTA also ‖∇_w g(z_k)‖) against ‖∇_w g(w_0)‖, ITD's
+// adjoint against ‖∇_wE(w_t)‖, and, through krylov.Settings, every linear
+// solve's residual against its initial one. A convergent first-order
+// method with admissible steps never grows its residual by more than a
+// modest factor (gradient descent with α < 2/L contracts it), so growth by
+// 1e8 means the steps are too long for the problem, long before the
+// iterates overflow.
+const DivergenceFactor = 1e8
+
+// innerDiverged returns ErrDiverged (an *Error of the inner phase at
+// iteration k) when nrm = ‖∇_w g(at_k)‖ exceeds DivergenceFactor·grad0.
+// A zero grad0 (w_0 stationary) never diverges: the iterates do not move.
+func (r *run) innerDiverged(k int, at string, nrm, grad0 float64) error {
+	if !finite(nrm) {
+		return r.fail("inner", k, fmt.Errorf("%w: ‖∇g(%s_%d)‖ = %v", ErrNonFinite, at, k, nrm))
+	}
+	if grad0 > 0 && nrm > DivergenceFactor*grad0 {
+		return r.fail("inner", k, fmt.Errorf("%w: ‖∇g(%s_%d)‖ = %.3g > %.0e·‖∇g(w_0)‖ = %.3g (the step is too long for the problem)",
+			ErrDiverged, at, k, nrm, DivergenceFactor, DivergenceFactor*grad0))
+	}
+	return nil
 }
 
 // stallHistory detects an iteration stuck at its rounding floor: the
@@ -446,7 +499,11 @@ func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel flo
 		eta := math.Min(s.forcing, math.Sqrt(nrm/st.grad0))
 		r.b.Axpby(-1, st.grad, 0, st.z) // rhs −∇g(w_k)
 		r.b.Fill(st.step, 0)
-		if err := r.newtonStep(st.step, st.z, s.maxCG, eta*nrm, s.jacobi && r.hasDiag()); err != nil {
+		maxCG := s.maxCG
+		if maxCG == 0 {
+			maxCG = DefaultMaxCG(st.w.Len())
+		}
+		if err := r.newtonStep(st.step, st.z, maxCG, eta*nrm, s.jacobi && r.hasDiag()); err != nil {
 			return err
 		}
 		// Backtracking on ‖∇g‖: the trial iterate in prev, its gradient in z.

@@ -41,7 +41,7 @@ import (
 // most MaxCacheBytes, default 1 GiB).
 type ITD struct {
 	Inner      InnerSolver // nil means GradientDescent{}
-	T          int         // inner iterations (≥ 0)
+	T          int         // inner iterations (≥ 1; 0 is ErrInvalidSettings)
 	Truncate   int         // reverse steps K (0: all T)
 	TolInner   float64     // stop the inner solve when ‖∇_w g‖ ≤ TolInner (0: off)
 	Checkpoint bool        // O(√K·d) memory by recomputation
@@ -82,6 +82,9 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if m.T < 0 || m.Truncate < 0 || m.TolInner < 0 || !finite(m.TolInner) {
 		return res, r.fail("setup", -1, fmt.Errorf("%w: T = %d, Truncate = %d, TolInner = %v",
 			ErrInvalidSettings, m.T, m.Truncate, m.TolInner))
+	}
+	if m.T == 0 {
+		return res, r.fail("setup", -1, fmt.Errorf("%w: T = 0 differentiates no step (the result would be ∇_λE(w_0) alone): set T ≥ 1 inner iterations", ErrInvalidSettings))
 	}
 	spec, err := m.inner().spec(r.consts)
 	if err != nil {
@@ -228,11 +231,19 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if err := r.check("reverse", steps); err != nil {
 		return res, err
 	}
+	// The adjoint contracts for admissible steps (‖I − αA‖ < 1 for gradient
+	// descent): growth beyond DivergenceFactor·‖∇_wE(w_t)‖ is divergence.
+	if an := r.b.Nrm2(aNext); !finite(an) {
+		return res, r.fail("reverse", steps, fmt.Errorf("%w: adjoint norm %v", ErrNonFinite, an))
+	} else if fNorm > 0 && an > DivergenceFactor*fNorm {
+		return res, r.fail("reverse", steps, fmt.Errorf("%w: adjoint norm %.3g > %.0e·‖∇_wE(w_t)‖ = %.3g (the step is too long for the problem)",
+			ErrDiverged, an, DivergenceFactor, DivergenceFactor*fNorm))
+	}
 	res.LinearIters, res.LinearStatus = steps, Completed
 	if fista {
 		res.Bound = Bound{Kind: BoundNone, Value: math.Inf(1), Note: "ITD through FISTA: its momenta vary with the step, so it is not a fixed linear solve at w_t"}
 	} else {
-		res.Bound = r.itdBound(w, a, aNext, fNorm)
+		res.Bound = honest(r.itdBound(w, a, aNext, fNorm))
 	}
 	res.W = r.download(w)
 	if err := r.finish(hg); err != nil {

@@ -152,6 +152,12 @@ var (
 	// ErrNonFinite reports a NaN or infinite value: the iteration diverged
 	// or the problem produced a non-finite oracle value.
 	ErrNonFinite = errors.New("non-finite value (divergence?)")
+	// ErrDiverged reports an iteration whose residual grew beyond
+	// DivergenceFactor times its initial value while staying finite: the
+	// step sizes are too long for the problem (or the operator is not what
+	// the solver assumes). A linear solve's krylov.ErrDiverged is reported
+	// as this error too, with the krylov error still in the chain.
+	ErrDiverged = errors.New("diverged")
 	// ErrNotPositiveDefinite reports a conjugate-gradient breakdown: pᵀAp ≤ 0
 	// for a search direction p, so A is not positive definite.
 	ErrNotPositiveDefinite = errors.New("operator is not positive definite")

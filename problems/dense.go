@@ -9,9 +9,82 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/hypergrad-go/hypergrad/backend"
+	"github.com/hypergrad-go/hypergrad/bilevel"
 	"github.com/hypergrad-go/hypergrad/data"
 	"github.com/hypergrad-go/hypergrad/spectral"
 )
+
+// Errors of the constants and the dense references; test with errors.Is.
+var (
+	// ErrConstants reports constants that cannot describe a strongly convex,
+	// smooth inner problem: μ ≤ 0, a constant that is not finite, or L < μ
+	// (for instance e^λ underflowing to 0 on data with n < d, where A is
+	// singular to working precision). Raise λ, or drop features.
+	ErrConstants = errors.New("problems: constants not usable")
+	// ErrNumerical reports a dense factorisation (gonum/LAPACK) that failed
+	// or refused its input, or a reference that came out non-finite.
+	ErrNumerical = errors.New("problems: dense linear algebra failed")
+)
+
+// guard runs f and turns a panic inside it (gonum and LAPACK panic on
+// inputs they cannot handle) into an error wrapping ErrNumerical, so that
+// no panic reaches a caller of Constants or Reference.
+func guard(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrNumerical, what, r)
+		}
+	}()
+	return f()
+}
+
+// checkConstants returns an error wrapping ErrConstants unless c can drive
+// the estimators: 0 < μ ≤ L < ∞ and every other constant that is not
+// Unknown finite and ≥ 0.
+func checkConstants(family string, c bilevel.Constants) error {
+	if !(c.Mu.Value > 0) || math.IsInf(c.Mu.Value, 0) {
+		return fmt.Errorf("%w: %s: μ = %v (%s): g is not strongly convex to working precision (raise λ, or drop features)",
+			ErrConstants, family, c.Mu.Value, c.Mu.Kind)
+	}
+	if !(c.L.Value >= c.Mu.Value) || math.IsInf(c.L.Value, 0) {
+		return fmt.Errorf("%w: %s: L = %v (%s) with μ = %v: want μ ≤ L < ∞", ErrConstants, family, c.L.Value, c.L.Kind, c.Mu.Value)
+	}
+	for _, k := range []struct {
+		name string
+		c    bilevel.Constant
+	}{{"L_f", c.Lf}, {"L_A", c.LA}, {"L_B", c.LB}, {"L_Eλ", c.LEl}} {
+		if k.c.Kind != bilevel.Unknown && (!(k.c.Value >= 0) || math.IsInf(k.c.Value, 0)) {
+			return fmt.Errorf("%w: %s: %s = %v (%s): want a finite value ≥ 0", ErrConstants, family, k.name, k.c.Value, k.c.Kind)
+		}
+	}
+	return nil
+}
+
+// finiteAll reports whether every value of every slice is finite.
+func finiteAll(xs ...[]float64) bool {
+	for _, x := range xs {
+		for _, v := range x {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkReference returns ref, or an error wrapping ErrNumerical when the
+// dense solve produced a non-finite value (a factorisation of a matrix that
+// is singular to working precision can succeed and still overflow).
+func checkReference(family string, ref *bilevel.Reference) (*bilevel.Reference, error) {
+	if !finiteAll(ref.Hypergradient, ref.W, ref.V) {
+		return nil, fmt.Errorf("%w: %s: the dense reference is not finite (A is singular to working precision)", ErrNumerical, family)
+	}
+	return ref, nil
+}
+
+// eigTol is the absolute accuracy of a dense symmetric eigensolver on a d×d
+// matrix of norm hi: eigenvalues below it are rounding, not information.
+func eigTol(d int, hi float64) float64 { return 8 * float64(d) * 0x1p-52 * math.Abs(hi) }
 
 // DenseLimit is the largest inner dimension d for which Constants uses a
 // dense eigendecomposition (exact constants) instead of Lanczos estimates.
@@ -61,26 +134,80 @@ func gram(x *data.Matrix, weights []float64, scale float64) *mat.SymDense {
 	return g
 }
 
-// symExtremes returns the smallest and largest eigenvalues of a symmetric matrix.
+// symExtremes returns the smallest and largest eigenvalues of a symmetric
+// matrix. It scales a by a power of two (exact) so that its largest entry
+// is in [1, 2), and drops entries below 2⁻¹²⁰ of it, before the
+// decomposition: LAPACK's own rescaling of matrices or tridiagonal blocks
+// near the underflow threshold is where gonum panics (entries of 1e-300 in
+// Dsterf); a panic still raised is an error wrapping ErrNumerical, as are
+// non-finite entries.
 func symExtremes(a *mat.SymDense) (lo, hi float64, err error) {
-	if a.SymmetricDim() == 0 {
+	n := a.SymmetricDim()
+	if n == 0 {
 		return 0, 0, nil
 	}
-	var eig mat.EigenSym
-	if !eig.Factorize(a, false) {
-		return 0, 0, errors.New("problems: symmetric eigendecomposition did not converge")
+	var big float64
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			v := a.At(i, j)
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return 0, 0, fmt.Errorf("%w: symmetric matrix entry (%d, %d) = %v", ErrNumerical, i, j, v)
+			}
+			big = math.Max(big, math.Abs(v))
+		}
 	}
-	v := eig.Values(nil)
-	return v[0], v[len(v)-1], nil
+	if big == 0 {
+		return 0, 0, nil
+	}
+	_, e := math.Frexp(big)
+	scale := math.Ldexp(1, 1-e) // big·scale ∈ [1, 2)
+	s := mat.NewSymDense(n, nil)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			// Entries below 2⁻¹²⁰ of the largest change the eigenvalues by
+			// far less than the solver's rounding (nε·‖a‖) and are dropped:
+			// tridiagonal blocks of such norms are what LAPACK rescales.
+			if v := a.At(i, j) * scale; math.Abs(v) >= 0x1p-120 {
+				s.SetSym(i, j, v)
+			}
+		}
+	}
+	err = guard("symmetric eigendecomposition", func() error {
+		var eig mat.EigenSym
+		if !eig.Factorize(s, false) {
+			return fmt.Errorf("%w: symmetric eigendecomposition did not converge", ErrNumerical)
+		}
+		v := eig.Values(nil)
+		lo, hi = v[0]/scale, v[len(v)-1]/scale
+		return nil
+	})
+	return lo, hi, err
 }
 
 // gramExtremes returns the extreme eigenvalues of Xᵀdiag(weights)X + diag(shift).
 func gramExtremes(x *data.Matrix, weights, shift []float64) (lo, hi float64, err error) {
-	g := gram(x, weights, 1)
+	var g *mat.SymDense
+	if err := guard("Gram matrix", func() error {
+		g = gram(x, weights, 1)
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
 	for j, s := range shift {
 		g.SetSym(j, j, g.At(j, j)+s)
 	}
 	return symExtremes(g)
+}
+
+// cholesky factorises the SPD matrix a; ok is false when a is not positive
+// definite to working precision, err wraps ErrNumerical on a panic.
+func cholesky(a *mat.SymDense) (chol *mat.Cholesky, ok bool, err error) {
+	chol = &mat.Cholesky{}
+	err = guard("Cholesky factorisation", func() error {
+		ok = chol.Factorize(a)
+		return nil
+	})
+	return chol, ok, err
 }
 
 // lanczos estimates the extreme eigenvalues of a symmetric operator.
@@ -95,8 +222,14 @@ func lanczos(b backend.Backend, n int, apply func(dst, v backend.Vector) error) 
 // cholSolve solves the SPD system a·x = rhs by Cholesky.
 func cholSolve(chol *mat.Cholesky, rhs []float64) ([]float64, error) {
 	var x mat.VecDense
-	if err := chol.SolveVecTo(&x, mat.NewVecDense(len(rhs), append([]float64(nil), rhs...))); err != nil {
-		return nil, fmt.Errorf("problems: dense solve: %w", err)
+	err := guard("Cholesky solve", func() error {
+		if err := chol.SolveVecTo(&x, mat.NewVecDense(len(rhs), append([]float64(nil), rhs...))); err != nil {
+			return fmt.Errorf("problems: dense solve: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return x.RawVector().Data, nil
 }

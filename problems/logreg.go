@@ -71,6 +71,9 @@ func (p *Logreg) Constants() (bilevel.Constants, error) {
 		LB:  bilevel.Constant{Value: emax, Kind: bilevel.Exact},
 		LEl: bilevel.Constant{Value: 0, Kind: bilevel.Exact}, // E does not depend on λ
 	}
+	if err := checkConstants("logreg", c); err != nil {
+		return c, err
+	}
 	p.consts = &c
 	return c, nil
 }
@@ -110,15 +113,21 @@ func hostLogistic(x *data.Matrix, y, w, reg []float64) (val float64, grad, curv 
 
 // newtonHessian returns the Cholesky factor of XᵀDX/n + diag(e^λ).
 func (p *Logreg) newtonHessian(curv []float64) (*mat.Cholesky, error) {
-	h := gram(p.host.XTrain, curv, 1/float64(p.n))
+	var h *mat.SymDense
+	if err := guard("logreg Hessian", func() error { h = gram(p.host.XTrain, curv, 1/float64(p.n)); return nil }); err != nil {
+		return nil, err
+	}
 	for j, e := range p.elamH {
 		h.SetSym(j, j, h.At(j, j)+e)
 	}
-	var chol mat.Cholesky
-	if !chol.Factorize(h) {
-		return nil, fmt.Errorf("problems: logreg: Hessian is not positive definite")
+	chol, ok, err := cholesky(h)
+	if err != nil {
+		return nil, err
 	}
-	return &chol, nil
+	if !ok {
+		return nil, fmt.Errorf("%w: logreg: Hessian is not positive definite to working precision", ErrNumerical)
+	}
+	return chol, nil
 }
 
 // Reference solves the inner problem by damped Newton (Armijo backtracking on
@@ -184,11 +193,11 @@ func (p *Logreg) Reference() (*bilevel.Reference, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bilevel.Reference{
+	return checkReference("logreg", &bilevel.Reference{
 		Hypergradient: p.weightGrad(best, q),
 		W:             best,
 		V:             q,
 		InnerGradNorm: bestNorm,
 		Method:        "damped Newton with dense Cholesky, then a dense solve for q",
-	}, nil
+	})
 }

@@ -249,6 +249,9 @@ func (p *Quadratic) Constants() (bilevel.Constants, error) {
 	if err != nil {
 		return c, err
 	}
+	if err := checkConstants("quadratic", c); err != nil {
+		return c, err
+	}
 	p.consts = &c
 	return c, nil
 }
@@ -268,7 +271,8 @@ func (p *Quadratic) ExactConstants() (bilevel.Constants, error) {
 		return bilevel.Constants{}, err
 	}
 	exact := func(v float64) bilevel.Constant { return bilevel.Constant{Value: v, Kind: bilevel.Exact} }
-	return bilevel.Constants{Mu: exact(2 * lo), L: exact(2 * hi), Lf: exact(2 * lf), LA: exact(0), LB: exact(0), LEl: exact(0)}, nil
+	c := bilevel.Constants{Mu: exact(2 * lo), L: exact(2 * hi), Lf: exact(2 * lf), LA: exact(0), LB: exact(0), LEl: exact(0)}
+	return c, checkConstants("quadratic", c)
 }
 
 func (p *Quadratic) estimatedConstants() (bilevel.Constants, error) {
@@ -301,7 +305,22 @@ func (p *Quadratic) estimatedConstants() (bilevel.Constants, error) {
 // Reference computes w* = D⁺(e − Cθ) and q = (2DᵀD)⁻¹∇_wE(w*) through a QR
 // factorisation D = QR (so DᵀD = RᵀR, without squaring the condition number
 // in the solve), and ∇f = −2CᵀD q.
-func (p *Quadratic) Reference() (*bilevel.Reference, error) {
+//
+// A failure or panic of the factorisation is an error wrapping
+// ErrNumerical, as is a reference that comes out non-finite.
+func (p *Quadratic) Reference() (ref *bilevel.Reference, err error) {
+	err = guard("quadratic reference", func() error {
+		var e error
+		ref, e = p.reference()
+		return e
+	})
+	if err != nil {
+		return nil, err
+	}
+	return checkReference("quadratic", ref)
+}
+
+func (p *Quadratic) reference() (*bilevel.Reference, error) {
 	q := p.host
 	dm := hostDense(q.D)
 	if dm == nil {
@@ -360,13 +379,19 @@ func (p *Quadratic) CrossNorm(backend.Vector) (bilevel.Constant, error) {
 	q := p.host
 	var c bilevel.Constant
 	if denseCheap(q.D.Rows, max(p.d, p.h)) {
-		dc := mat.NewDense(p.d, p.h, nil)
-		dc.Mul(hostDense(q.D).T(), hostDense(q.C))
-		var svd mat.SVD
-		if !svd.Factorize(dc, mat.SVDNone) {
-			return c, errors.New("problems: quadratic: SVD of DᵀC failed")
+		err := guard("SVD of DᵀC", func() error {
+			dc := mat.NewDense(p.d, p.h, nil)
+			dc.Mul(hostDense(q.D).T(), hostDense(q.C))
+			var svd mat.SVD
+			if !svd.Factorize(dc, mat.SVDNone) {
+				return fmt.Errorf("%w: quadratic: SVD of DᵀC failed", ErrNumerical)
+			}
+			c = bilevel.Constant{Value: 2 * svd.Values(nil)[0], Kind: bilevel.Exact}
+			return nil
+		})
+		if err != nil {
+			return c, err
 		}
-		c = bilevel.Constant{Value: 2 * svd.Values(nil)[0], Kind: bilevel.Exact}
 	} else {
 		// BᵀB v = 4 Cᵀ D Dᵀ C v on R^h.
 		u, err := p.b.NewVector(p.d)

@@ -68,13 +68,25 @@ func (p *Ridge) Constants() (bilevel.Constants, error) {
 	if err != nil {
 		return c, err
 	}
+	if err := checkConstants("ridge", c); err != nil {
+		return c, err
+	}
 	p.consts = &c
 	return c, nil
 }
 
-// ExactConstants computes μ, L and L_f by dense eigendecompositions, at any size.
+// ExactConstants computes μ, L and L_f by dense eigendecompositions, at any
+// size. When λ_min(A) is below the eigensolver's rounding level
+// (8dε·λ_max(A)), the computed value carries no information and μ is the
+// proven bound min_j e^{λ_j} (A ⪰ diag(e^λ)), of Kind Bound; constants
+// that cannot be used (μ ≤ 0, for instance e^λ = 0) are an error wrapping
+// ErrConstants.
 func (p *Ridge) ExactConstants() (bilevel.Constants, error) {
-	lo, hi, err := symExtremes(p.hessian())
+	var a *mat.SymDense
+	if err := guard("ridge Hessian", func() error { a = p.hessian(); return nil }); err != nil {
+		return bilevel.Constants{}, err
+	}
+	lo, hi, err := symExtremes(a)
 	if err != nil {
 		return bilevel.Constants{}, err
 	}
@@ -82,15 +94,20 @@ func (p *Ridge) ExactConstants() (bilevel.Constants, error) {
 	if err != nil {
 		return bilevel.Constants{}, err
 	}
-	_, emax := p.elamRange()
-	return bilevel.Constants{
-		Mu:  bilevel.Constant{Value: lo, Kind: bilevel.Exact},
+	emin, emax := p.elamRange()
+	mu := bilevel.Constant{Value: lo, Kind: bilevel.Exact}
+	if !(lo > eigTol(p.d, hi)) {
+		mu = bilevel.Constant{Value: emin, Kind: bilevel.Bound}
+	}
+	c := bilevel.Constants{
+		Mu:  mu,
 		L:   bilevel.Constant{Value: hi, Kind: bilevel.Exact},
 		Lf:  bilevel.Constant{Value: lf / float64(p.m), Kind: bilevel.Exact},
 		LA:  bilevel.Constant{Value: 0, Kind: bilevel.Exact},
 		LB:  bilevel.Constant{Value: emax, Kind: bilevel.Exact},
 		LEl: bilevel.Constant{Value: 0, Kind: bilevel.Exact}, // E does not depend on λ
-	}, nil
+	}
+	return c, checkConstants("ridge", c)
 }
 
 func (p *Ridge) estimatedConstants() (bilevel.Constants, error) {
@@ -119,22 +136,33 @@ func (p *Ridge) estimatedConstants() (bilevel.Constants, error) {
 
 // Reference solves the ridge problem exactly by a dense Cholesky
 // factorisation of A = XᵀX/n + diag(e^λ).
+//
+// A that is not positive definite to working precision is an error, as is
+// a failure or panic of the factorisation (ErrNumerical) and a reference
+// that comes out non-finite.
 func (p *Ridge) Reference() (*bilevel.Reference, error) {
-	var chol mat.Cholesky
-	if !chol.Factorize(p.hessian()) {
-		return nil, fmt.Errorf("problems: ridge: A is not positive definite")
+	var a *mat.SymDense
+	if err := guard("ridge Hessian", func() error { a = p.hessian(); return nil }); err != nil {
+		return nil, err
+	}
+	chol, ok, err := cholesky(a)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: ridge: A is not positive definite to working precision", ErrNumerical)
 	}
 	s := p.host
 	xty := matTVec(s.XTrain, s.YTrain)
 	for j := range xty {
 		xty[j] /= float64(p.n)
 	}
-	w, err := cholSolve(&chol, xty)
+	w, err := cholSolve(chol, xty)
 	if err != nil {
 		return nil, err
 	}
 	ge := squaredGrad(s.XVal, s.YVal, w, 1/float64(p.m))
-	q, err := cholSolve(&chol, ge)
+	q, err := cholSolve(chol, ge)
 	if err != nil {
 		return nil, err
 	}
@@ -142,13 +170,13 @@ func (p *Ridge) Reference() (*bilevel.Reference, error) {
 	for j := range g {
 		g[j] += p.elamH[j] * w[j]
 	}
-	return &bilevel.Reference{
+	return checkReference("ridge", &bilevel.Reference{
 		Hypergradient: p.weightGrad(w, q),
 		W:             w,
 		V:             q,
 		InnerGradNorm: norm2(g),
 		Method:        "dense Cholesky of A = XᵀX/n + diag(e^λ)",
-	}, nil
+	})
 }
 
 // weightGrad returns ∇f = −e^λ ⊙ w ⊙ q, summed for a shared λ.

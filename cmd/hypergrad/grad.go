@@ -50,7 +50,7 @@ var fixedPointFamilies = map[string]bool{"equilibrium": true}
 // gradFlags are the parsed flags of hypergrad grad.
 type gradFlags struct {
 	problem, source, method, inner, backend string
-	t, k                                    int
+	t, k, maxCG                             int
 	tolInner, tolLinear                     float64
 	targetRel, targetAbs                    float64
 	exact, json                             bool
@@ -74,6 +74,7 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball), fista, or newton (inexact Newton with Jacobi CG; AID only); not for equilibrium, which iterates Φ")
 	fs.IntVar(&f.t, "t", 100, "inner (equilibrium: fixed-point) iterations T ≥ 1 (the budget when -tol-inner is set)")
 	fs.IntVar(&f.k, "k", 20, "AID: linear iterations K ≥ 1 (the budget when -tol-linear is set); ITD: truncation length (0 = full, the default for itd)")
+	fs.IntVar(&f.maxCG, "max-cg", 0, "-inner newton: CG iterations per Newton step (0: max(100, 2d), hypergrad.DefaultMaxCG)")
 	fs.Float64Var(&f.tolInner, "tol-inner", 0, "stop the inner solve when ‖∇_w g‖ ≤ this (equilibrium: the fixed-point step ‖w_{s+1} − w_s‖; 0: run exactly T steps)")
 	fs.Float64Var(&f.tolLinear, "tol-linear", 0, "stop the linear solve when its residual (‖A q − ∇_wE‖; equilibrium: ‖(I − ∂_wΦᵀ)v − ∇_wE‖) ≤ this (0: run exactly K steps)")
 	fs.Float64Var(&f.targetRel, "target-rel", 0, "AID on ridge, logreg, quadratic: iterate until the certified bound guarantees this relative accuracy (-t, -k become budgets)")
@@ -124,6 +125,12 @@ func (f *gradFlags) check() error {
 	}
 	if f.t < 1 {
 		return fmt.Errorf("-t %d: want T ≥ 1", f.t)
+	}
+	if f.maxCG < 0 {
+		return fmt.Errorf("-max-cg %d: want a CG cap ≥ 0 (0: max(100, 2d))", f.maxCG)
+	}
+	if f.set["max-cg"] && f.inner != "newton" {
+		return fmt.Errorf("-max-cg applies to -inner newton (the CG of each Newton step), not -inner %s", f.inner)
 	}
 	if f.itd() && f.k < 0 {
 		return fmt.Errorf("-k %d: for %s, K is the truncation length, ≥ 0 (0 = full)", f.k, f.method)
@@ -184,8 +191,8 @@ type gradOutput struct {
 	Backend       string              `json:"backend"`
 	Device        string              `json:"device"`
 	Method        string              `json:"method"`
-	Hypergradient []float64           `json:"hypergradient"`
-	Norm          float64             `json:"norm"`
+	Hypergradient []jnum              `json:"hypergradient"`
+	Norm          jnum                `json:"norm"`
 	Iterations    map[string]int      `json:"iterations"`
 	Counts        hypergrad.Counts    `json:"counts"`
 	Seconds       map[string]float64  `json:"seconds"`
@@ -193,18 +200,18 @@ type gradOutput struct {
 	InnerStatus   string              `json:"inner_status"`
 	LinearStatus  string              `json:"linear_status"`
 	Residuals     map[string]*float64 `json:"residuals"`
-	Steps         map[string]float64  `json:"steps"`
+	Steps         map[string]jnum     `json:"steps"`
 	Constants     map[string]any      `json:"constants,omitempty"`
 	Bound         *float64            `json:"bound"`
 	BoundKind     string              `json:"bound_kind"`
 	BoundRel      *float64            `json:"bound_relative"`
 	BoundNote     string              `json:"bound_note,omitempty"`
-	BoundTerms    map[string]float64  `json:"bound_terms,omitempty"`
+	BoundTerms    map[string]jnum     `json:"bound_terms,omitempty"`
 	APriori       *float64            `json:"a_priori_bound"`
 	APrioriKind   string              `json:"a_priori_kind"`
 	Target        map[string]any      `json:"target,omitempty"`
-	Exact         []float64           `json:"exact,omitempty"`
-	RelativeError *float64            `json:"relative_error,omitempty"`
+	Exact         []jnum              `json:"exact,omitempty"`
+	RelativeError *jnum               `json:"relative_error,omitempty"`
 	Reference     string              `json:"reference,omitempty"`
 }
 
@@ -255,7 +262,7 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		if c, ok := fp.(bilevel.Contractor); ok {
 			q, err := c.Contraction()
 			if err != nil {
-				return fail(exitUsage, "%v", err)
+				return fail(exitCode(err), "%v", err)
 			}
 			constants = map[string]any{"q": q}
 		}
@@ -273,12 +280,18 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		p, shape = op, sh
 		consts, err := op.Constants()
 		if err != nil {
-			return fail(exitUsage, "%v", err)
+			return fail(exitCode(err), "%v", err)
 		}
 		constants = map[string]any{"mu": consts.Mu, "L": consts.L, "kappa": consts.Kappa(), "L_f": consts.Lf, "L_A": consts.LA, "L_B": consts.LB}
 		est, err := f.spec().Estimator(f.t, f.k)
 		if err != nil {
 			return fail(exitUsage, "%v", err)
+		}
+		if aid, ok := est.(*hypergrad.AID); ok {
+			if nt, ok := aid.Inner.(hypergrad.Newton); ok {
+				nt.MaxCG = f.maxCG
+				aid.Inner = nt
+			}
 		}
 		estimate = func(ctx context.Context) (*hypergrad.Result, error) { return est.Estimate(ctx, op, nil) }
 	}
@@ -298,7 +311,7 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 
 	out := gradOutput{
 		Problem: f.problem, Shape: shape, Source: f.source, Backend: b.Name(), Device: b.Device(),
-		Method: res.Method, Hypergradient: res.Hypergradient, Norm: hnorm,
+		Method: res.Method, Hypergradient: jnums(res.Hypergradient), Norm: jnum(hnorm),
 		Iterations: map[string]int{"inner": res.InnerIters, "linear": res.LinearIters},
 		Counts:     res.Counts,
 		Seconds: map[string]float64{"total": res.Time.Total.Seconds(), "inner": res.Time.Inner.Seconds(),
@@ -306,15 +319,15 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 			"load": load.Seconds(), "setup": setup.Seconds()},
 		Status: res.Status.String(), InnerStatus: res.InnerStatus.String(), LinearStatus: res.LinearStatus.String(),
 		Residuals: map[string]*float64{"inner": finiteOrNil(res.InnerResidual), "linear": finiteOrNil(res.LinearResidual)},
-		Steps:     map[string]float64{"inner_alpha": res.InnerStep, "inner_beta": res.InnerMomentum, "linear_alpha": res.LinearStep, "linear_beta": res.LinearMomentum},
+		Steps:     map[string]jnum{"inner_alpha": jnum(res.InnerStep), "inner_beta": jnum(res.InnerMomentum), "linear_alpha": jnum(res.LinearStep), "linear_beta": jnum(res.LinearMomentum)},
 		Constants: constants,
 		Bound:     finiteOrNil(res.Bound.Value), BoundKind: res.Bound.Kind.String(), BoundNote: res.Bound.Note,
 		BoundRel: finiteOrNil(res.Bound.Relative(hnorm)),
 		APriori:  finiteOrNil(res.APriori.Value), APrioriKind: res.APriori.Kind.String(),
 	}
 	if res.Bound.Kind != hypergrad.BoundNone {
-		out.BoundTerms = map[string]float64{"linear": res.Bound.Linear, "inner": res.Bound.Inner, "inner_squared": res.Bound.InnerSquared,
-			"eps": res.Bound.Eps, "residual": res.Bound.Residual, "cross_norm": res.Bound.CrossNorm}
+		out.BoundTerms = map[string]jnum{"linear": jnum(res.Bound.Linear), "inner": jnum(res.Bound.Inner), "inner_squared": jnum(res.Bound.InnerSquared),
+			"eps": jnum(res.Bound.Eps), "residual": jnum(res.Bound.Residual), "cross_norm": jnum(res.Bound.CrossNorm)}
 	}
 	if res.Target != nil {
 		out.Target = map[string]any{"rel": res.Target.Rel, "abs": res.Target.Abs, "met": res.TargetMet, "rounds": res.Rounds}
@@ -326,14 +339,16 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 			return fail(exitFailure, "exact reference: %v", err)
 		}
 		out.Seconds["exact"] = time.Since(tRef).Seconds()
-		rel := relErr(res.Hypergradient, ref.Hypergradient)
-		out.Exact, out.RelativeError, out.Reference = ref.Hypergradient, &rel, ref.Method
+		rel := jnum(relErr(res.Hypergradient, ref.Hypergradient))
+		out.Exact, out.RelativeError, out.Reference = jnums(ref.Hypergradient), &rel, ref.Method
 	}
 	if f.json {
+		jout := out
+		jout.Constants = jsonConstants(out.Constants)
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return fail(exitFailure, "writing JSON: %v", err)
+		if err := enc.Encode(jout); err != nil {
+			return fail(exitFailure, "internal error: writing JSON: %v (please report it with the command line)", err)
 		}
 		return exitOK
 	}
@@ -348,6 +363,73 @@ func relErr(got, want []float64) float64 {
 		return floats.Norm(got, 2)
 	}
 	return floats.Distance(got, want, 2) / n
+}
+
+// jnum is a float64 that encodes to JSON as a number when finite and as
+// the string "+Inf", "-Inf" or "NaN" otherwise (JSON has no non-finite
+// numbers; encoding/json refuses them), so that a result is never lost to
+// its encoding. The README's CLI section documents it.
+type jnum float64
+
+func (x jnum) MarshalJSON() ([]byte, error) {
+	v := float64(x)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return json.Marshal(v)
+}
+
+func jnums(x []float64) []jnum {
+	if x == nil {
+		return nil
+	}
+	out := make([]jnum, len(x))
+	for i, v := range x {
+		out[i] = jnum(v)
+	}
+	return out
+}
+
+// jsonConstant is a bilevel.Constant with a JSON-safe value (its fields as
+// encoding/json writes a bilevel.Constant).
+type jsonConstant struct {
+	Value jnum
+	Kind  bilevel.Kind
+}
+
+// jsonConstants returns the constants with every number JSON-safe.
+func jsonConstants(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		switch c := v.(type) {
+		case bilevel.Constant:
+			out[k] = jsonConstant{Value: jnum(c.Value), Kind: c.Kind}
+		case float64:
+			out[k] = jnum(c)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// exitCode is the exit status of a failure to build a problem's constants:
+// a dense factorisation that failed (problems.ErrNumerical) is a
+// computation failure; anything else says the data cannot define the
+// problem (problems.ErrConstants: not strongly convex to working precision).
+func exitCode(err error) int {
+	if errors.Is(err, problems.ErrNumerical) {
+		return exitFailure
+	}
+	return exitUsage
 }
 
 func finiteOrNil(x float64) *float64 {
@@ -404,9 +486,9 @@ func printText(w io.Writer, o *gradOutput, res *hypergrad.Result, fixedPoint boo
 	}
 	fmt.Fprintf(w, "seconds        %.4g total: inner %.4g, linear %.4g, cross %.4g (load %.3g, setup %.3g not included)\n",
 		o.Seconds["total"], o.Seconds["inner"], o.Seconds["linear"], o.Seconds["cross"], o.Seconds["load"], o.Seconds["setup"])
-	fmt.Fprintf(w, "hypergradient  ‖h‖ = %.6g; %s\n", o.Norm, head(o.Hypergradient))
+	fmt.Fprintf(w, "hypergradient  ‖h‖ = %.6g; %s\n", float64(o.Norm), head(res.Hypergradient))
 	if res.Bound.Kind != hypergrad.BoundNone {
-		fmt.Fprintf(w, "error bound    ‖h − ∇f‖ ≤ %.3g (%s; relative ≤ %.3g)", res.Bound.Value, res.Bound.Kind, res.Bound.Relative(o.Norm))
+		fmt.Fprintf(w, "error bound    ‖h − ∇f‖ ≤ %.3g (%s; relative ≤ %.3g)", res.Bound.Value, res.Bound.Kind, res.Bound.Relative(float64(o.Norm)))
 		if res.APriori.Kind != hypergrad.BoundNone {
 			fmt.Fprintf(w, "; a priori %.3g", res.APriori.Value)
 		}
