@@ -123,6 +123,12 @@ func (f *gradFlags) check() error {
 	default:
 		return fmt.Errorf("unknown problem %q (want ridge, logreg, quadratic or equilibrium)", f.problem)
 	}
+	if strings.TrimSpace(f.source) == "" {
+		return errors.New("-data is empty: give an .npz file or a synth: source (or leave -data out for the default)")
+	}
+	if strings.TrimSpace(f.method) == "" {
+		return errors.New("-method is empty (see hypergrad grad -h for the methods)")
+	}
 	if f.t < 1 {
 		return fmt.Errorf("-t %d: want T ≥ 1", f.t)
 	}
