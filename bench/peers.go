@@ -314,6 +314,13 @@ func peerDevice(device, backendName string) (string, error) {
 	return "", fmt.Errorf("peer device %q: want cpu or cuda", device)
 }
 
+// CheckPeerDevice reports an error unless device is a valid
+// PeerOptions.Device: "", "cpu" or "cuda".
+func CheckPeerDevice(device string) error {
+	_, err := peerDevice(device, "")
+	return err
+}
+
 // runPeerScript runs torch_peer.py on the .npz data on the torch device
 // with the given methods, t, k, step and threads, and decodes its output.
 func runPeerScript(ctx context.Context, python, script, npz, device, problem string, methods []string, t, k int, alpha float64, repeats, threads int) (*peerOutput, error) {

@@ -192,32 +192,60 @@ func SuiteByName(name string) (*Suite, error) {
 	return nil, fmt.Errorf("unknown suite %q (want quick, full, maid or none)", name)
 }
 
-// Select keeps the listed problems and methods (comma-separated names; empty
-// keeps all) and reports unknown names.
+// Empty reports whether the suite runs nothing by itself: no problems, no
+// outer-loop experiment and no reproduction (the "none" suite, which only
+// the peer comparisons use).
+func (s *Suite) Empty() bool {
+	return len(s.Problems) == 0 && s.Outer == nil && !s.Reproduce
+}
+
+// Select keeps the listed problems and methods (comma-separated names,
+// surrounding spaces ignored; empty keeps all), in the order listed. An
+// unknown name, a name listed twice (its results would overwrite each
+// other) and a selection from a suite that has no problems or no methods
+// are errors.
 func (s *Suite) Select(problems, methods string) error {
 	if problems != "" {
-		var keep []ProblemSpec
-		for _, name := range strings.Split(problems, ",") {
-			i := slices.IndexFunc(s.Problems, func(p ProblemSpec) bool { return p.Name == strings.TrimSpace(name) })
-			if i < 0 {
-				return fmt.Errorf("unknown problem %q in suite %s (have %s)", name, s.Name, names(s.Problems, func(p ProblemSpec) string { return p.Name }))
-			}
-			keep = append(keep, s.Problems[i])
+		if len(s.Problems) == 0 {
+			return fmt.Errorf("-problems %q: suite %s has no problems to select (-problems applies to the quick and full suites)", problems, s.Name)
+		}
+		keep, err := selectNamed(s.Problems, problems, "problem", s.Name, func(p ProblemSpec) string { return p.Name })
+		if err != nil {
+			return err
 		}
 		s.Problems = keep
 	}
 	if methods != "" {
-		var keep []MethodSpec
-		for _, name := range strings.Split(methods, ",") {
-			i := slices.IndexFunc(s.Methods, func(m MethodSpec) bool { return m.Name == strings.TrimSpace(name) })
-			if i < 0 {
-				return fmt.Errorf("unknown method %q (have %s)", name, names(s.Methods, func(m MethodSpec) string { return m.Name }))
-			}
-			keep = append(keep, s.Methods[i])
+		if len(s.Methods) == 0 {
+			return fmt.Errorf("-methods %q: suite %s has no methods to select (-methods applies to the quick and full suites)", methods, s.Name)
+		}
+		keep, err := selectNamed(s.Methods, methods, "method", s.Name, func(m MethodSpec) string { return m.Name })
+		if err != nil {
+			return err
 		}
 		s.Methods = keep
 	}
 	return nil
+}
+
+// selectNamed returns the elements of xs named in the comma-separated list,
+// in its order; what ("problem" or "method") and suite word the errors.
+func selectNamed[T any](xs []T, list, what, suite string, name func(T) string) ([]T, error) {
+	var keep []T
+	seen := map[string]bool{}
+	for _, raw := range strings.Split(list, ",") {
+		n := strings.TrimSpace(raw)
+		i := slices.IndexFunc(xs, func(x T) bool { return name(x) == n })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown %s %q in suite %s (have %s)", what, n, suite, names(xs, name))
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("duplicate %s %q in -%ss %q: each runs once (a second run would overwrite the first's results)", what, n, what, list)
+		}
+		seen[n] = true
+		keep = append(keep, xs[i])
+	}
+	return keep, nil
 }
 
 func names[T any](xs []T, f func(T) string) string {

@@ -117,4 +117,22 @@
 // In NumPy mode the uniform and normal draws are numpy's exactly; b and e,
 // being matrix-vector products, agree with numpy's to rounding (its BLAS may
 // sum in another order).
+//
+// # Failure modes
+//
+// What a loader returns, and the exit status of the command hypergrad on it
+// (2: bad input); one test per row in TestFailureModes of cmd/hypergrad:
+//
+//	input                                                 error         exit
+//	not an .npz/.npy file, corrupt or truncated archive   ErrFormat     2
+//	an array the problem needs is missing                 ErrMissing    2
+//	complex, object, string, record or datetime dtype     ErrDType      2
+//	shapes that do not agree; CSR indptr or indices       ErrShape      2
+//	NaN or ±Inf in an array                               ErrNonFinite  2
+//	labels outside the problem's set                      ErrLabels     2
+//	a .npy header with more than 64 dimensions            ErrFormat     2
+//	a declared size beyond the file or archive member     ErrFormat     2
+//	a declared size beyond the budget (Limits.MaxBytes)   ErrTooLarge   2
+//	two members for one array ("X" and "X.npy")           ErrFormat     2
+//	synth: sizes beyond MaxSynthBytes, a malformed option ErrOption     2
 package data

@@ -381,13 +381,15 @@ func (a *AID) reachTarget(r *run, s *aidState) error {
 		}
 		tau, met := a.Target.tau(hnorm, b.Value)
 		if met {
-			res.TargetMet = true
+			res.TargetMet, res.TargetStop = true, TargetReached
 			return nil
 		}
 		if s.innerUsed >= a.T && s.linIters >= a.K {
+			res.TargetStop = TargetBudget
 			return nil // budgets spent: IterationLimit
 		}
 		if round >= 2 && b.Value > 0.9*prev {
+			res.TargetStop = TargetFloor
 			return nil // no progress: the solves are at their rounding floors
 		}
 		prev = b.Value
@@ -413,5 +415,6 @@ func (a *AID) reachTarget(r *run, s *aidState) error {
 			tolLin = res.LinearResidual
 		}
 	}
+	res.TargetStop = TargetRounds
 	return nil
 }

@@ -69,4 +69,26 @@
 // non-finite value, a breakdown of conjugate gradients on an operator that is
 // not positive definite, a cancelled context, a backend error) are returned as
 // errors that say where they happened.
+//
+// # Failure modes
+//
+// Every error of an estimator is a *Error (phase and iteration) wrapping one
+// of the errors below; test with errors.Is. The command hypergrad exits 1 on
+// any of them (2 for a bad setting, which it refuses before estimating). One
+// test per row: TestFailureModesLibrary.
+//
+//	situation                                               error
+//	zero-value estimator, T = K = 0, a bad step or setting  ErrInvalidSettings
+//	a start W0 or V0 of the wrong length                    ErrShape
+//	a non-finite start, iterate, residual or hypergradient  ErrNonFinite
+//	a residual (‖∇_w g‖, the adjoint, the linear residual)  ErrDiverged
+//	  grown DivergenceFactor times its start (a step
+//	  beyond 2/L), before any value overflows
+//	CG on an operator that is not positive definite         ErrNotPositiveDefinite
+//	a fixed-point map whose steps outgrow its contraction   ErrNotContraction
+//	  constant q, or grow without bound
+//	a cancelled context                                     context.Canceled
+//
+// The problems' own failures come from package problems (ErrConstants,
+// ErrNumerical) and the data's from package data (see its Failure modes).
 package hypergrad

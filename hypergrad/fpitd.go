@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/hypergrad-go/hypergrad/backend"
@@ -33,7 +34,11 @@ import (
 // h JacVecs and h HyperJacVecs per step, O(d·h) memory and no stored
 // trajectory: the choice for few hyperparameters. It is the same gradient
 // as reverse mode (to rounding) and takes no Truncate or Checkpoint.
-// MaxBytes bounds its memory (0: 1 GiB).
+//
+// MaxBytes bounds the memory, estimated before anything is allocated (see
+// MemoryBytes): ∂w/∂λ in forward mode (0: 1 GiB), the stored or
+// checkpointed iterates in reverse mode (0: DefaultMaxBytes). Beyond it
+// EstimateFixedPoint fails with ErrTooLarge, saying what would fit.
 //
 // The iteration stops early once ‖w_{s+1} − w_s‖ ≤ TolInner (0: off); t is
 // then the steps made. A step showing Φ is not a contraction fails with
@@ -44,8 +49,85 @@ type FixedPointITD struct {
 	Checkpoint bool // O(√K·d) memory by recomputation; reverse mode only
 	Forward    bool // forward mode
 	TolInner   float64
-	MaxBytes   int64   // forward mode's memory cap (0: 1 GiB)
+	MaxBytes   int64   // memory cap (0: 1 GiB forward, DefaultMaxBytes reverse)
 	Monitor    Monitor // optional progress callback
+}
+
+// forwardMaxBytes is forward mode's memory budget when MaxBytes is 0.
+const forwardMaxBytes int64 = 1 << 30
+
+// keep returns the number K of reverse steps: Truncate, or T when
+// Truncate is 0 or at least T.
+func (m *FixedPointITD) keep() int {
+	if m.Truncate > 0 && m.Truncate < m.T {
+		return m.Truncate
+	}
+	return m.T
+}
+
+// memory returns the estimated bytes and the budget of m on a problem of
+// inner dimension d with h hyperparameters (see MemoryBytes).
+func (m *FixedPointITD) memory(d, h int) (need float64, limit int64) {
+	if m.Forward {
+		// Z's h columns, the iterate and four work vectors; three of length h.
+		return vectorBytes(float64(h)+5, d) + vectorBytes(3, h), maxBytesOr(m.MaxBytes, forwardMaxBytes)
+	}
+	return fpTrajectoryBytes(m.Checkpoint, m.keep(), d) + vectorBytes(3, d) + vectorBytes(2, h),
+		maxBytesOr(m.MaxBytes, DefaultMaxBytes)
+}
+
+// fpTrajectoryBytes estimates reverse mode's iterates over K = keep steps:
+// K+2 vectors of length d stored (the ring and a spare), or ⌈K/s⌉+2
+// checkpoints, s = ⌈√K⌉ iterates of one segment and a spare.
+func fpTrajectoryBytes(checkpoint bool, keep, d int) float64 {
+	k := float64(keep)
+	if checkpoint {
+		seg := math.Max(1, math.Ceil(math.Sqrt(k)))
+		return vectorBytes(math.Ceil(k/seg)+2+seg+1, d)
+	}
+	return vectorBytes(k+2, d)
+}
+
+// MemoryBytes estimates the bytes EstimateFixedPoint allocates on a
+// problem of inner dimension d with h hyperparameters, with 8d + 64 bytes
+// per vector of length d and K the reverse steps (Truncate, or T):
+//
+//	reverse, stored:        K+2 vectors of length d (the iterates w_{t−K}, …, w_t, a spare)
+//	reverse, checkpointed:  ⌈K/s⌉+2 checkpoints, s = ⌈√K⌉ iterates of one segment, a spare
+//	forward:                h+5 vectors of length d (Z = ∂w/∂λ, the iterate, work), 3 of length h
+//
+// plus, in reverse mode, 3 work vectors of length d and 2 of length h.
+// EstimateFixedPoint refuses with ErrTooLarge when it exceeds MaxBytes. The
+// value saturates at math.MaxInt64.
+func (m *FixedPointITD) MemoryBytes(d, h int) int64 {
+	need, _ := m.memory(d, h)
+	return saturate(need)
+}
+
+// tooLarge is the ErrTooLarge error of a run needing need bytes of limit.
+func (m *FixedPointITD) tooLarge(need float64, limit int64, d, h int) error {
+	if m.Forward {
+		return fmt.Errorf("%w (%w): forward mode needs about %s for ∂w/∂λ (d = %d, h = %d), over MaxBytes = %s; use reverse mode",
+			ErrTooLarge, ErrInvalidSettings, bytesString(need), d, h, bytesString(float64(limit)))
+	}
+	keep := m.keep()
+	work := vectorBytes(3, d) + vectorBytes(2, h)
+	var hints []string
+	if !m.Checkpoint {
+		ck := fpTrajectoryBytes(true, keep, d) + work
+		if ck <= float64(limit) {
+			hints = append(hints, fmt.Sprintf("set Checkpoint (O(√K·d): about %s fits)", bytesString(ck)))
+		}
+	}
+	if fit := int(math.Floor((float64(limit)-work)/(8*float64(d)+64))) - 2; fit >= 1 {
+		hints = append(hints, fmt.Sprintf("set Truncate ≤ %d stored steps", fit))
+	}
+	hint := "raise MaxBytes if the machine has the memory"
+	if len(hints) > 0 {
+		hint = strings.Join(hints, ", or ")
+	}
+	return fmt.Errorf("%w (%w): reverse-mode ITD through K = %d fixed-point steps of d = %d needs about %s, over MaxBytes = %s; %s",
+		ErrTooLarge, ErrInvalidSettings, keep, d, bytesString(need), bytesString(float64(limit)), hint)
 }
 
 var _ FixedPointEstimator = (*FixedPointITD)(nil)
@@ -79,6 +161,9 @@ func (m *FixedPointITD) EstimateFixedPoint(ctx context.Context, p bilevel.FixedP
 		(m.Forward && (m.Truncate > 0 || m.Checkpoint)) {
 		return res, r.fail("setup", -1, fmt.Errorf("%w: T = %d, Truncate = %d, TolInner = %v, MaxBytes = %d, Forward %v with Truncate or Checkpoint",
 			ErrInvalidSettings, m.T, m.Truncate, m.TolInner, m.MaxBytes, m.Forward))
+	}
+	if need, limit := m.memory(p.InnerDim(), p.HyperDim()); need > float64(limit) {
+		return res, r.fail("setup", -1, m.tooLarge(need, limit, p.InnerDim(), p.HyperDim()))
 	}
 	if start == nil {
 		start = &Start{}
@@ -185,14 +270,6 @@ func (m *FixedPointITD) reverse(r *fpRun, w backend.Vector) error {
 func (m *FixedPointITD) forward(r *fpRun, w backend.Vector) error {
 	res, b := r.res, r.b
 	d, h := r.p.InnerDim(), r.p.HyperDim()
-	limit := m.MaxBytes
-	if limit == 0 {
-		limit = 1 << 30
-	}
-	if need := 8 * (float64(d)*float64(h+1) + float64(h)); need > float64(limit) {
-		return r.fail("setup", -1, fmt.Errorf("%w: forward mode needs %.3g bytes for ∂w/∂λ (d = %d, h = %d), over MaxBytes %d; use reverse mode",
-			ErrInvalidSettings, need, d, h, limit))
-	}
 	z := make([]backend.Vector, h)
 	for j := range z {
 		v, err := r.vec(d)

@@ -39,6 +39,12 @@ import (
 // two passes over the data per step instead of three, again with a
 // bit-identical result, for (K+1)·SlotBytes of memory (used when that is at
 // most MaxCacheBytes, default 1 GiB).
+//
+// Before allocating anything, Estimate estimates the memory it needs (see
+// MemoryBytes: the stored or checkpointed trajectory and the work vectors,
+// or the recorded linearizations instead of the trajectory) and fails with
+// ErrTooLarge when that exceeds MaxBytes, saying whether Checkpoint or which
+// Truncate would fit.
 type ITD struct {
 	Inner      InnerSolver // nil means GradientDescent{}
 	T          int         // inner iterations (≥ 1; 0 is ErrInvalidSettings)
@@ -48,7 +54,138 @@ type ITD struct {
 	// MaxCacheBytes caps the memory of recorded linearizations (0: 1 GiB;
 	// negative: never record).
 	MaxCacheBytes int64
-	Monitor       Monitor // optional progress callback
+	// MaxBytes bounds the memory of the trajectory, the recorded
+	// linearizations and the work vectors, checked before allocating
+	// (0: DefaultMaxBytes; negative: ErrInvalidSettings).
+	MaxBytes int64
+	Monitor  Monitor // optional progress callback
+}
+
+// DefaultMaxBytes is the memory budget of ITD and of FixedPointITD's
+// reverse mode when their MaxBytes is 0: 8 GiB.
+const DefaultMaxBytes int64 = 8 << 30
+
+// vectorBytes estimates the memory of n backend vectors of length d: 8·d
+// bytes of values and 64 bytes of handle each (n is a float64 so that
+// counts near math.MaxInt do not overflow).
+func vectorBytes(n float64, d int) float64 { return n * (8*float64(d) + 64) }
+
+// saturate converts a byte estimate to int64, math.MaxInt64 beyond it.
+func saturate(b float64) int64 {
+	if !(b < math.MaxInt64) {
+		return math.MaxInt64
+	}
+	return int64(b)
+}
+
+// bytesString formats a byte estimate with a binary prefix:
+// "1.07e+09 bytes (1.0 GiB)".
+func bytesString(b float64) string {
+	if b < 1<<10 {
+		return fmt.Sprintf("%.0f bytes", b)
+	}
+	v, i := b, 0
+	for v >= 1<<10 && i < 6 {
+		v /= 1 << 10
+		i++
+	}
+	return fmt.Sprintf("%.3g bytes (%.1f %ciB)", b, v, "KMGTPE"[i-1])
+}
+
+// maxBytesOr returns n, or def for 0.
+func maxBytesOr(n, def int64) int64 {
+	if n == 0 {
+		return def
+	}
+	return n
+}
+
+// keep returns the number K of reverse steps: Truncate, or T when
+// Truncate is 0 or at least T.
+func (m *ITD) keep() int {
+	if m.Truncate > 0 && m.Truncate < m.T {
+		return m.Truncate
+	}
+	return m.T
+}
+
+// workBytes estimates ITD's vectors besides the trajectory for inner
+// dimension d and h hyperparameters: eight of length d (the iterate, the
+// adjoints, the inner solver's gradient and momentum, scratch) and two of
+// length h.
+func workBytes(d, h int) float64 { return vectorBytes(8, d) + vectorBytes(2, h) }
+
+// trajectoryBytes estimates the memory of ITD's stored or checkpointed
+// trajectory over K = keep reverse steps of T = t inner steps (see
+// MemoryBytes).
+func trajectoryBytes(inner string, checkpoint bool, keep, t, d int) float64 {
+	k := float64(keep)
+	switch {
+	case inner == "fista": // K+2 iterates and the T momenta
+		return vectorBytes(k+2, d) + 8*float64(t)
+	case checkpoint:
+		seg := math.Max(1, math.Ceil(math.Sqrt(k)))
+		cks := math.Ceil(k/seg) + 2
+		n := cks + seg + 1 // checkpoints, one segment, the gradient
+		if inner == "hb" {
+			n += cks + 2 // w_{k−1} at each checkpoint, the last iterate, scratch
+		}
+		return vectorBytes(n, d)
+	}
+	return vectorBytes(k+1, d)
+}
+
+// MemoryBytes estimates the bytes Estimate allocates on a problem of inner
+// dimension d with h hyperparameters when it stores the trajectory (no
+// recorded linearizations): with K the reverse steps (Truncate, or T) and
+// 8d + 64 bytes per vector of length d,
+//
+//	stored:        K+1 iterates (FISTA: K+2, and 8·T bytes of momenta)
+//	checkpointed:  ⌈K/s⌉+2 checkpoints (heavy ball: twice, and 2 more
+//	               vectors), s = ⌈√K⌉ iterates of one segment, 1 gradient
+//
+// plus 8 work vectors of length d and 2 of length h. Where the problem
+// records linearizations (see ITD), the (K+1)·SlotBytes of its slots,
+// bounded by MaxCacheBytes, replace the iterates. Estimate refuses with
+// ErrTooLarge when its estimate exceeds MaxBytes. The value saturates at
+// math.MaxInt64.
+func (m *ITD) MemoryBytes(d, h int) int64 {
+	return saturate(trajectoryBytes(m.inner().String(), m.Checkpoint, m.keep(), m.T, d) + workBytes(d, h))
+}
+
+// tooLarge is the ErrTooLarge error of an ITD run needing need bytes of
+// the budget limit, with what would fit instead.
+func (m *ITD) tooLarge(need float64, limit int64, d, h int) error {
+	keep, inner := m.keep(), m.inner().String()
+	work := workBytes(d, h)
+	hint := ""
+	if inner != "fista" && !m.Checkpoint {
+		ck := trajectoryBytes(inner, true, keep, m.T, d) + work
+		if ck <= float64(limit) {
+			hint = fmt.Sprintf("set Checkpoint (O(√K·d): about %s fits)", bytesString(ck))
+		} else {
+			hint = fmt.Sprintf("even Checkpoint needs about %s", bytesString(ck))
+		}
+	}
+	// The largest K whose stored trajectory fits: vectorBytes(K+1, d) ≤ limit − work.
+	fit := int(math.Floor((float64(limit)-work)/(8*float64(d)+64))) - 1
+	if inner == "fista" { // K+2 iterates and 8·T bytes of momenta
+		fit = int(math.Floor((float64(limit)-work-8*float64(m.T))/(8*float64(d)+64))) - 2
+	}
+	switch {
+	case fit >= 1 && hint != "":
+		hint += fmt.Sprintf(", or Truncate ≤ %d stored steps", fit)
+	case fit >= 1:
+		hint = fmt.Sprintf("set Truncate ≤ %d stored steps", fit)
+	case hint == "":
+		hint = "no trajectory of this d fits: raise MaxBytes if the machine has the memory"
+	}
+	what := fmt.Sprintf("%d stored iterates", keep+1)
+	if m.Checkpoint {
+		what = "its √K checkpoints"
+	}
+	return fmt.Errorf("%w (%w): ITD through K = %d steps of d = %d needs about %s (%s and work vectors), over MaxBytes = %s; %s",
+		ErrTooLarge, ErrInvalidSettings, keep, d, bytesString(need), what, bytesString(float64(limit)), hint)
 }
 
 func (m *ITD) inner() InnerSolver {
@@ -79,12 +216,32 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	}
 	defer r.close()
 	res := r.res
-	if m.T < 0 || m.Truncate < 0 || m.TolInner < 0 || !finite(m.TolInner) {
-		return res, r.fail("setup", -1, fmt.Errorf("%w: T = %d, Truncate = %d, TolInner = %v",
-			ErrInvalidSettings, m.T, m.Truncate, m.TolInner))
+	if m.T < 0 || m.Truncate < 0 || m.TolInner < 0 || !finite(m.TolInner) || m.MaxBytes < 0 {
+		return res, r.fail("setup", -1, fmt.Errorf("%w: T = %d, Truncate = %d, TolInner = %v, MaxBytes = %d",
+			ErrInvalidSettings, m.T, m.Truncate, m.TolInner, m.MaxBytes))
 	}
 	if m.T == 0 {
 		return res, r.fail("setup", -1, fmt.Errorf("%w: T = 0 differentiates no step (the result would be ∇_λE(w_0) alone): set T ≥ 1 inner iterations", ErrInvalidSettings))
+	}
+	// The memory, before anything is allocated: the recorded
+	// linearizations where the problem records them and they fit, else the
+	// stored or checkpointed trajectory.
+	d, h := p.InnerDim(), p.HyperDim()
+	keep := m.keep()
+	budget := maxBytesOr(m.MaxBytes, DefaultMaxBytes)
+	limit := m.MaxCacheBytes
+	if limit == 0 {
+		limit = 1 << 30
+	}
+	work := workBytes(d, h)
+	trajBytes := trajectoryBytes(m.inner().String(), m.Checkpoint, keep, m.T, d)
+	ls, useSlots := p.(bilevel.LinearizationStore)
+	if useSlots {
+		slots := float64(keep+1) * float64(ls.SlotBytes())
+		useSlots = !m.Checkpoint && m.inner().String() != "fista" && slots <= float64(limit) && work+slots <= float64(budget)
+	}
+	if !useSlots && work+trajBytes > float64(budget) {
+		return res, r.fail("setup", -1, m.tooLarge(work+trajBytes, budget, d, h))
 	}
 	spec, err := m.inner().spec(r.consts)
 	if err != nil {
@@ -98,28 +255,21 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if start == nil {
 		start = &Start{}
 	}
-	d, h := p.InnerDim(), p.HyperDim()
 	w, err := r.upload("W0", start.W0, d)
 	if err != nil {
 		return res, err
-	}
-	keep := m.T
-	if m.Truncate > 0 && m.Truncate < m.T {
-		keep = m.Truncate
 	}
 	var (
 		traj  trajectory
 		store bilevel.LinearizationStore
 	)
-	limit := m.MaxCacheBytes
-	if limit == 0 {
-		limit = 1 << 30
-	}
-	if ls, ok := p.(bilevel.LinearizationStore); ok && !m.Checkpoint && !fista && int64(keep+1)*ls.SlotBytes() <= limit {
+	if useSlots {
 		if err := ls.AllocSlots(keep + 1); err == nil {
 			store = ls
 			defer ls.FreeSlots()
 			r.rec = recording{store: ls, slots: keep + 1}
+		} else if work+trajBytes > float64(budget) {
+			return res, r.fail("setup", -1, m.tooLarge(work+trajBytes, budget, d, h))
 		}
 	}
 	switch {

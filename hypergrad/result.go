@@ -145,7 +145,48 @@ type Result struct {
 	Target    *Target
 	TargetMet bool
 	Rounds    int
+	// TargetStop says why the rounds of a Target ended (TargetNone without
+	// a Target or when the estimate failed).
+	TargetStop TargetStop
 }
+
+// TargetStop is why AID's rounds towards a Target ended.
+type TargetStop int
+
+const (
+	// TargetNone: no Target was asked, or the estimate failed.
+	TargetNone TargetStop = iota
+	// TargetReached: the certified bound met the target.
+	TargetReached
+	// TargetBudget: the iteration budgets T and K were spent first.
+	TargetBudget
+	// TargetFloor: from the third round on, a round shrank the bound by
+	// less than 10 % while the budgets were not spent: the inner and linear
+	// solves are at their rounding floors, and the target is below what
+	// float64 allows for this problem (Result.Bound holds the floor).
+	TargetFloor
+	// TargetRounds: the cap of 40 rounds was reached.
+	TargetRounds
+)
+
+func (s TargetStop) String() string {
+	switch s {
+	case TargetNone:
+		return "none"
+	case TargetReached:
+		return "reached"
+	case TargetBudget:
+		return "budget"
+	case TargetFloor:
+		return "rounding-floor"
+	case TargetRounds:
+		return "round-limit"
+	}
+	return fmt.Sprintf("TargetStop(%d)", int(s))
+}
+
+// MarshalText writes the stop reason as its String.
+func (s TargetStop) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Errors returned by estimators, wrapped in *Error; test with errors.Is.
 var (
@@ -168,6 +209,13 @@ var (
 	// ErrNoBound reports an accuracy target for a problem or method without
 	// an error bound.
 	ErrNoBound = errors.New("no error bound")
+	// ErrTooLarge reports an estimate whose memory, estimated before
+	// anything is allocated, exceeds its budget (ITD.MaxBytes,
+	// FixedPointITD.MaxBytes): the message states the bytes needed, the
+	// budget, and what needs less (Checkpoint, Truncate). Such an error
+	// also matches ErrInvalidSettings: the settings ask for more memory than
+	// allowed.
+	ErrTooLarge = errors.New("beyond the memory budget")
 
 	errCheckpoint = errors.New("internal error: checkpoint missing")
 )

@@ -24,7 +24,188 @@ var (
 	// ErrNumerical reports a dense factorisation (gonum/LAPACK) that failed
 	// or refused its input, or a reference that came out non-finite.
 	ErrNumerical = errors.New("problems: dense linear algebra failed")
+	// ErrTooLarge reports a dense reference or exact constants whose
+	// matrices, estimated before anything is allocated (DenseBytes), exceed
+	// the problem's dense memory budget (SetMaxDenseBytes, default
+	// DefaultMaxDenseBytes); the message states the estimate and the budget.
+	ErrTooLarge = errors.New("problems: dense computation beyond the memory budget")
 )
+
+// DefaultMaxDenseBytes is the dense memory budget of a problem whose
+// SetMaxDenseBytes was not called (or called with 0): 8 GiB.
+const DefaultMaxDenseBytes int64 = 8 << 30
+
+// DenseBudgeter is implemented by the problems whose Reference or
+// ExactConstants form dense matrices of d² or rows·d entries (Ridge, Logreg,
+// Quadratic). Before allocating them, those methods estimate their bytes
+// (DenseBytes) and fail with ErrTooLarge beyond the budget; Constants then
+// uses its Lanczos estimates instead of ExactConstants.
+type DenseBudgeter interface {
+	// SetMaxDenseBytes sets the budget (0: DefaultMaxDenseBytes; a negative
+	// n is an error and leaves the budget unchanged).
+	SetMaxDenseBytes(n int64) error
+	// DenseBytes estimates the most bytes Reference or ExactConstants
+	// allocate (see DenseBytes, the package function).
+	DenseBytes() int64
+}
+
+// denseBudget is the dense memory budget of a problem (0: the default).
+type denseBudget struct{ maxDense int64 }
+
+// SetMaxDenseBytes sets the memory budget of the dense reference and exact
+// constants (0: DefaultMaxDenseBytes); a negative n is an error.
+func (b *denseBudget) SetMaxDenseBytes(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("problems: SetMaxDenseBytes(%d): want a byte count ≥ 0 (0: the default of %d)", n, DefaultMaxDenseBytes)
+	}
+	b.maxDense = n
+	return nil
+}
+
+// limit returns the budget in bytes.
+func (b *denseBudget) limit() int64 {
+	if b.maxDense == 0 {
+		return DefaultMaxDenseBytes
+	}
+	return b.maxDense
+}
+
+// fits returns an ErrTooLarge error unless need bytes of dense matrices for
+// what (such as "ridge: reference") fit in the budget.
+func (b *denseBudget) fits(what string, need float64) error {
+	if need <= float64(b.limit()) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s needs about %s of dense matrices, over the budget of %s (raise it with SetMaxDenseBytes, or the CLI's -max-memory, if the machine has the memory)",
+		ErrTooLarge, what, bytesString(need), bytesString(float64(b.limit())))
+}
+
+// bytesString formats a byte estimate with a binary prefix:
+// "1.07e+09 bytes (1.0 GiB)".
+func bytesString(b float64) string {
+	if b < 1<<10 {
+		return fmt.Sprintf("%.0f bytes", b)
+	}
+	v, i := b, 0
+	for v >= 1<<10 && i < 6 {
+		v /= 1 << 10
+		i++
+	}
+	return fmt.Sprintf("%.3g bytes (%.1f %ciB)", b, v, "KMGTPE"[i-1])
+}
+
+// saturate converts a byte estimate to int64, math.MaxInt64 beyond it.
+func saturate(b float64) int64 {
+	if !(b < math.MaxInt64) {
+		return math.MaxInt64
+	}
+	return int64(b)
+}
+
+// The dense memory estimates, in bytes, 8 per float64 (see DenseBytes).
+
+// denseCopyBytes is the dense copy hostDense makes of a CSR matrix (none
+// for a dense one).
+func denseCopyBytes(x *data.Matrix) float64 {
+	if x == nil || !x.IsCSR() {
+		return 0
+	}
+	return 8 * float64(x.Rows) * float64(x.Cols)
+}
+
+// gramBytes is what gram allocates for X (rows×d): the dense copy of a CSR
+// X, the weighted copy of X when weighted, the product and the symmetric
+// result (2d²).
+func gramBytes(x *data.Matrix, weighted bool) float64 {
+	if x == nil {
+		return 0
+	}
+	b := denseCopyBytes(x) + 16*float64(x.Cols)*float64(x.Cols)
+	if weighted {
+		b += 8 * float64(x.Rows) * float64(x.Cols)
+	}
+	return b
+}
+
+// eigBytes is a Gram matrix of X and its symmetric eigendecomposition
+// (symExtremes' scaled copy and the solver's own copy: 2d² more).
+func eigBytes(x *data.Matrix) float64 {
+	if x == nil {
+		return 0
+	}
+	return gramBytes(x, false) + 16*float64(x.Cols)*float64(x.Cols)
+}
+
+// supervisedDenseBytes estimates ridge's and logreg's dense computations:
+//
+//	ridge:  Reference: gram(X) + Cholesky (d²); ExactConstants: the
+//	        eigendecompositions of A and X_valᵀX_val (4d² each, plus the
+//	        dense copy of a CSR matrix)
+//	logreg: Reference: gram(X, weights) (rows·d more) + Cholesky (d²),
+//	        once per Newton step (the previous step's are garbage)
+//
+// plus host vectors of length n, m and d (16 of each).
+func supervisedDenseBytes(family string, s *data.Supervised) float64 {
+	if s == nil || s.XTrain == nil {
+		return 0
+	}
+	d := float64(s.XTrain.Cols)
+	vecs := 8 * 16 * (float64(s.XTrain.Rows) + d)
+	if s.XVal != nil {
+		vecs += 8 * 16 * float64(s.XVal.Rows)
+	}
+	if family == "logreg" {
+		return gramBytes(s.XTrain, true) + 8*d*d + vecs
+	}
+	return math.Max(gramBytes(s.XTrain, false)+8*d*d, math.Max(eigBytes(s.XTrain), eigBytes(s.XVal))) + vecs
+}
+
+// quadraticDenseBytes estimates quadratic's dense computations: Reference's
+// QR of D (its m2×d copy, the dense copy of a CSR D, R: d²); ExactConstants'
+// eigendecompositions of DᵀD and AᵀA (4d² each); plus host vectors of
+// length m1, m2 and d (16 of each).
+func quadraticDenseBytes(q *data.Quadratic) float64 {
+	if q == nil || q.D == nil {
+		return 0
+	}
+	d := float64(q.D.Cols)
+	vecs := 8 * 16 * (float64(q.D.Rows) + d)
+	if q.A != nil {
+		vecs += 8 * 16 * float64(q.A.Rows)
+	}
+	qr := 8*float64(q.D.Rows)*d + denseCopyBytes(q.D) + 8*d*d
+	return math.Max(qr, math.Max(eigBytes(q.D), eigBytes(q.A))) + vecs
+}
+
+// DenseBytes estimates, from data as data.Load returns it and before any
+// problem is built, the most bytes the family's Reference or
+// ExactConstants allocate on the host: the formulas of
+// supervisedDenseBytes (ridge, logreg) and quadraticDenseBytes above —
+// d×d matrices (Gram matrices, their factorisations and eigensolver
+// copies), the rows×d copies of a CSR matrix, of logreg's weighted X and of
+// quadratic's QR, and 16 host vectors per dimension; for equilibrium, whose
+// reference solves k×k blocks row by row, 8 vectors of length N·k, one of
+// N·C and two of h. The value saturates at math.MaxInt64; unknown family
+// and data pairs are an error.
+func DenseBytes(family string, d any) (int64, error) {
+	switch v := d.(type) {
+	case *data.Supervised:
+		if family == "ridge" || family == "logreg" {
+			return saturate(supervisedDenseBytes(family, v)), nil
+		}
+	case *data.Quadratic:
+		if family == "quadratic" {
+			return saturate(quadraticDenseBytes(v)), nil
+		}
+	case *data.Equilibrium:
+		if family == "equilibrium" && v != nil {
+			n, _, k, c := v.Dims()
+			nf := float64(n)
+			return saturate(8 * (8*nf*float64(k) + nf*float64(c) + 2*float64(v.HyperDim()))), nil
+		}
+	}
+	return 0, fmt.Errorf("problems: no family %q for data %T", family, d)
+}
 
 // guard runs f and turns a panic inside it (gonum and LAPACK panic on
 // inputs they cannot handle) into an error wrapping ErrNumerical, so that

@@ -44,4 +44,15 @@
 //
 // logreg's μ = min e^λ is a global bound: the local curvature at w* is often
 // much larger, so its certified bounds are conservative.
+//
+// Memory: the dense references and ExactConstants of ridge, logreg and
+// quadratic form matrices of d² (and, for logreg's weighted X, quadratic's
+// QR and a CSR matrix made dense, rows·d) entries. They estimate those bytes
+// first (DenseBytes, also a package function of the data alone, usable
+// before a problem is built) and fail with ErrTooLarge beyond the
+// problem's dense budget (DenseBudgeter.SetMaxDenseBytes, default
+// DefaultMaxDenseBytes = 8 GiB), so that a reference at d = 10⁵ is refused
+// at once instead of exhausting memory; Constants then falls back to its
+// Lanczos estimates. Equilibrium's reference solves k×k blocks row by row
+// and needs no budget.
 package problems

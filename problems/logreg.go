@@ -22,13 +22,25 @@ import (
 // matrix is cheap, else a Lanczos estimate and the constants are estimates):
 // μ ≥ min_j e^{λ_j}, L ≤ σ_max(X)²/(4n) + max_j e^{λ_j}, L_f ≤ σ_max(X_val)²/(4m),
 // L_A ≤ σ_max(X)²·max_i‖x_i‖/(6√3 n), L_B = max_j e^{λ_j}.
-type Logreg struct{ *glm }
+//
+// Reference forms dense d×d Hessians and a weighted n×d copy of X: it
+// checks the estimate DenseBytes against the dense budget
+// (SetMaxDenseBytes) first and fails with ErrTooLarge beyond it.
+type Logreg struct {
+	*glm
+	denseBudget
+}
 
 var (
 	_ bilevel.Problem    = (*Logreg)(nil)
 	_ bilevel.Referencer = (*Logreg)(nil)
 	_ bilevel.HessDiager = (*Logreg)(nil)
+	_ DenseBudgeter      = (*Logreg)(nil)
 )
+
+// DenseBytes estimates the most bytes Reference allocates (see the package
+// function DenseBytes).
+func (p *Logreg) DenseBytes() int64 { return saturate(supervisedDenseBytes("logreg", p.host)) }
 
 // NewLogreg uploads logistic-regression data (labels in {−1, +1}) to the backend.
 func NewLogreg(b backend.Backend, s *data.Supervised) (*Logreg, error) {
@@ -42,7 +54,7 @@ func NewLogreg(b backend.Backend, s *data.Supervised) (*Logreg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("problems: logreg: %w", err)
 	}
-	return &Logreg{g}, nil
+	return &Logreg{glm: g}, nil
 }
 
 // Constants returns the spec's bounds (see Logreg).
@@ -135,7 +147,12 @@ func (p *Logreg) newtonHessian(curv []float64) (*mat.Cholesky, error) {
 // falls below its rounding near w*) from w = 0 until ‖∇g‖ stops decreasing or falls below
 // 1e-15·(‖X‖_F‖y‖/n + 1), at most 100 iterations, keeping the iterate with the
 // smallest gradient; then q = A⁻¹∇E(w*) by a dense Cholesky solve.
+// Matrices beyond the dense budget are ErrTooLarge, before anything is
+// allocated.
 func (p *Logreg) Reference() (*bilevel.Reference, error) {
+	if err := p.fits("logreg: reference", supervisedDenseBytes("logreg", p.host)); err != nil {
+		return nil, err
+	}
 	s := p.host
 	w := make([]float64, p.d)
 	xf := norm2(s.XTrain.Data) // Frobenius norm (values of dense or CSR storage)

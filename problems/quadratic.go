@@ -24,7 +24,12 @@ import (
 //
 // Constants: μ = 2σ_min(D)², L = 2σ_max(D)², L_f = 2σ_max(A)², L_A = L_B = 0.
 // D must have full column rank.
+//
+// Reference (a QR of the m2×d D) and ExactConstants (eigendecompositions of
+// d×d Gram matrices) check the estimate DenseBytes against the dense
+// budget (SetMaxDenseBytes) first and fail with ErrTooLarge beyond it.
 type Quadratic struct {
+	denseBudget
 	b       backend.Backend
 	g       backend.GLM // b's fused GLM kernels
 	host    *data.Quadratic
@@ -45,7 +50,12 @@ var (
 	_ bilevel.Referencer   = (*Quadratic)(nil)
 	_ bilevel.HessDiager   = (*Quadratic)(nil)
 	_ bilevel.CrossApplier = (*Quadratic)(nil)
+	_ DenseBudgeter        = (*Quadratic)(nil)
 )
+
+// DenseBytes estimates the most bytes Reference or ExactConstants allocate
+// (see the package function DenseBytes).
+func (p *Quadratic) DenseBytes() int64 { return saturate(quadraticDenseBytes(p.host)) }
 
 // NewQuadratic uploads quadratic data to the backend.
 func NewQuadratic(b backend.Backend, q *data.Quadratic) (*Quadratic, error) {
@@ -241,7 +251,7 @@ func (p *Quadratic) Constants() (bilevel.Constants, error) {
 		err error
 	)
 	q := p.host
-	if denseCheap(q.D.Rows, p.d) && denseCheap(q.A.Rows, p.d) {
+	if denseCheap(q.D.Rows, p.d) && denseCheap(q.A.Rows, p.d) && p.fits("", quadraticDenseBytes(q)) == nil {
 		c, err = p.ExactConstants()
 	} else {
 		c, err = p.estimatedConstants()
@@ -257,8 +267,12 @@ func (p *Quadratic) Constants() (bilevel.Constants, error) {
 }
 
 // ExactConstants computes μ, L and L_f from dense eigendecompositions of
-// DᵀD and AᵀA.
+// DᵀD and AᵀA; matrices beyond the dense budget are ErrTooLarge, before
+// anything is allocated.
 func (p *Quadratic) ExactConstants() (bilevel.Constants, error) {
+	if err := p.fits("quadratic: exact constants", quadraticDenseBytes(p.host)); err != nil {
+		return bilevel.Constants{}, err
+	}
 	lo, hi, err := gramExtremes(p.host.D, nil, nil)
 	if err != nil {
 		return bilevel.Constants{}, err
@@ -307,8 +321,12 @@ func (p *Quadratic) estimatedConstants() (bilevel.Constants, error) {
 // in the solve), and ∇f = −2CᵀD q.
 //
 // A failure or panic of the factorisation is an error wrapping
-// ErrNumerical, as is a reference that comes out non-finite.
+// ErrNumerical, as is a reference that comes out non-finite; matrices
+// beyond the dense budget are ErrTooLarge, before anything is allocated.
 func (p *Quadratic) Reference() (ref *bilevel.Reference, err error) {
+	if err := p.fits("quadratic: reference", quadraticDenseBytes(p.host)); err != nil {
+		return nil, err
+	}
 	err = guard("quadratic reference", func() error {
 		var e error
 		ref, e = p.reference()

@@ -18,13 +18,25 @@ import (
 //
 // (for a shared weight, the sum of that vector). Constants: μ = λ_min(A),
 // L = λ_max(A), L_f = λ_max(X_valᵀX_val)/m, L_A = 0, L_B = max_j e^{λ_j}.
-type Ridge struct{ *glm }
+//
+// Reference and ExactConstants form dense d×d matrices: they check the
+// estimate DenseBytes against the dense budget (SetMaxDenseBytes) first and
+// fail with ErrTooLarge beyond it.
+type Ridge struct {
+	*glm
+	denseBudget
+}
 
 var (
 	_ bilevel.Problem    = (*Ridge)(nil)
 	_ bilevel.Referencer = (*Ridge)(nil)
 	_ bilevel.HessDiager = (*Ridge)(nil)
+	_ DenseBudgeter      = (*Ridge)(nil)
 )
+
+// DenseBytes estimates the most bytes Reference or ExactConstants allocate
+// (see the package function DenseBytes).
+func (p *Ridge) DenseBytes() int64 { return saturate(supervisedDenseBytes("ridge", p.host)) }
 
 // NewRidge uploads ridge data (real labels) to the backend.
 func NewRidge(b backend.Backend, s *data.Supervised) (*Ridge, error) {
@@ -38,7 +50,7 @@ func NewRidge(b backend.Backend, s *data.Supervised) (*Ridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("problems: ridge: %w", err)
 	}
-	return &Ridge{g}, nil
+	return &Ridge{glm: g}, nil
 }
 
 // hessian returns the dense A = XᵀX/n + diag(e^λ).
@@ -60,7 +72,7 @@ func (p *Ridge) Constants() (bilevel.Constants, error) {
 		c   bilevel.Constants
 		err error
 	)
-	if denseCheap(p.n, p.d) {
+	if denseCheap(p.n, p.d) && p.fits("", supervisedDenseBytes("ridge", p.host)) == nil {
 		c, err = p.ExactConstants()
 	} else {
 		c, err = p.estimatedConstants()
@@ -80,8 +92,11 @@ func (p *Ridge) Constants() (bilevel.Constants, error) {
 // (8dε·λ_max(A)), the computed value carries no information and μ is the
 // proven bound min_j e^{λ_j} (A ⪰ diag(e^λ)), of Kind Bound; constants
 // that cannot be used (μ ≤ 0, for instance e^λ = 0) are an error wrapping
-// ErrConstants.
+// ErrConstants, and matrices beyond the dense budget ErrTooLarge.
 func (p *Ridge) ExactConstants() (bilevel.Constants, error) {
+	if err := p.fits("ridge: exact constants", supervisedDenseBytes("ridge", p.host)); err != nil {
+		return bilevel.Constants{}, err
+	}
 	var a *mat.SymDense
 	if err := guard("ridge Hessian", func() error { a = p.hessian(); return nil }); err != nil {
 		return bilevel.Constants{}, err
@@ -139,8 +154,12 @@ func (p *Ridge) estimatedConstants() (bilevel.Constants, error) {
 //
 // A that is not positive definite to working precision is an error, as is
 // a failure or panic of the factorisation (ErrNumerical) and a reference
-// that comes out non-finite.
+// that comes out non-finite; matrices beyond the dense budget are
+// ErrTooLarge, before anything is allocated.
 func (p *Ridge) Reference() (*bilevel.Reference, error) {
+	if err := p.fits("ridge: reference", supervisedDenseBytes("ridge", p.host)); err != nil {
+		return nil, err
+	}
 	var a *mat.SymDense
 	if err := guard("ridge Hessian", func() error { a = p.hessian(); return nil }); err != nil {
 		return nil, err

@@ -57,15 +57,31 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail("unexpected argument %q (see hypergrad bench -h)", fs.Arg(0))
 	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	// A flag that would be ignored is an error, not a silent no-op.
+	if !*peers {
+		for _, name := range peerOnlyFlags {
+			if set[name] {
+				return fail("-%s configures the PyTorch comparisons: add -peers, or drop -%s", name, name)
+			}
+		}
+	}
 	suite, err := bench.SuiteByName(*suiteName)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if suite.Empty() && !*peers {
+		return fail("-suite %s runs nothing by itself: add -peers for the PyTorch comparisons, or choose -suite quick, full or maid", suite.Name)
 	}
 	if err := suite.Select(*probs, *methods); err != nil {
 		return fail("%v", err)
 	}
 	if *rounds < 1 {
 		return fail("-rounds %d: want at least 1", *rounds)
+	}
+	if err := bench.CheckPeerDevice(*peerDev); err != nil {
+		return fail("-peer-device: %v", err)
 	}
 	if err := bench.CheckDir(*out); err != nil {
 		return fail("-out: %v", err)
@@ -117,6 +133,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "wrote %s\n", strings.Join(paths, "\n      "))
 	return exitOK
 }
+
+// peerOnlyFlags are the flags of hypergrad bench that only the PyTorch
+// comparisons (-peers) read.
+var peerOnlyFlags = []string{"python", "peer-data", "peer-device", "rounds", "tta-data"}
 
 // printHeadlines prints the iteration-complexity headline and the claims.
 func printHeadlines(w io.Writer, rep *bench.Report) {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,14 @@ Methods (-method):
   equilibrium:              itd, itd-fwd (forward mode), aid-fp (fixed-point
                             iteration), aid-gmres, aid-bicgstab, aid-cgne
 
+Memory: before building the problem, grad estimates the memory the run
+needs (the data, its host and backend copies, the problem's and the
+estimator's vectors, ITD's stored or checkpointed trajectory, -exact's dense
+matrices) and refuses with exit 2 and the estimate when it exceeds
+-max-memory (default: MemAvailable of /proc/meminfo, else 8 GiB). The same
+budget bounds ITD's trajectory and the dense reference, and, when given, the
+data files (else the loaders' 8 GiB default).
+
 Flags:
 `
 
@@ -53,7 +62,9 @@ type gradFlags struct {
 	t, k, maxCG                             int
 	tolInner, tolLinear                     float64
 	targetRel, targetAbs                    float64
-	exact, json                             bool
+	exact, json, checkpoint                 bool
+	maxMemory                               string          // -max-memory as given
+	maxMem                                  int64           // -max-memory in bytes; 0: not given
 	set                                     map[string]bool // flags given on the command line
 }
 
@@ -81,6 +92,8 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	fs.Float64Var(&f.targetAbs, "target-abs", 0, "AID on ridge, logreg, quadratic: iterate until the certified bound guarantees this absolute accuracy")
 	fs.StringVar(&f.backend, "backend", "cpu", "backend: cpu, cuda, or cuda-f32 (dense X stored in float32 on the GPU: half the bytes per pass, X rounded once)")
 	fs.BoolVar(&f.exact, "exact", false, "also compute the exact reference hypergradient (dense, O(n·d²)) and the relative error")
+	fs.StringVar(&f.maxMemory, "max-memory", "", "memory budget in bytes: a number with an optional K, M, G or T suffix (powers of 1024), such as 8G or 1.5e9; the run is refused (exit 2) when its estimate exceeds it (default: MemAvailable from /proc/meminfo, else 8 GiB)")
+	fs.BoolVar(&f.checkpoint, "checkpoint", false, "itd (reverse mode): store every ⌈√K⌉-th iterate and recompute the others (O(√K·d) memory for at most K more inner steps; the same result)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of text")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -131,6 +144,19 @@ func (f *gradFlags) check() error {
 	}
 	if f.t < 1 {
 		return fmt.Errorf("-t %d: want T ≥ 1", f.t)
+	}
+	if f.set["max-memory"] {
+		n, err := parseBytes(f.maxMemory)
+		if err != nil {
+			return fmt.Errorf("-max-memory %q: %v", f.maxMemory, err)
+		}
+		f.maxMem = n
+	}
+	if f.checkpoint && f.method != "itd" {
+		return fmt.Errorf("-checkpoint applies to -method itd (reverse mode), not %s", f.method)
+	}
+	if f.checkpoint && !f.fixedPoint() && f.inner == "fista" {
+		return errors.New("-checkpoint: ITD through FISTA is not checkpointed (its reverse step needs two stored iterates); use -inner gd or hb, or a truncation -k")
 	}
 	if f.maxCG < 0 {
 		return fmt.Errorf("-max-cg %d: want a CG cap ≥ 0 (0: max(100, 2d))", f.maxCG)
@@ -243,12 +269,27 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 	}
 	defer b.Close()
 
+	budget, budgetFrom := f.maxMem, "-max-memory"
+	if budget == 0 {
+		budget, budgetFrom = availableMemory()
+	}
+
 	tLoad := time.Now()
-	d, err := data.Load(f.problem, f.source)
+	// The loaders take -max-memory where given, else their own default
+	// (data.DefaultMaxBytes); the estimate below then checks the whole run.
+	d, err := data.Limits{MaxBytes: f.maxMem}.Load(f.problem, f.source)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
 	load := time.Since(tLoad)
+	// The memory of the run, before the problem is uploaded.
+	mem, err := f.estimateMemory(d)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	if total := mem.total(); total > float64(budget) {
+		return fail(exitUsage, "the run needs about %s, more than the %s allowed (%s): %s", byteString(total), byteString(float64(budget)), budgetFrom, mem)
+	}
 
 	// The problem, its constants for the output, and the estimate, by kind.
 	var (
@@ -272,9 +313,17 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 			}
 			constants = map[string]any{"q": q}
 		}
+		if db, ok := fp.(problems.DenseBudgeter); ok {
+			if err := db.SetMaxDenseBytes(budget); err != nil {
+				return fail(exitUsage, "%v", err)
+			}
+		}
 		est, err := f.spec().FixedPointEstimator(f.t, f.k, fp)
 		if err != nil {
 			return fail(exitUsage, "%v", err)
+		}
+		if itd, ok := est.(*hypergrad.FixedPointITD); ok {
+			itd.Checkpoint, itd.MaxBytes = f.checkpoint, budget
 		}
 		estimate = func(ctx context.Context) (*hypergrad.Result, error) { return est.EstimateFixedPoint(ctx, fp, nil) }
 	} else {
@@ -284,6 +333,11 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		}
 		defer op.Close()
 		p, shape = op, sh
+		if db, ok := op.(problems.DenseBudgeter); ok {
+			if err := db.SetMaxDenseBytes(budget); err != nil {
+				return fail(exitUsage, "%v", err)
+			}
+		}
 		consts, err := op.Constants()
 		if err != nil {
 			return fail(exitCode(err), "%v", err)
@@ -299,6 +353,9 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 				aid.Inner = nt
 			}
 		}
+		if itd, ok := est.(*hypergrad.ITD); ok {
+			itd.Checkpoint, itd.MaxBytes = f.checkpoint, budget
+		}
 		estimate = func(ctx context.Context) (*hypergrad.Result, error) { return est.Estimate(ctx, op, nil) }
 	}
 	setup := time.Since(tSetup)
@@ -307,12 +364,24 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := estimate(ctx)
 	if err != nil {
+		if errors.Is(err, hypergrad.ErrTooLarge) {
+			return fail(exitUsage, "%v", err)
+		}
 		return fail(exitFailure, "%v", err)
 	}
 	hnorm := floats.Norm(res.Hypergradient, 2)
 	if res.Target != nil && !res.TargetMet {
-		defer fmt.Fprintf(stderr, "hypergrad grad: target not met within the budgets (-t %d, -k %d): the bound reached %.3g relative\n",
-			f.t, f.k, res.Bound.Relative(hnorm))
+		switch res.TargetStop {
+		case hypergrad.TargetFloor:
+			defer fmt.Fprintf(stderr, "hypergrad grad: target not met: the bound stopped shrinking at %.3g relative (%.3g absolute): the rounding floor; the target is below what float64 allows here\n",
+				res.Bound.Relative(hnorm), res.Bound.Value)
+		case hypergrad.TargetRounds:
+			defer fmt.Fprintf(stderr, "hypergrad grad: target not met within %d rounds: the bound reached %.3g relative\n",
+				res.Rounds, res.Bound.Relative(hnorm))
+		default:
+			defer fmt.Fprintf(stderr, "hypergrad grad: target not met within the budgets (-t %d, -k %d): the bound reached %.3g relative\n",
+				f.t, f.k, res.Bound.Relative(hnorm))
+		}
 	}
 
 	out := gradOutput{
@@ -336,11 +405,14 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 			"eps": jnum(res.Bound.Eps), "residual": jnum(res.Bound.Residual), "cross_norm": jnum(res.Bound.CrossNorm)}
 	}
 	if res.Target != nil {
-		out.Target = map[string]any{"rel": res.Target.Rel, "abs": res.Target.Abs, "met": res.TargetMet, "rounds": res.Rounds}
+		out.Target = map[string]any{"rel": res.Target.Rel, "abs": res.Target.Abs, "met": res.TargetMet, "rounds": res.Rounds, "stop": res.TargetStop.String()}
 	}
 	if f.exact {
 		tRef := time.Now()
 		ref, err := p.Reference()
+		if errors.Is(err, problems.ErrTooLarge) {
+			return fail(exitUsage, "exact reference: %v", err)
+		}
 		if err != nil {
 			return fail(exitFailure, "exact reference: %v", err)
 		}
@@ -503,7 +575,7 @@ func printText(w io.Writer, o *gradOutput, res *hypergrad.Result, fixedPoint boo
 		fmt.Fprintf(w, "error bound    none (%s)\n", res.Bound.Note)
 	}
 	if res.Target != nil {
-		fmt.Fprintf(w, "target         relative %g, absolute %g: met %v after %d rounds\n", res.Target.Rel, res.Target.Abs, res.TargetMet, res.Rounds)
+		fmt.Fprintf(w, "target         relative %g, absolute %g: met %v after %d rounds (%s)\n", res.Target.Rel, res.Target.Abs, res.TargetMet, res.Rounds, res.TargetStop)
 	}
 	if o.RelativeError != nil {
 		fmt.Fprintf(w, "exact          ‖h − ∇f‖/‖∇f‖ = %.3g (%s, %.3g s)\n", *o.RelativeError, o.Reference, o.Seconds["exact"])
@@ -521,4 +593,205 @@ func head(x []float64) string {
 		s += fmt.Sprintf(" … (%d values; -json prints all)", len(x))
 	}
 	return s + "]"
+}
+
+// defaultMaxMemory is the memory budget when -max-memory is not given and
+// /proc/meminfo has no readable MemAvailable: 8 GiB.
+const defaultMaxMemory int64 = 8 << 30
+
+// memInfoPath is where availableMemory reads MemAvailable.
+var memInfoPath = "/proc/meminfo"
+
+// availableMemory returns the default memory budget and where it comes
+// from: MemAvailable of /proc/meminfo (the memory the kernel can give
+// without swapping) where readable, else defaultMaxMemory.
+func availableMemory() (int64, string) {
+	if b, err := os.ReadFile(memInfoPath); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "MemAvailable:" || (len(f) > 2 && f[2] != "kB") {
+				continue
+			}
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil && kb > 0 && kb <= math.MaxInt64/1024 {
+				return kb * 1024, "MemAvailable of " + memInfoPath + "; set -max-memory to change it"
+			}
+		}
+	}
+	return defaultMaxMemory, "the default of 8 GiB, as " + memInfoPath + " has no MemAvailable; set -max-memory to change it"
+}
+
+// parseBytes parses -max-memory: a number of bytes with an optional K, M, G
+// or T suffix (either case; powers of 1024), such as 8G, 512M or 1.5e9; at
+// least one byte, and math.MaxInt64 at most (larger values are capped).
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := 1.0
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'K', 'k':
+			mult = 1 << 10
+		case 'M', 'm':
+			mult = 1 << 20
+		case 'G', 'g':
+			mult = 1 << 30
+		case 'T', 't':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, errors.New("want a number of bytes with an optional K, M, G or T suffix, such as 8G or 1.5e9")
+	}
+	b := v * mult
+	switch {
+	case !(b >= 1) || math.IsInf(b, 0):
+		return 0, errors.New("want a finite budget of at least 1 byte")
+	case b >= math.MaxInt64:
+		return math.MaxInt64, nil
+	}
+	return int64(b), nil
+}
+
+// byteString formats a byte estimate with a binary prefix:
+// "1.07e+09 bytes (1.0 GiB)".
+func byteString(b float64) string {
+	if b < 1<<10 {
+		return fmt.Sprintf("%.0f bytes", b)
+	}
+	v, i := b, 0
+	for v >= 1<<10 && i < 6 {
+		v /= 1 << 10
+		i++
+	}
+	return fmt.Sprintf("%.3g bytes (%.1f %ciB)", b, v, "KMGTPE"[i-1])
+}
+
+// runMemory is the estimate of a grad run's memory by part, in bytes.
+type runMemory struct {
+	data      float64 // the arrays of the data, once
+	vectors   float64 // the problem's vectors
+	estimator float64 // the estimator's vectors, with ITD's trajectory
+	exact     float64 // -exact's dense matrices (problems.DenseBytes)
+	what      string  // what the estimator's part is
+	hint      string  // what needs less when the estimator's part dominates
+}
+
+// total is the estimate of the run: the data twice (the host copy and the
+// backend's), and the other parts once.
+func (m runMemory) total() float64 { return 2*m.data + m.vectors + m.estimator + m.exact }
+
+// String lists the parts and what to change.
+func (m runMemory) String() string {
+	s := fmt.Sprintf("data %s (host and backend copies), problem vectors %s, %s %s",
+		byteString(2*m.data), byteString(m.vectors), m.what, byteString(m.estimator))
+	if m.exact > 0 {
+		s += fmt.Sprintf(", -exact's dense matrices %s", byteString(m.exact))
+	}
+	switch max(2*m.data, m.vectors, m.estimator, m.exact) {
+	case m.exact:
+		s += "; drop -exact (its dense reference needs O(d²) memory)"
+	case m.estimator:
+		if m.hint != "" {
+			s += "; " + m.hint
+		}
+	}
+	return s + "; or raise -max-memory if the machine has the memory"
+}
+
+// matrixBytes is the memory of a data matrix: 8 bytes per value, and for
+// CSR 8 per column index and row pointer.
+func matrixBytes(x *data.Matrix) float64 {
+	switch {
+	case x == nil:
+		return 0
+	case x.IsCSR():
+		return 16*float64(len(x.Data)) + 8*float64(x.Rows+1)
+	}
+	return 8 * float64(x.Rows) * float64(x.Cols)
+}
+
+// problemVectors is the number of vectors of each of the problem's
+// dimensions (rows, inner dimension, hyperparameters) counted for its
+// work vectors, as data.Limits counts for a CSR matrix.
+const problemVectors = 16
+
+// aidVectors is the number of vectors of length d counted for AID and the
+// fixed-point AID: iterates, residuals, directions and GMRES's Krylov basis
+// (restarted every 30 steps).
+const aidVectors = 40
+
+// estimateMemory estimates the memory of the run on data d as data.Load
+// returned it (see runMemory and the README's CLI section).
+func (f *gradFlags) estimateMemory(d any) (runMemory, error) {
+	var m runMemory
+	var rows, dim, h int
+	vec := func(xs ...int) float64 {
+		var n float64
+		for _, x := range xs {
+			n += float64(x)
+		}
+		return 8 * n
+	}
+	switch v := d.(type) {
+	case *data.Supervised:
+		m.data = matrixBytes(v.XTrain) + matrixBytes(v.XVal) + vec(len(v.YTrain), len(v.YVal), len(v.Lambda))
+		rows, dim, h = v.XTrain.Rows+v.XVal.Rows, v.XTrain.Cols, len(v.Lambda)
+	case *data.Quadratic:
+		m.data = matrixBytes(v.A) + matrixBytes(v.C) + matrixBytes(v.D) + vec(len(v.B), len(v.E), len(v.Theta))
+		rows, dim, h = v.A.Rows+v.D.Rows, v.D.Cols, v.C.Cols
+	case *data.Equilibrium:
+		n, p, k, c := v.Dims()
+		m.data = matrixBytes(v.X) + matrixBytes(v.A) + matrixBytes(v.B) + matrixBytes(v.Wo) + vec(len(v.Y), len(v.Bias), len(v.Bo))
+		rows, dim, h = n*c+p, n*k, v.HyperDim()
+	default:
+		return m, fmt.Errorf("internal error: data of type %T", d)
+	}
+	m.vectors = problemVectors * vec(rows, dim, h)
+	switch {
+	case f.method == "itd" && !f.fixedPoint():
+		est, err := f.spec().Estimator(f.t, f.k)
+		if err != nil {
+			return m, err
+		}
+		itd, ok := est.(*hypergrad.ITD)
+		if !ok {
+			return m, fmt.Errorf("internal error: itd is %T", est)
+		}
+		itd.Checkpoint = f.checkpoint
+		m.estimator, m.what = float64(itd.MemoryBytes(dim, h)), "ITD's stored trajectory"
+		if f.checkpoint {
+			m.what = "ITD's checkpoints"
+		} else if f.inner != "fista" {
+			itd.Checkpoint = true
+			m.hint = fmt.Sprintf("use -checkpoint (about %s for the trajectory) or a truncation -k", byteString(float64(itd.MemoryBytes(dim, h))))
+		} else {
+			m.hint = "use a truncation -k"
+		}
+	case f.itd(): // fixed-point ITD
+		itd := &hypergrad.FixedPointITD{T: f.t, Truncate: f.k, Checkpoint: f.checkpoint, Forward: f.method == "itd-fwd"}
+		m.estimator = float64(itd.MemoryBytes(dim, h))
+		switch {
+		case itd.Forward:
+			m.what, m.hint = "forward-mode ITD's ∂w/∂λ", "use -method itd (reverse mode)"
+		case f.checkpoint:
+			m.what = "ITD's checkpoints"
+		default:
+			itd.Checkpoint = true
+			m.what = "ITD's stored trajectory"
+			m.hint = fmt.Sprintf("use -checkpoint (about %s for the trajectory) or a truncation -k", byteString(float64(itd.MemoryBytes(dim, h))))
+		}
+	default:
+		m.estimator, m.what = aidVectors*vec(dim)+4*vec(h), "the estimator's vectors"
+	}
+	if f.exact {
+		b, err := problems.DenseBytes(f.problem, d)
+		if err != nil {
+			return m, err
+		}
+		m.exact = float64(b)
+	}
+	return m, nil
 }

@@ -8,7 +8,8 @@
 //	hypergrad help             this text
 //
 // Exit status: 0 on success, 1 when the computation fails (divergence,
-// breakdown, a device error), 2 for bad input (flags, files, data).
+// breakdown, a device error), 2 for bad input (flags, files, data, and runs
+// whose estimated memory exceeds -max-memory; see hypergrad grad -h).
 package main
 
 import (
