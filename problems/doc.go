@@ -25,6 +25,18 @@
 // exact reference and the dense constants: do not modify it afterwards. Close
 // frees the device memory.
 //
+// Operands: every oracle of ridge, logreg and quadratic (those of
+// bilevel.Problem and the optional HessVecPair, HessDiag, CrossApply,
+// CrossNorm, InnerGradRecord, InnerGradRecordHessVec and UseSlot) checks its
+// operands before any backend call: a vector that is nil, a nil pointer in a
+// non-nil backend.Vector, or not of its documented length (d for w, v and
+// most dst; h for the dst of CrossVec and OuterHyperGrad and the u of
+// CrossApply), and a slot index outside the allocated slots, give an
+// *OperandError naming the oracle and the argument, which wraps ErrOperand.
+// Such a call writes nothing and leaves the backend's error state alone; the
+// checks allocate nothing unless they fail. The second-order oracles return
+// ErrNotLinearized before any Linearize, whatever their operands.
+//
 // Constants: where a dense eigendecomposition is cheap (d ≤ DenseLimit and
 // rows·d² ≤ 4·10⁹) μ, L and L_f are exact; otherwise they are Lanczos
 // estimates (package spectral) widened by the Ritz residual, or the spec's

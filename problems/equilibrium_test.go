@@ -490,8 +490,8 @@ func TestEquilibriumAllocs(t *testing.T) {
 }
 
 // TestCheckFixedPointGradientStep runs the fixed-point checker's derivative
-// checks on the gradient-step maps of the optimisation zoo, a second family
-// of bilevel.FixedPoint (with a symmetric Jacobian).
+// and operand checks on the gradient-step maps of the optimisation zoo, a
+// second family of bilevel.FixedPoint (with a symmetric Jacobian).
 func TestCheckFixedPointGradientStep(t *testing.T) {
 	for _, z := range zoo() {
 		t.Run(z.name, func(t *testing.T) {
@@ -501,6 +501,7 @@ func TestCheckFixedPointGradientStep(t *testing.T) {
 			}
 			defer gs.Close()
 			bileveltest.CheckFixedPointAt(t, gs, randomPoint(gs.InnerDim(), 3), bileveltest.Options{})
+			bileveltest.CheckFixedPointShapes(t, gs)
 		})
 	}
 }

@@ -14,6 +14,58 @@ import (
 // before any Linearize.
 var ErrNotLinearized = errors.New("problems: second-order oracle (HessVec, HessDiag, CrossVec or CrossApply) called before Linearize")
 
+// ErrOperand is wrapped by the error (an *OperandError) that an oracle of
+// ridge, logreg or quadratic returns for an operand it cannot use: a vector
+// that is nil, a nil pointer in a non-nil backend.Vector, or of the wrong
+// length, or a slot index out of range. The operands are checked before any
+// backend call, so that such an error leaves the outputs and the backend's
+// error state untouched.
+var ErrOperand = errors.New("problems: invalid operand")
+
+// OperandError describes an operand an oracle rejected; it wraps ErrOperand.
+type OperandError struct {
+	Problem string // "ridge", "logreg" or "quadratic"
+	Oracle  string // the method, e.g. "HessVec"
+	Operand string // the argument's name, e.g. "dst"
+	Nil     bool   // the vector is nil or a nil pointer
+	Len     int    // its length (the index, for a slot) when not Nil
+	Want    int    // the length wanted (the number of slots, for a slot)
+}
+
+func (e *OperandError) Error() string {
+	switch {
+	case e.Nil:
+		return fmt.Sprintf("problems: %s: %s: %s is nil (want a vector of length %d)", e.Problem, e.Oracle, e.Operand, e.Want)
+	case e.Operand == "slot":
+		return fmt.Sprintf("problems: %s: %s: slot %d out of range [0, %d)", e.Problem, e.Oracle, e.Len, e.Want)
+	}
+	return fmt.Sprintf("problems: %s: %s: %s has length %d, want %d", e.Problem, e.Oracle, e.Operand, e.Len, e.Want)
+}
+
+// Unwrap returns ErrOperand.
+func (e *OperandError) Unwrap() error { return ErrOperand }
+
+// checkVec returns nil when v is a non-nil vector of length n, else an
+// *OperandError; it allocates only to build the error.
+func checkVec(problem, oracle, operand string, v backend.Vector, n int) error {
+	if isNil(v) {
+		return &OperandError{Problem: problem, Oracle: oracle, Operand: operand, Nil: true, Want: n}
+	}
+	if l := v.Len(); l != n {
+		return &OperandError{Problem: problem, Oracle: oracle, Operand: operand, Len: l, Want: n}
+	}
+	return nil
+}
+
+// checkVecs checks two vector operands (see checkVec), a of length na and b
+// of length nb, in that order.
+func checkVecs(problem, oracle, nameA string, a backend.Vector, na int, nameB string, b backend.Vector, nb int) error {
+	if err := checkVec(problem, oracle, nameA, a, na); err != nil {
+		return err
+	}
+	return checkVec(problem, oracle, nameB, b, nb)
+}
+
 // glm is the shared implementation of ridge and logreg:
 //
 //	g(w,λ) = 1/n Σ_i ℓ(x_iᵀw, y_i) + ½ Σ_j e^{λ_j} w_j²,   E(w) = 1/m Σ_i ℓ(x_iᵀw, y_i) (validation rows),
@@ -152,6 +204,23 @@ func (p *glm) Close() error {
 	return nil
 }
 
+// name is the problem's family, for errors.
+func (p *glm) name() string {
+	if p.loss == backend.Logistic {
+		return "logreg"
+	}
+	return "ridge"
+}
+
+// checkSlot returns nil when slot indexes an allocated slot, else an
+// *OperandError.
+func (p *glm) checkSlot(oracle string, slot int) error {
+	if slot < 0 || slot >= len(p.slots) {
+		return &OperandError{Problem: p.name(), Oracle: oracle, Operand: "slot", Len: slot, Want: len(p.slots)}
+	}
+	return nil
+}
+
 func (p *glm) Backend() backend.Backend { return p.b }
 func (p *glm) InnerDim() int            { return p.d }
 func (p *glm) HyperDim() int            { return p.h }
@@ -185,6 +254,9 @@ func (p *glm) SetHyper(lambda []float64) error {
 }
 
 func (p *glm) InnerValue(w backend.Vector) (float64, error) {
+	if err := checkVec(p.name(), "InnerValue", "w", w, p.d); err != nil {
+		return 0, err
+	}
 	l := p.g.GLMGrad(nil, 0, p.xTr, w, p.yTr, p.loss, 0, nil)
 	p.b.MulElem(p.tmp, 1, p.elam, w, 0)
 	r := p.b.Dot(p.tmp, w)
@@ -192,12 +264,18 @@ func (p *glm) InnerValue(w backend.Vector) (float64, error) {
 }
 
 func (p *glm) InnerGrad(dst, w backend.Vector) error {
+	if err := checkVecs(p.name(), "InnerGrad", "dst", dst, p.d, "w", w, p.d); err != nil {
+		return err
+	}
 	p.g.GLMGradNoLoss(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, nil)
 	p.b.MulElem(dst, 1, p.elam, w, 1)
 	return p.b.Err()
 }
 
 func (p *glm) Linearize(w backend.Vector) error {
+	if err := checkVec(p.name(), "Linearize", "w", w, p.d); err != nil {
+		return err
+	}
 	p.b.Copy(p.wLin, w)
 	if p.loss == backend.Logistic {
 		p.g.GLMGradNoLoss(nil, 0, p.xTr, w, p.yTr, p.loss, 0, p.curv)
@@ -213,6 +291,9 @@ func (p *glm) HessVec(dst, v backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
+	if err := checkVecs(p.name(), "HessVec", "dst", dst, p.d, "v", v, p.d); err != nil {
+		return err
+	}
 	p.g.GramVec(dst, 1/float64(p.n), p.xTr, p.curCurv, v, 0) // nil curvature for ridge
 	p.b.MulElem(dst, 1, p.elam, v, 1)
 	return p.b.Err()
@@ -225,6 +306,12 @@ func (p *glm) HessVec(dst, v backend.Vector) error {
 func (p *glm) HessVecPair(dst1, v1, dst2, v2 backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
+	}
+	if err := checkVecs(p.name(), "HessVecPair", "dst1", dst1, p.d, "v1", v1, p.d); err != nil {
+		return err
+	}
+	if err := checkVecs(p.name(), "HessVecPair", "dst2", dst2, p.d, "v2", v2, p.d); err != nil {
+		return err
 	}
 	pb, ok := p.b.(backend.GramVecPairer)
 	if !ok {
@@ -245,6 +332,9 @@ func (p *glm) HessDiag(dst backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
+	if err := checkVec(p.name(), "HessDiag", "dst", dst, p.d); err != nil {
+		return err
+	}
 	p.g.GramDiag(dst, 1/float64(p.n), p.xTr, p.curCurv, 0) // nil curvature for ridge
 	p.b.Axpy(1, p.elam, dst)
 	return p.b.Err()
@@ -253,6 +343,9 @@ func (p *glm) HessDiag(dst backend.Vector) error {
 func (p *glm) CrossVec(dst, v backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
+	}
+	if err := checkVecs(p.name(), "CrossVec", "dst", dst, p.h, "v", v, p.d); err != nil {
+		return err
 	}
 	if p.h == 1 {
 		p.b.MulElem(p.tmp, 1, p.elam, p.curW, 0)
@@ -281,7 +374,7 @@ func (p *glm) CrossApply(dst, u backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
-	if err := crossApplyShapes(dst, u, p.d, p.h); err != nil {
+	if err := checkVecs(p.name(), "CrossApply", "dst", dst, p.d, "u", u, p.h); err != nil {
 		return err
 	}
 	if p.h == 1 {
@@ -292,18 +385,6 @@ func (p *glm) CrossApply(dst, u backend.Vector) error {
 	p.b.MulElem(p.tmp, 1, p.elam, p.curW, 0)
 	p.b.MulElem(dst, 1, p.tmp, u, 0)
 	return p.b.Err()
-}
-
-// crossApplyShapes checks the operands of CrossApply: u of length h and
-// dst of length d, both non-nil.
-func crossApplyShapes(dst, u backend.Vector, d, h int) error {
-	if dst == nil || u == nil {
-		return errors.New("problems: CrossApply: nil vector")
-	}
-	if u.Len() != h || dst.Len() != d {
-		return fmt.Errorf("problems: CrossApply: u has length %d and dst %d, want %d and %d", u.Len(), dst.Len(), h, d)
-	}
-	return nil
 }
 
 // SlotBytes is d (and n for the logistic loss's curvature) float64s.
@@ -341,8 +422,11 @@ func (p *glm) AllocSlots(n int) error {
 // InnerGradRecord is InnerGrad that also keeps w and the curvature weights,
 // which the gradient's pass over X computes anyway.
 func (p *glm) InnerGradRecord(dst, w backend.Vector, slot int) error {
-	if slot < 0 || slot >= len(p.slots) {
-		return fmt.Errorf("problems: slot %d of %d", slot, len(p.slots))
+	if err := p.checkSlot("InnerGradRecord", slot); err != nil {
+		return err
+	}
+	if err := checkVecs(p.name(), "InnerGradRecord", "dst", dst, p.d, "w", w, p.d); err != nil {
+		return err
 	}
 	s := p.slots[slot]
 	p.g.GLMGradNoLoss(dst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, s.curv) // nil curvature for ridge
@@ -357,6 +441,16 @@ func (p *glm) InnerGradRecord(dst, w backend.Vector, slot int) error {
 // weighted by the curvature the gradient's pass computes), else in turn;
 // the same bits either way.
 func (p *glm) InnerGradRecordHessVec(dst, w backend.Vector, slot int, hdst, v backend.Vector) error {
+	const oracle = "InnerGradRecordHessVec"
+	if err := p.checkSlot(oracle, slot); err != nil {
+		return err
+	}
+	if err := checkVecs(p.name(), oracle, "dst", dst, p.d, "w", w, p.d); err != nil {
+		return err
+	}
+	if err := checkVecs(p.name(), oracle, "hdst", hdst, p.d, "v", v, p.d); err != nil {
+		return err
+	}
 	fb, ok := p.b.(backend.GLMGradGramVecer)
 	if !ok {
 		if err := p.InnerGradRecord(dst, w, slot); err != nil {
@@ -366,9 +460,6 @@ func (p *glm) InnerGradRecordHessVec(dst, w backend.Vector, slot int, hdst, v ba
 			return err
 		}
 		return p.HessVec(hdst, v)
-	}
-	if slot < 0 || slot >= len(p.slots) {
-		return fmt.Errorf("problems: slot %d of %d", slot, len(p.slots))
 	}
 	s := p.slots[slot]
 	fb.GLMGradGramVec(dst, hdst, 1/float64(p.n), p.xTr, w, p.yTr, p.loss, 0, s.curv, v) // nil curvature for ridge
@@ -383,8 +474,8 @@ func (p *glm) InnerGradRecordHessVec(dst, w backend.Vector, slot int, hdst, v ba
 
 // UseSlot makes a stored linearization current.
 func (p *glm) UseSlot(slot int) error {
-	if slot < 0 || slot >= len(p.slots) {
-		return fmt.Errorf("problems: slot %d of %d", slot, len(p.slots))
+	if err := p.checkSlot("UseSlot", slot); err != nil {
+		return err
 	}
 	p.curW, p.curCurv, p.lin = p.slots[slot].w, p.slots[slot].curv, true
 	return nil
@@ -409,16 +500,25 @@ func (p *glm) FreeSlots() {
 }
 
 func (p *glm) OuterValue(w backend.Vector) (float64, error) {
+	if err := checkVec(p.name(), "OuterValue", "w", w, p.d); err != nil {
+		return 0, err
+	}
 	l := p.g.GLMGrad(nil, 0, p.xVal, w, p.yVal, p.loss, 0, nil)
 	return l / float64(p.m), p.b.Err()
 }
 
 func (p *glm) OuterGrad(dst, w backend.Vector) error {
+	if err := checkVecs(p.name(), "OuterGrad", "dst", dst, p.d, "w", w, p.d); err != nil {
+		return err
+	}
 	p.g.GLMGradNoLoss(dst, 1/float64(p.m), p.xVal, w, p.yVal, p.loss, 0, nil)
 	return p.b.Err()
 }
 
-func (p *glm) OuterHyperGrad(dst, _ backend.Vector) error {
+func (p *glm) OuterHyperGrad(dst, w backend.Vector) error {
+	if err := checkVecs(p.name(), "OuterHyperGrad", "dst", dst, p.h, "w", w, p.d); err != nil {
+		return err
+	}
 	p.b.Fill(dst, 0)
 	return p.b.Err()
 }
@@ -452,12 +552,12 @@ func (p *glm) gramMax(x backend.Matrix, host *data.Matrix) (bilevel.Constant, er
 // CrossNorm returns ‖B(w)‖₂ exactly: B = diag(e^λ ⊙ w) for per-feature λ, so
 // ‖B‖ = max_j e^{λ_j}|w_j|; B = e^λ·w (d×1) for a shared λ, so ‖B‖ = e^λ‖w‖.
 func (p *glm) CrossNorm(w backend.Vector) (bilevel.Constant, error) {
+	if err := checkVec(p.name(), "CrossNorm", "w", w, p.d); err != nil {
+		return bilevel.Constant{}, err
+	}
 	if p.h == 1 {
 		n := p.b.Nrm2(w)
 		return bilevel.Constant{Value: p.elamH[0] * n, Kind: bilevel.Exact}, p.b.Err()
-	}
-	if w.Len() != p.d {
-		return bilevel.Constant{}, fmt.Errorf("problems: CrossNorm: w has length %d, want %d", w.Len(), p.d)
 	}
 	x := make([]float64, p.d)
 	p.b.Download(x, w)

@@ -155,12 +155,18 @@ func (p *Quadratic) SetHyper(theta []float64) error {
 
 // InnerValue is ‖Dw − (e − Cθ)‖² = 2·Σ ½(d_iᵀw − eff_i)².
 func (p *Quadratic) InnerValue(w backend.Vector) (float64, error) {
+	if err := checkVec("quadratic", "InnerValue", "w", w, p.d); err != nil {
+		return 0, err
+	}
 	v := p.g.GLMGrad(nil, 0, p.m, w, p.eff, backend.Squared, 0, nil)
 	return 2 * v, p.b.Err()
 }
 
 // InnerGrad is 2Dᵀ(Dw + Cθ − e).
 func (p *Quadratic) InnerGrad(dst, w backend.Vector) error {
+	if err := checkVecs("quadratic", "InnerGrad", "dst", dst, p.d, "w", w, p.d); err != nil {
+		return err
+	}
 	p.g.GLMGradNoLoss(dst, 2, p.m, w, p.eff, backend.Squared, 0, nil)
 	return p.b.Err()
 }
@@ -168,8 +174,8 @@ func (p *Quadratic) InnerGrad(dst, w backend.Vector) error {
 // Linearize records that second-order products may be taken; A_g and B do
 // not depend on w.
 func (p *Quadratic) Linearize(w backend.Vector) error {
-	if w.Len() != p.d {
-		return fmt.Errorf("problems: quadratic: Linearize: w has length %d, want %d", w.Len(), p.d)
+	if err := checkVec("quadratic", "Linearize", "w", w, p.d); err != nil {
+		return err
 	}
 	p.lin = true
 	return nil
@@ -179,6 +185,9 @@ func (p *Quadratic) Linearize(w backend.Vector) error {
 func (p *Quadratic) HessVec(dst, v backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
+	}
+	if err := checkVecs("quadratic", "HessVec", "dst", dst, p.d, "v", v, p.d); err != nil {
+		return err
 	}
 	p.g.GramVec(dst, 2, p.m, nil, v, 0)
 	return p.b.Err()
@@ -190,6 +199,9 @@ func (p *Quadratic) HessDiag(dst backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
+	if err := checkVec("quadratic", "HessDiag", "dst", dst, p.d); err != nil {
+		return err
+	}
 	p.g.GramDiag(dst, 2, p.m, nil, 0)
 	return p.b.Err()
 }
@@ -198,6 +210,9 @@ func (p *Quadratic) HessDiag(dst backend.Vector) error {
 func (p *Quadratic) CrossVec(dst, v backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
+	}
+	if err := checkVecs("quadratic", "CrossVec", "dst", dst, p.h, "v", v, p.d); err != nil {
+		return err
 	}
 	p.b.MulVec(p.tmpM, 1, p.m, v, 0)
 	p.b.MulVecTrans(dst, 2, p.c, p.tmpM, 0)
@@ -214,7 +229,7 @@ func (p *Quadratic) CrossApply(dst, u backend.Vector) error {
 	if !p.lin {
 		return ErrNotLinearized
 	}
-	if err := crossApplyShapes(dst, u, p.d, p.h); err != nil {
+	if err := checkVecs("quadratic", "CrossApply", "dst", dst, p.d, "u", u, p.h); err != nil {
 		return err
 	}
 	p.b.MulVec(p.tmpM, 1, p.c, u, 0)
@@ -224,18 +239,27 @@ func (p *Quadratic) CrossApply(dst, u backend.Vector) error {
 
 // OuterValue is ‖Aw − b‖².
 func (p *Quadratic) OuterValue(w backend.Vector) (float64, error) {
+	if err := checkVec("quadratic", "OuterValue", "w", w, p.d); err != nil {
+		return 0, err
+	}
 	v := p.g.GLMGrad(nil, 0, p.a, w, p.bv, backend.Squared, 0, nil)
 	return 2 * v, p.b.Err()
 }
 
 // OuterGrad is 2Aᵀ(Aw − b).
 func (p *Quadratic) OuterGrad(dst, w backend.Vector) error {
+	if err := checkVecs("quadratic", "OuterGrad", "dst", dst, p.d, "w", w, p.d); err != nil {
+		return err
+	}
 	p.g.GLMGradNoLoss(dst, 2, p.a, w, p.bv, backend.Squared, 0, nil)
 	return p.b.Err()
 }
 
 // OuterHyperGrad is zero: E does not depend on θ.
-func (p *Quadratic) OuterHyperGrad(dst, _ backend.Vector) error {
+func (p *Quadratic) OuterHyperGrad(dst, w backend.Vector) error {
+	if err := checkVecs("quadratic", "OuterHyperGrad", "dst", dst, p.h, "w", w, p.d); err != nil {
+		return err
+	}
 	p.b.Fill(dst, 0)
 	return p.b.Err()
 }
@@ -389,8 +413,12 @@ func (p *Quadratic) reference() (*bilevel.Reference, error) {
 }
 
 // CrossNorm returns ‖B‖₂ = 2‖DᵀC‖₂, which does not depend on w or θ: exact
-// by a dense SVD when cheap, else a Lanczos estimate on BᵀB.
-func (p *Quadratic) CrossNorm(backend.Vector) (bilevel.Constant, error) {
+// by a dense SVD when cheap, else a Lanczos estimate on BᵀB. w is checked
+// like the other oracles' operands all the same.
+func (p *Quadratic) CrossNorm(w backend.Vector) (bilevel.Constant, error) {
+	if err := checkVec("quadratic", "CrossNorm", "w", w, p.d); err != nil {
+		return bilevel.Constant{}, err
+	}
 	if p.bnorm != nil {
 		return *p.bnorm, nil
 	}
