@@ -79,6 +79,27 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
+// MarshalText encodes a Kind as its name ("exact", "bound", "estimate",
+// "unknown"), so that JSON output reads as the text output does.
+func (k Kind) MarshalText() ([]byte, error) {
+	switch k {
+	case Unknown, Estimate, Bound, Exact:
+		return []byte(k.String()), nil
+	}
+	return nil, fmt.Errorf("bilevel: invalid Kind %d", int(k))
+}
+
+// UnmarshalText decodes the names MarshalText writes.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for _, c := range []Kind{Unknown, Estimate, Bound, Exact} {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("bilevel: unknown constant kind %q (want exact, bound, estimate or unknown)", b)
+}
+
 // Constant is a problem constant with its provenance.
 type Constant struct {
 	Value float64
