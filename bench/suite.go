@@ -119,7 +119,8 @@ func AllMethods() []MethodSpec {
 	}
 }
 
-// Quick is the default suite: small problems (κ ≈ 15–130), all methods, and
+// Quick is the default suite: a small instance of every optimisation family
+// of the zoo, all methods, and
 // the equilibrium experiment on a tiny problem, in well under a minute on 2
 // cores.
 func Quick() *Suite {
@@ -129,6 +130,11 @@ func Quick() *Suite {
 			{Name: "ridge", Problem: "ridge", Source: "synth:n=1000,d=50,kappa=100,seed=0"},
 			{Name: "logreg", Problem: "logreg", Source: "synth:n=1000,d=50,kappa=10,lambda=-4,seed=0"},
 			{Name: "quadratic", Problem: "quadratic", Source: "synth:numpy=true"},
+			{Name: "multilogreg", Problem: "multilogreg", Source: "synth:n=500,m=250,d=50,c=5,lambda=-2,seed=0"},
+			{Name: "hypercleaning", Problem: "hypercleaning", Source: "synth:n=300,m=200,d=20,c=4,reg=0.01,seed=0"},
+			{Name: "krr", Problem: "krr", Source: "synth:n=200,m=100,d=5,rho=1,seed=0"},
+			{Name: "biasreg", Problem: "biasreg", Source: "synth:tasks=10,n=20,m=20,d=10,rho=0.1,seed=0"},
+			{Name: "tvdenoise", Problem: "tvdenoise", Source: "synth:h=1,w=256,seed=0"},
 		},
 		Methods:     AllMethods(),
 		TGrid:       geom(1, 2000, 1.25),

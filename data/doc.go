@@ -11,6 +11,18 @@
 //	ridge, logreg:  X_train (n×d), y_train (n), X_val (m×d), y_val (m), lambda (d, or 1 for one shared weight)
 //	quadratic:      A (m1×d), b (m1), C (m2×h), D (m2×d), e (m2), theta (h)
 //	equilibrium:    X (N×p), y (N labels in 0..C−1), A (k×k), B (p×k), bias (k), Wo (k×C), bo (C)
+//	multilogreg:    X_train (n×d, dense or CSR), y_train (n labels in 0..c−1), X_val (m×d), y_val (m),
+//	                lambda (d, or 1) or lambda_class (c, per-class weights); optional classes (scalar c)
+//	hypercleaning:  X_train (n×p, dense or CSR), y_train (n labels in 0..c−1), X_val (m×p), y_val (m),
+//	                lambda (n); optional reg (scalar, default 1e-3), classes (scalar), corrupted (n, 0/1)
+//	krr:            X_train (n×p, dense), y_train (n), X_val (m×p, dense), y_val (m), lambda (2) = (log ρ, log γ)
+//	biasreg:        X (T×n×d), y (T×n), X_val (T×m×d), y_val (T×m), lambda (d, the shared bias h);
+//	                optional rho (scalar, default 1)
+//	tvdenoise:      y (H×W image, or a 1-D signal), x_true (shape of y), lambda (2) = (log α, log ν)
+//
+// The formulas of each family are in the documentation of package problems.
+// Text files (LIBSVM, CSV) can also feed ridge, logreg, multilogreg and
+// hypercleaning: see Text files below.
 //
 // Any bool, int, uint or float dtype (at most 64 bits, either byte order) is
 // converted to float64; C and Fortran memory order are both accepted. Object,
@@ -101,11 +113,43 @@
 //	  c=10        classes C
 //	  q=0.9       ‖A‖₂ in (0, 1.5]: Φ contracts with constant q below 1
 //	  seed=0
+//	multilogreg (SynthMulticlass; rows L2-normalised, labels from a planted W):
+//	  n=500, m=250, d=50, c=5 (≥ 2)
+//	  density=1   0 < density ≤ 1: < 1 gives CSR rows with about density·d nonzeros
+//	              (n=11314,m=7532,d=130107,c=20,density=0.001 is the 20-newsgroups shape)
+//	  noise=1     Gumbel noise scale of the labels (0 also means 1)
+//	  lambda=0, perclass=false (true: one weight per class), seed=0
+//	hypercleaning (SynthHypercleaning):
+//	  n=300, m=200, d=20 (features p), c=4
+//	  corrupt=0.3 fraction of training labels replaced by another class (0: none)
+//	  reg=1e-3, lambda=0, seed=0
+//	krr (SynthKRR): n=200, m=100, d=5, noise=0.1, rho=0.1, gamma=1/(2d), seed=0
+//	biasreg (SynthBiasReg): tasks=10, n=20, m=20, d=10, noise=0.1, rho=1,
+//	  spread=0.5 (scatter of the tasks' weights around their mean), lambda=0, seed=0
+//	tvdenoise (SynthTVDenoise): h=1 (1: a piecewise-constant 1-D signal; > 1: an
+//	  image of rectangles and disks), w=256 (w=h when h > 1), noise=0.1, alpha=0.1,
+//	  nu=0.05, seed=0
 //
 // For example "synth:n=20000,d=2000,kappa=1e3,seed=0". Sizes accept integral
 // float notation (n=2e4). Unknown or repeated keys, keys of another problem,
 // malformed numbers and out-of-range values (n<1, d<1, k<1, c<1, kappa<1,
-// noise<0, sigma≤0, q outside (0, 1.5], NaN or Inf) are errors naming the key.
+// noise<0, sigma≤0, q outside (0, 1.5], density outside (0, 1], corrupt
+// outside [0, 1], reg, rho, gamma, alpha or nu ≤ 0, spread<0, NaN or Inf) are
+// errors naming the key.
+//
+// # Text files
+//
+// A source "libsvm:train=PATH[,val=PATH]…" or "csv:train=PATH[,val=PATH]…"
+// (ParseTextSource, Limits.LoadText) reads supervised data from text: LIBSVM
+// (sparse, "label index:value …", 1-based unless zerobased=true; ReadLIBSVM)
+// or numeric CSV (dense, one label column; ReadCSV). Without val, the last
+// ⌈split·rows⌉ rows of train (split=0.25 by default) are the validation set.
+// Load gives every λ_j (ridge, logreg, multilogreg: one per feature) or λ_i
+// (hypercleaning: one per training row) the source's lambda, 0 if not given;
+// multilogreg and hypercleaning number the sorted distinct labels 0..c−1.
+// Both readers stream line by line, bound a line by 64 MiB and the decoded
+// arrays by the memory budget, and report errors naming the file and the line
+// (ErrFormat, ErrShape, ErrNonFinite, ErrTooLarge, ErrOption).
 //
 // Generators are deterministic: the same options give bit-identical data for
 // any GOMAXPROCS. SynthRidge and SynthLogreg draw rows in blocks of 256, each

@@ -12,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hypergrad-go/hypergrad/backend"
+	_ "github.com/hypergrad-go/hypergrad/backend/cpu"
 	"github.com/hypergrad-go/hypergrad/data"
+	"github.com/hypergrad-go/hypergrad/problems"
 )
 
 // file describes one .npz file of the folder: its rows N before the split,
@@ -295,5 +298,40 @@ func TestLoadSupervised(t *testing.T) {
 		if s.XTrain.IsCSR() || s.XTrain.Rows != c.rows || s.XTrain.Cols != c.cols || len(s.Lambda) != c.cols {
 			t.Errorf("%s: X_train %d×%d (CSR %v), lambda %d", c.name, s.XTrain.Rows, s.XTrain.Cols, s.XTrain.IsCSR(), len(s.Lambda))
 		}
+	}
+}
+
+// TestLoadEveryFile: every file loads through data.Load as the problem its
+// name starts with, builds that problem on the CPU backend, and its exact
+// reference reaches a small inner gradient.
+func TestLoadEveryFile(t *testing.T) {
+	files, err := filepath.Glob("*.npz")
+	if err != nil || len(files) != 6 {
+		t.Fatalf("%d files: %v", len(files), err)
+	}
+	b, err := backend.Open("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, f := range files {
+		family, _, _ := strings.Cut(f, "-")
+		d, err := data.Load(family, f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		p, shape, err := problems.New(b, family, d)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		ref, err := p.Reference()
+		if err != nil {
+			t.Errorf("%s (%s): reference: %v", f, shape, err)
+		} else if !(ref.InnerGradNorm < 1e-12) {
+			t.Errorf("%s (%s): reference ‖∇g‖ = %g", f, shape, ref.InnerGradNorm)
+		}
+		p.Close()
 	}
 }

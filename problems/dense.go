@@ -185,8 +185,12 @@ func quadraticDenseBytes(q *data.Quadratic) float64 {
 // copies), the rows×d copies of a CSR matrix, of logreg's weighted X and of
 // quadratic's QR, and 16 host vectors per dimension; for equilibrium, whose
 // reference solves k×k blocks row by row, 8 vectors of length N·k, one of
-// N·C and two of h. The value saturates at math.MaxInt64; unknown family
-// and data pairs are an error.
+// N·C and two of h; for the other families, the estimates their problem
+// types' DenseBytes methods return (multilogreg's dense Newton Hessian of
+// size (dc)², hypercleaning's ((p+1)c)², krr's n×n kernel copies, biasreg's
+// d×d blocks of one task at a time, tvdenoise's banded Cholesky factor).
+// The value saturates at math.MaxInt64; unknown family and data pairs are an
+// error.
 func DenseBytes(family string, d any) (int64, error) {
 	switch v := d.(type) {
 	case *data.Supervised:
@@ -196,6 +200,26 @@ func DenseBytes(family string, d any) (int64, error) {
 	case *data.Quadratic:
 		if family == "quadratic" {
 			return saturate(quadraticDenseBytes(v)), nil
+		}
+	case *data.Multiclass:
+		if family == "multilogreg" && v != nil {
+			return saturate(multilogregDenseBytes(v)), nil
+		}
+	case *data.Hypercleaning:
+		if family == "hypercleaning" && v != nil {
+			return saturate(hypercleaningDenseBytes(v)), nil
+		}
+	case *data.KRR:
+		if family == "krr" && v != nil {
+			return saturate(krrDenseBytes(v)), nil
+		}
+	case *data.BiasReg:
+		if family == "biasreg" && v != nil {
+			return saturate(biasRegDenseBytes(v)), nil
+		}
+	case *data.TVDenoise:
+		if family == "tvdenoise" && v != nil {
+			return saturate(tvDenseBytes(v)), nil
 		}
 	case *data.Equilibrium:
 		if family == "equilibrium" && v != nil {

@@ -1,7 +1,8 @@
 // Package problems is the problem zoo: each family
 // implements the matrix-free oracles of bilevel.Problem on a backend and an
-// exact reference hypergradient (a closed form or a direct dense solve with
-// gonum at machine precision).
+// exact reference hypergradient (a closed form, a direct dense solve with
+// gonum, or Newton's method to machine precision, reporting the ‖∇_w g‖ it
+// reached).
 //
 // Families (formulas exactly as the spec; n training rows, m validation rows):
 //
@@ -9,6 +10,19 @@
 //	logreg:    g(w,λ) = 1/n Σ_i log(1+exp(−y_i x_iᵀw)) + ½Σ_j e^{λ_j} w_j²,
 //	           E(w) = 1/m Σ_i log(1+exp(−y_i x_iᵀw)) over the validation rows
 //	quadratic: g(w,θ) = ‖Cθ + Dw − e‖²,   E(w) = ‖Aw − b‖²
+//	multilogreg: W ∈ R^{d×c} (w = W row-major), g(W,λ) = 1/n Σ_i CE(x_iᵀW, y_i) + 1/(2dc) Σ_{j,k} e^{λ_j} W_jk²
+//	           (per-class: e^{λ_k}; shared: one λ),   E(W) = 1/m Σ_i CE(x_iᵀW, y_i) over the validation rows
+//	hypercleaning: x̃ = [x; 1], W ∈ R^{c×(p+1)} (w = Wᵀ row-major), s_i = σ(λ_i),
+//	           g(W,λ) = 1/n Σ_i s_i CE(W x̃_i, y_i) + reg‖W‖_F²,   E(W) = 1/m Σ_j CE(W x̃_j, y_j)
+//	krr:       K_ij = exp(−γ‖x_i − x_j‖²), λ = (log ρ, log γ), g(w,λ) = ½wᵀ(K + ρI)w − yᵀw,
+//	           E(w,λ) = 1/(2m)‖K_val,train w − y_val‖² (E depends on γ directly)
+//	biasreg:   w = (w_1, …, w_T), λ = h, g = Σ_t 1/(2n)‖X_t w_t − y_t‖² + ρ/2‖w_t − h‖²,
+//	           E = 1/T Σ_t 1/(2m)‖X_val,t w_t − y_val,t‖²
+//	tvdenoise: λ = (log α, log ν), g(x,λ) = ½‖x − y‖² + α Σ_pixels sqrt(|∇x|² + ν²) (forward
+//	           differences, Neumann boundary), E(x) = ½‖x − x_true‖²
+//
+// CE(z, y) = logsumexp(z) − z_y is the cross-entropy of scores z and label
+// y. Each family's type documents its constants with their derivations.
 //
 // One family has a fixed-point lower level (bilevel.FixedPoint, built by
 // NewFixedPoint; Grazzi et al. 2020, §3.2):
@@ -25,7 +39,7 @@
 // exact reference and the dense constants: do not modify it afterwards. Close
 // frees the device memory.
 //
-// Operands: every oracle of ridge, logreg and quadratic (those of
+// Operands: every oracle of every family (those of
 // bilevel.Problem and the optional HessVecPair, HessDiag, CrossApply,
 // CrossNorm, InnerGradRecord, InnerGradRecordHessVec and UseSlot) checks its
 // operands before any backend call: a vector that is nil, a nil pointer in a

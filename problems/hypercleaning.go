@@ -60,6 +60,7 @@ type Hypercleaning struct {
 	reg            float64
 
 	xTr, xVal  backend.Matrix
+	xSq        backend.Matrix // X̃ ⊙ X̃, uploaded at the first HessDiag
 	yTr, yVal  backend.Labels
 	wts        backend.Vector // n: s/n
 	dsig       backend.Vector // n: σ'(λ)/n
@@ -100,6 +101,7 @@ var (
 	_ bilevel.CrossNormer   = (*Hypercleaning)(nil)
 	_ bilevel.CrossApplier  = (*Hypercleaning)(nil)
 	_ bilevel.HessVecPairer = (*Hypercleaning)(nil)
+	_ bilevel.HessDiager    = (*Hypercleaning)(nil)
 	_ DenseBudgeter         = (*Hypercleaning)(nil)
 	_ Problem               = (*Hypercleaning)(nil)
 )
@@ -238,11 +240,12 @@ func (p *Hypercleaning) Close() error {
 			p.b.Free(y)
 		}
 	}
-	for _, x := range []backend.Matrix{p.xTr, p.xVal} {
+	for _, x := range []backend.Matrix{p.xTr, p.xVal, p.xSq} {
 		if x != nil {
 			p.b.FreeMatrix(x)
 		}
 	}
+	p.xSq = nil
 	p.views = [hcViews]hcView{}
 	p.lin = false
 	return nil
@@ -439,6 +442,37 @@ func (p *Hypercleaning) linearized(oracle string) error {
 		return fmt.Errorf("problems: hypercleaning: %s: %w", oracle, ErrNotLinearized)
 	}
 	return nil
+}
+
+// HessDiag sets dst ← diag(A) at the linearization point (bilevel.HessDiager,
+// the Jacobi preconditioner): the diagonal of Σ_i (s_i/n) x̃_ix̃_iᵀ ⊗ H_i is
+// (X̃ ⊙ X̃)ᵀ diag(s/n) (P ⊙ (1 − P)) in the (p+1)×c layout of w, plus 2reg.
+// X̃ ⊙ X̃ (CSR duplicates summed first) is uploaded at the first call: O(nnz)
+// more device memory, only when preconditioning is used.
+func (p *Hypercleaning) HessDiag(dst backend.Vector) error {
+	if err := p.linearized("HessDiag"); err != nil {
+		return err
+	}
+	if err := checkVec(hcName, "HessDiag", "dst", dst, p.d); err != nil {
+		return err
+	}
+	d, err := p.view(dst)
+	if err != nil {
+		return err
+	}
+	if p.xSq == nil {
+		if p.xSq, err = uploadMatrix(p.b, mlrSquared(p.xt)); err != nil {
+			p.xSq = nil
+			return fmt.Errorf("problems: hypercleaning: HessDiag: %w", err)
+		}
+	}
+	b := p.b
+	b.MulElem(p.zN, -1, p.prob, p.prob, 0) // −P ⊙ P
+	b.Axpy(1, p.prob, p.zN)                // P ⊙ (1 − P)
+	b.ScaleRows(p.zN, p.wts, p.zN)         // rows weighted by s_i/n
+	b.Fill(dst, 2*p.reg)
+	b.MulBlockTrans(d, 1, p.xSq, p.zN, 1)
+	return b.Err()
 }
 
 // HessVec sets dst ← A·v = X̃ᵀR + 2reg·v, R_i = (s_i/n)(p_i ⊙ u_i −

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,15 +29,30 @@ const gradUsage = `Usage: hypergrad grad [flags]
 
 Computes one hypergradient ∇f(λ) of f(λ) = E(w*(λ), λ) for a problem of the zoo
 (go doc ./problems) at the λ stored with its data: w*(λ) = argmin_w g(w, λ) for
-ridge, logreg and quadratic; the fixed point w*(λ) = Φ(w*(λ), λ) for equilibrium
+the optimisation problems (ridge, logreg, quadratic, multilogreg, hypercleaning,
+krr, biasreg, tvdenoise); the fixed point w*(λ) = Φ(w*(λ), λ) for equilibrium
 (Grazzi et al. 2020, §3.2), where t counts fixed-point iterations and AID's
 solver works on (I − ∂_wΦᵀ) v = ∇_wE.
 
 Methods (-method):
-  ridge, logreg, quadratic: itd, aid-fp, aid-cg, aid-pcg, aid-hb, aid-minres,
-                            aid-gmres, aid-bicgstab, aid-cgne
-  equilibrium:              itd, itd-fwd (forward mode), aid-fp (fixed-point
-                            iteration), aid-gmres, aid-bicgstab, aid-cgne
+  optimisation problems: itd, aid-fp, aid-cg, aid-pcg, aid-hb, aid-minres,
+                         aid-gmres, aid-bicgstab, aid-cgne
+  equilibrium:           itd, itd-fwd (forward mode), aid-fp (fixed-point
+                         iteration), aid-gmres, aid-bicgstab, aid-cgne
+
+Data (-data): an .npz file with the family's fields (go doc ./data), a text
+file pair for ridge, logreg, multilogreg and hypercleaning
+("libsvm:train=PATH,val=PATH" or "csv:train=PATH,val=PATH"; go doc
+data.ParseTextSource), or "synth:key=value,..." with the keys
+  ridge, logreg:  n, m, d, kappa, noise, lambda, seed
+  quadratic:      m1, m2, d, h, sigma, seed, numpy
+  equilibrium:    n, d, k, c, q, seed
+  multilogreg:    n, m, d, c, density, noise, lambda, perclass, seed
+  hypercleaning:  n, m, d, c, corrupt, reg, lambda, seed
+  krr:            n, m, d, noise, rho, gamma, seed
+  biasreg:        tasks, n, m, d, noise, rho, spread, lambda, seed
+  tvdenoise:      h, w, noise, alpha, nu, seed
+Small real data sets are in the repository's datasets/ folder.
 
 Memory: before building the problem, grad estimates the memory the run
 needs (the data, its host and backend copies, the problem's and the
@@ -79,8 +95,8 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	f := &gradFlags{}
 	fs := flag.NewFlagSet("grad", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.problem, "problem", "ridge", "problem: ridge, logreg, quadratic or equilibrium")
-	fs.StringVar(&f.source, "data", "", "an .npz file, or synth:key=value,... (ridge, logreg: keys n, m, d, kappa, noise, lambda, seed; quadratic: m1, m2, d, h, sigma, seed, numpy; equilibrium: n, d, k, c, q, seed) (default \""+defaultSource+"\" for ridge and logreg, \"synth:\" otherwise)")
+	fs.StringVar(&f.problem, "problem", "ridge", "problem: "+strings.Join(data.Families, ", "))
+	fs.StringVar(&f.source, "data", "", "an .npz file, libsvm:… or csv:…, or synth:key=value,... (keys above) (default \""+defaultSource+"\" for ridge and logreg, \"synth:\" otherwise)")
 	fs.StringVar(&f.method, "method", "aid-cg", "estimator (see above; default aid-gmres for equilibrium): itd, aid-fp, aid-cg, aid-pcg (CG with the Jacobi preconditioner diag(A)), aid-hb, aid-minres, aid-gmres, aid-bicgstab, aid-cgne; equilibrium also itd-fwd")
 	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball), fista, or newton (inexact Newton with Jacobi CG; AID only); not for equilibrium, which iterates Φ")
 	fs.IntVar(&f.t, "t", 100, "inner (equilibrium: fixed-point) iterations T ≥ 1 (the budget when -tol-inner is set)")
@@ -88,8 +104,8 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	fs.IntVar(&f.maxCG, "max-cg", 0, "-inner newton: CG iterations per Newton step (0: max(100, 2d), hypergrad.DefaultMaxCG)")
 	fs.Float64Var(&f.tolInner, "tol-inner", 0, "stop the inner solve when ‖∇_w g‖ ≤ this (equilibrium: the fixed-point step ‖w_{s+1} − w_s‖; 0: run exactly T steps)")
 	fs.Float64Var(&f.tolLinear, "tol-linear", 0, "stop the linear solve when its residual (‖A q − ∇_wE‖; equilibrium: ‖(I − ∂_wΦᵀ)v − ∇_wE‖) ≤ this (0: run exactly K steps)")
-	fs.Float64Var(&f.targetRel, "target-rel", 0, "AID on ridge, logreg, quadratic: iterate until the certified bound guarantees this relative accuracy (-t, -k become budgets)")
-	fs.Float64Var(&f.targetAbs, "target-abs", 0, "AID on ridge, logreg, quadratic: iterate until the certified bound guarantees this absolute accuracy")
+	fs.Float64Var(&f.targetRel, "target-rel", 0, "AID on an optimisation problem: iterate until the certified bound guarantees this relative accuracy (-t, -k become budgets)")
+	fs.Float64Var(&f.targetAbs, "target-abs", 0, "AID on an optimisation problem: iterate until the certified bound guarantees this absolute accuracy")
 	fs.StringVar(&f.backend, "backend", "cpu", "backend: cpu, cuda, or cuda-f32 (dense X stored in float32 on the GPU: half the bytes per pass, X rounded once)")
 	fs.BoolVar(&f.exact, "exact", false, "also compute the exact reference hypergradient (dense, O(n·d²)) and the relative error")
 	fs.StringVar(&f.maxMemory, "max-memory", "", "memory budget in bytes: a number with an optional K, M, G or T suffix (powers of 1024), such as 8G or 1.5e9; the run is refused (exit 2) when its estimate exceeds it (default: MemAvailable from /proc/meminfo, else 8 GiB)")
@@ -131,10 +147,8 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 }
 
 func (f *gradFlags) check() error {
-	switch f.problem {
-	case "ridge", "logreg", "quadratic", "equilibrium":
-	default:
-		return fmt.Errorf("unknown problem %q (want ridge, logreg, quadratic or equilibrium)", f.problem)
+	if !slices.Contains(data.Families, f.problem) {
+		return fmt.Errorf("unknown problem %q (want %s)", f.problem, strings.Join(data.Families, ", "))
 	}
 	if strings.TrimSpace(f.source) == "" {
 		return errors.New("-data is empty: give an .npz file or a synth: source (or leave -data out for the default)")
@@ -746,6 +760,27 @@ func (f *gradFlags) estimateMemory(d any) (runMemory, error) {
 		n, p, k, c := v.Dims()
 		m.data = matrixBytes(v.X) + matrixBytes(v.A) + matrixBytes(v.B) + matrixBytes(v.Wo) + vec(len(v.Y), len(v.Bias), len(v.Bo))
 		rows, dim, h = n*c+p, n*k, v.HyperDim()
+	case *data.Multiclass:
+		n, mv, dd, c := v.Dims()
+		m.data = matrixBytes(v.XTrain) + matrixBytes(v.XVal) + vec(n, mv, len(v.Lambda))
+		rows, dim, h = (n+mv)*c, dd*c, len(v.Lambda) // the probabilities are rows×c
+	case *data.Hypercleaning:
+		n, mv, p, c := v.Dims()
+		// X̃ = [X, 1] is copied once on the host and once on the device.
+		m.data = 2*(matrixBytes(v.XTrain)+matrixBytes(v.XVal)) + vec(n, mv, n)
+		rows, dim, h = (n+mv)*c, (p+1)*c, n
+	case *data.KRR:
+		n, mv, _ := v.Dims()
+		m.data = matrixBytes(v.XTrain) + matrixBytes(v.XVal) + vec(n, mv) + float64(data.KRRKernelBytes(n, mv))
+		rows, dim, h = n+mv, n, 2
+	case *data.BiasReg:
+		tasks, n, mv, dd := v.Dims()
+		m.data = vec(tasks*n*dd, tasks*mv*dd, tasks*n, tasks*mv, dd)
+		rows, dim, h = tasks*(n+mv), tasks*dd, dd
+	case *data.TVDenoise:
+		px := v.H * v.W
+		m.data = vec(2*px) + 2*16*vec(2*px) // y, x_true, and D and |D| as CSR
+		rows, dim, h = 2*px, px, 2
 	default:
 		return m, fmt.Errorf("internal error: data of type %T", d)
 	}
