@@ -240,6 +240,7 @@ func TestRunAndWrite(t *testing.T) {
 		t.Errorf("results.csv: %d equilibrium error rows, want %d", eqRows, want)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	checkMarkdownTables(t, string(md))
 	for _, want := range []string{"Iteration complexity", "Reproduction", "error_vs_iterations_ridge.png", "Equilibrium model", equilibriumFigure} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("summary.md lacks %q", want)
@@ -309,5 +310,38 @@ func TestOuterAndTightness(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "outer_loss_vs_calls.png")); err != nil {
 		t.Error(err)
+	}
+}
+
+// checkMarkdownTables fails if a row of a markdown table has another number
+// of cells than the table's header (an unescaped | inside a cell).
+func checkMarkdownTables(t *testing.T, md string) {
+	t.Helper()
+	cells := func(line string) int {
+		n := 0
+		for i := 0; i < len(line); i++ {
+			if line[i] == '\\' {
+				i++
+				continue
+			}
+			if line[i] == '|' {
+				n++
+			}
+		}
+		return n - 1
+	}
+	header := 0
+	for i, line := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			header = 0
+			continue
+		}
+		if header == 0 {
+			header = cells(line)
+			continue
+		}
+		if c := cells(line); c != header {
+			t.Errorf("summary.md line %d: %d cells under a %d-cell header: %s", i+1, c, header, line)
+		}
 	}
 }

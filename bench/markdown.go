@@ -94,11 +94,11 @@ func writeProblem(b *strings.Builder, pr *ProblemReport, figures []string) {
 
 	b.WriteString("\n### Asymptotic rates\n\nFitted contraction per iteration (least squares on log error between 1e-12 and 1e-2) against theory with the spectrum [μ*, L*] of A(w*).\n\n| phase | fitted | theory | formula | points |\n|---|---|---|---|---|\n")
 	for _, r := range pr.InnerRates {
-		fmt.Fprintf(b, "| %s | %.5f | %.5f | %s | %d |\n", r.Phase, r.Fitted, r.Theory, r.Formula, r.Points)
+		fmt.Fprintf(b, "| %s | %.5f | %.5f | %s | %d |\n", r.Phase, r.Fitted, r.Theory, mdCell(r.Formula), r.Points)
 	}
 	for _, m := range pr.Methods {
 		if m.Rate != nil {
-			fmt.Fprintf(b, "| %s %s | %.5f | %.5f | %s | %d |\n", m.Estimator, m.Rate.Phase, m.Rate.Fitted, m.Rate.Theory, m.Rate.Formula, m.Rate.Points)
+			fmt.Fprintf(b, "| %s %s | %.5f | %.5f | %s | %d |\n", m.Estimator, m.Rate.Phase, m.Rate.Fitted, m.Rate.Theory, mdCell(m.Rate.Formula), m.Rate.Points)
 		}
 	}
 
@@ -188,3 +188,7 @@ func writeOuter(b *strings.Builder, o *OuterReport) {
 	}
 	b.WriteString("\n![outer loop](outer_loss_vs_calls.png)\n\n")
 }
+
+// mdCell escapes the pipes of a markdown table cell (formulas such as
+// |1−αμ| would otherwise split the cell).
+func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
