@@ -23,7 +23,7 @@ var torchPeer []byte
 // PeerOptions configure the side-by-side run against the PyTorch peer.
 type PeerOptions struct {
 	Python  string // interpreter; "" → the first of python3 and /usr/bin/python3 that imports torch
-	Problem string // ridge, logreg or quadratic
+	Problem string // ridge, logreg, quadratic or multilogreg
 	Source  string // data source (written to a temporary .npz for the peer)
 	T, K    int
 	Repeats int      // alternating rounds (peer, then ours); medians are over them
@@ -57,9 +57,13 @@ type PeerReport struct {
 	BLAS    string  `json:"blas"`
 	// PeerDevice is the torch device the peer ran on ("cpu" or the GPU's
 	// name), OursDevice our backend's Device().
-	PeerDevice string       `json:"peer_device"`
-	OursDevice string       `json:"ours_device"`
-	Methods    []PeerMethod `json:"methods"`
+	PeerDevice string `json:"peer_device"`
+	OursDevice string `json:"ours_device"`
+	// ProblemBytes is the device bytes our problem holds once built (data
+	// and work vectors), DataNNZ the stored values of its data matrices.
+	ProblemBytes int64        `json:"problem_device_bytes"`
+	DataNNZ      int64        `json:"data_nnz"`
+	Methods      []PeerMethod `json:"methods"`
 	// GemvSeconds are the peer's X@v and Xᵀ@r times (median), and
 	// GemvGBps the bandwidth they reach (bytes of X per second).
 	GemvSeconds map[string]float64 `json:"gemv_seconds,omitempty"`
@@ -86,6 +90,10 @@ type PeerMethod struct {
 	RoundRatios []float64 `json:"round_ratios"`
 	Paired      Stat      `json:"paired_ratio"`
 	RelDiff     float64   `json:"rel_difference"` // ‖ours − peer‖/‖peer‖
+	// PeakBytes is the most device bytes our backend held during one
+	// estimate (the problem's data and vectors included), sampled at every
+	// iteration in a separate, untimed run.
+	PeakBytes int64 `json:"peak_device_bytes"`
 }
 
 // FindPython returns the interpreter to use: python if given (it must import
@@ -140,11 +148,19 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 		return nil, err
 	}
 	npz := filepath.Join(dir, "data.npz")
+	var nnz int64
 	switch v := d.(type) {
 	case *data.Supervised:
 		err = data.SaveSupervised(npz, v)
+		nnz = int64(v.XTrain.NNZ() + v.XVal.NNZ())
 	case *data.Quadratic:
 		err = data.SaveQuadratic(npz, v)
+		nnz = int64(v.A.NNZ() + v.C.NNZ() + v.D.NNZ())
+	case *data.Multiclass:
+		err = data.SaveMulticlass(npz, v)
+		nnz = int64(v.XTrain.NNZ() + v.XVal.NNZ())
+	default:
+		err = fmt.Errorf("peers: problem %s has no PyTorch peer (ridge, logreg, quadratic, multilogreg)", o.Problem)
 	}
 	if err != nil {
 		return nil, err
@@ -153,18 +169,20 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	if err := os.WriteFile(script, torchPeer, 0o644); err != nil {
 		return nil, err
 	}
+	before := r.Backend.Allocated()
 	p, shape, err := NewProblem(r.Backend, ProblemSpec{Name: o.Problem, Problem: o.Problem, Source: o.Source})
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
+	problemBytes := r.Backend.Allocated() - before
 	c, err := p.Constants()
 	if err != nil {
 		return nil, err
 	}
 	alpha := 2 / (c.L.Value + c.Mu.Value)
 	rep := &PeerReport{Problem: o.Problem, Source: o.Source, Shape: shape, T: o.T, K: o.K, Alpha: alpha, Python: python, Threads: o.Threads, Rounds: o.Repeats,
-		OursDevice: r.Backend.Device()}
+		OursDevice: r.Backend.Device(), ProblemBytes: problemBytes, DataNNZ: nnz}
 
 	var xBytes float64
 	sv, supervised := d.(*data.Supervised)
@@ -262,10 +280,40 @@ func (r *Runner) RunPeers(ctx context.Context, o PeerOptions) (*PeerReport, erro
 	}
 	for _, name := range o.Methods {
 		so, sp := stat(oursSec[name]), stat(peerSec[name])
+		peak, err := peakBytes(ctx, p, name, o.T, o.K, alpha)
+		if err != nil {
+			return nil, err
+		}
 		rep.Methods = append(rep.Methods, PeerMethod{Method: name, Ours: so, Peer: sp, Ratio: so.Median / sp.Median,
-			RoundRatios: roundRatio[name], Paired: stat(roundRatio[name]), RelDiff: relErr(oursHG[name], peerHG[name])})
+			RoundRatios: roundRatio[name], Paired: stat(roundRatio[name]), RelDiff: relErr(oursHG[name], peerHG[name]),
+			PeakBytes: peak})
 	}
 	return rep, nil
+}
+
+// peakBytes runs the method once more, untimed, sampling the backend's
+// allocated bytes at every iteration, and returns their maximum.
+func peakBytes(ctx context.Context, p problem, name string, t, k int, alpha float64) (int64, error) {
+	e, err := MethodSpec{Name: name, Inner: "gd"}.Estimator(t, k)
+	if err != nil {
+		return 0, err
+	}
+	b := p.Backend()
+	peak := b.Allocated()
+	sample := func(hypergrad.Progress) error {
+		peak = max(peak, b.Allocated())
+		return nil
+	}
+	switch v := withSteps(e, alpha).(type) {
+	case *hypergrad.AID:
+		v.Monitor = sample
+	case *hypergrad.ITD:
+		v.Monitor = sample
+	}
+	if _, err := e.Estimate(ctx, p, nil); err != nil {
+		return 0, err
+	}
+	return max(peak, b.Allocated()), nil
 }
 
 // peerOutput is what torch_peer.py prints.
@@ -368,11 +416,13 @@ func blasInfo(config string) string {
 func writePeers(b *strings.Builder, pr *PeerReport) {
 	fmt.Fprintf(b, "## Side by side with PyTorch\n\n`%s` (%s, %s), t = %d, k = %d, α = %.6g, float64, %d threads on both sides. Ours on %s; the peer on %s: PyTorch %s, %s, via %s. Medians over %d alternating rounds (the peer, then ours), so that both sides see the same drift of the machine's memory bandwidth; the paired ratio is the median of each round's ratio (ours over the peer's, seconds apart).\n\n",
 		pr.Source, pr.Problem, pr.Shape, pr.T, pr.K, pr.Alpha, pr.Threads, pr.OursDevice, orUnknown(pr.PeerDevice), pr.Torch, pr.BLAS, pr.Python, pr.Rounds)
-	b.WriteString("| method | ours (median, min–max) | PyTorch (median, min–max) | time ratio ours/PyTorch | paired ratio (median, min–max) | ‖ours − PyTorch‖/‖PyTorch‖ |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| method | ours (median, min–max) | PyTorch (median, min–max) | time ratio ours/PyTorch | paired ratio (median, min–max) | ‖ours − PyTorch‖/‖PyTorch‖ | our peak device bytes |\n|---|---|---|---|---|---|---|\n")
 	for _, m := range pr.Methods {
-		fmt.Fprintf(b, "| %s | %s (%s–%s) | %s (%s–%s) | %.3f | %.3f (%.3f–%.3f) | %.2g |\n", m.Method, dur(m.Ours.Median), dur(m.Ours.Min), dur(m.Ours.Max),
-			dur(m.Peer.Median), dur(m.Peer.Min), dur(m.Peer.Max), m.Ratio, m.Paired.Median, m.Paired.Min, m.Paired.Max, m.RelDiff)
+		fmt.Fprintf(b, "| %s | %s (%s–%s) | %s (%s–%s) | %.3f | %.3f (%.3f–%.3f) | %.2g | %s |\n", m.Method, dur(m.Ours.Median), dur(m.Ours.Min), dur(m.Ours.Max),
+			dur(m.Peer.Median), dur(m.Peer.Min), dur(m.Peer.Max), m.Ratio, m.Paired.Median, m.Paired.Min, m.Paired.Max, m.RelDiff, mib(m.PeakBytes))
 	}
+	fmt.Fprintf(b, "\nOur problem holds %s on the device once built (data with %d stored values and work vectors); the peak column adds the estimator's vectors.\n",
+		mib(pr.ProblemBytes), pr.DataNNZ)
 	if len(pr.GemvSeconds) > 0 {
 		lib := "cuBLAS"
 		if pr.PeerDevice == "" || strings.Contains(pr.PeerDevice, "cpu") {
@@ -393,6 +443,9 @@ func writePeers(b *strings.Builder, pr *PeerReport) {
 	}
 	b.WriteString("\n")
 }
+
+// mib formats a byte count in MiB.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func orUnknown(s string) string {
 	if s == "" {

@@ -154,3 +154,35 @@ func TestRunTimeToAccuracy(t *testing.T) {
 		t.Errorf("peer %+v, ratio %v", rep.Peer, rep.Ratio)
 	}
 }
+
+// TestRunPeersMultilogreg: the comparison runs on CSR multinomial data
+// (written with the CSR arrays for the peer) and reports the bytes our
+// problem holds, the stored values of its data and each method's peak.
+func TestRunPeersMultilogreg(t *testing.T) {
+	dir := t.TempDir()
+	python := filepath.Join(dir, "python3")
+	if err := os.WriteFile(python, []byte(fakePython), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAKE_PEER_COUNT", filepath.Join(dir, "count"))
+	b := cpu.New(cpu.Options{})
+	defer b.Close()
+	r := &Runner{Suite: Quick(), Backend: b}
+	o := PeerOptions{Python: python, Problem: "multilogreg", Source: "synth:n=300,m=100,d=10,c=3,density=0.3,seed=2", T: 4, K: 4, Repeats: 1,
+		Methods: []string{"itd", "aid-cg"}}
+	rep, err := r.RunPeers(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DataNNZ <= 0 || rep.DataNNZ >= 400*10 || rep.ProblemBytes <= 0 {
+		t.Errorf("data nnz %d (dense would be %d), problem bytes %d", rep.DataNNZ, 400*10, rep.ProblemBytes)
+	}
+	for _, m := range rep.Methods {
+		if m.PeakBytes < rep.ProblemBytes {
+			t.Errorf("%s: peak %d below the problem's %d bytes", m.Method, m.PeakBytes, rep.ProblemBytes)
+		}
+	}
+	if _, err := r.RunPeers(context.Background(), PeerOptions{Python: python, Problem: "krr", Source: "synth:n=20", T: 1, K: 1, Repeats: 1, Methods: []string{"itd"}}); err == nil || !strings.Contains(err.Error(), "no PyTorch peer") {
+		t.Errorf("krr peer: %v", err)
+	}
+}

@@ -34,7 +34,37 @@ def load(path, problem, device):
     t = lambda name: torch.from_numpy(np.ascontiguousarray(z[name], dtype=np.float64)).to(device)
     if problem == "quadratic":
         return {k: t(k) for k in ("A", "b", "C", "D", "e", "theta")}
+    if problem == "multilogreg":
+        return load_multiclass(z, device)
     d = {k: t(k) for k in ("X_train", "y_train", "X_val", "y_val", "lambda")}
+    return d
+
+
+def matrix(z, name, device):
+    """A dense matrix, or a CSR one (scipy's four arrays) as a sparse COO tensor."""
+    if name in z.files:
+        return torch.from_numpy(np.ascontiguousarray(z[name], dtype=np.float64)).to(device)
+    indptr = np.asarray(z[name + "_indptr"], dtype=np.int64)
+    rows, cols = (int(v) for v in z[name + "_shape"])
+    row = np.repeat(np.arange(rows, dtype=np.int64), np.diff(indptr))
+    idx = torch.from_numpy(np.stack([row, np.asarray(z[name + "_indices"], dtype=np.int64)]))
+    val = torch.from_numpy(np.asarray(z[name + "_data"], dtype=np.float64))
+    return torch.sparse_coo_tensor(idx, val, (rows, cols)).coalesce().to(device)
+
+
+def load_multiclass(z, device):
+    """multilogreg: X (dense or CSR), integer labels, lambda (d or 1) or lambda_class (c)."""
+    d = {"X_train": matrix(z, "X_train", device), "X_val": matrix(z, "X_val", device)}
+    for k in ("y_train", "y_val"):
+        d[k] = torch.from_numpy(np.asarray(z[k]).astype(np.int64)).to(device)
+    per_class = "lambda_class" in z.files
+    lam = z["lambda_class"] if per_class else z["lambda"]
+    d["lambda"] = torch.from_numpy(np.atleast_1d(np.asarray(lam, dtype=np.float64))).to(device)
+    d["per_class"] = per_class
+    if "classes" in z.files:
+        d["classes"] = int(z["classes"])
+    else:
+        d["classes"] = int(max(d["y_train"].max().item(), d["y_val"].max().item())) + 1
     return d
 
 
@@ -45,6 +75,8 @@ def make_problem(problem, d):
         g = lambda w, th: ((C @ th + D @ w - e) ** 2).sum()
         E = lambda w, th: ((A @ w - b) ** 2).sum()
         return d["theta"], D.shape[1], g, E
+    if problem == "multilogreg":
+        return make_multilogreg(d)
     X, y, Xv, yv, lam = d["X_train"], d["y_train"], d["X_val"], d["y_val"], d["lambda"]
     dim = X.shape[1]
 
@@ -62,6 +94,30 @@ def make_problem(problem, d):
         g = lambda w, l: sp(-y * (X @ w)).mean() + reg(w, l)
         E = lambda w, l: sp(-yv * (Xv @ w)).mean()
     return lam, dim, g, E
+
+
+def make_multilogreg(d):
+    """g(W, lam) = mean CE(X W, y) + 1/(2 d c) sum_jk e^{lam_j} W_jk^2 (per class:
+    e^{lam_k}); E(W) = mean CE(X_val W, y_val); w is W (d x c) row-major."""
+    X, y, Xv, yv, lam, c = d["X_train"], d["y_train"], d["X_val"], d["y_val"], d["lambda"], d["classes"]
+    p = X.shape[1]
+    ce = torch.nn.functional.cross_entropy
+    mm = lambda A, W: torch.sparse.mm(A, W) if A.is_sparse else A @ W
+
+    def reg(w, l):
+        W = w.view(p, c)
+        el = torch.exp(l)
+        if el.numel() == 1:
+            s = el[0] * (W * W).sum()
+        elif d["per_class"]:
+            s = (el.view(1, c) * W * W).sum()
+        else:
+            s = (el.view(p, 1) * W * W).sum()
+        return s / (2 * p * c)
+
+    g = lambda w, l: ce(mm(X, w.view(p, c)), y) + reg(w, l)
+    E = lambda w, l: ce(mm(Xv, w.view(p, c)), yv)
+    return lam, p * c, g, E
 
 
 def inner(g, lam, dim, t, alpha):
@@ -123,7 +179,7 @@ def sync(device):
 def gemv_seconds(d, repeats, device):
     """Time of X @ v and X^T @ r, the BLAS dgemv passes a PyTorch oracle makes
     (OpenBLAS/MKL on the CPU, cuBLAS on a GPU)."""
-    if "X_train" not in d:
+    if "X_train" not in d or d["X_train"].is_sparse or d["X_train"].dim() != 2 or "classes" in d:
         return None
     X = d["X_train"]
     v = torch.ones(X.shape[1], dtype=torch.float64, device=device)
@@ -156,7 +212,7 @@ def blas_library():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--problem", required=True, choices=["ridge", "logreg", "quadratic"])
+    ap.add_argument("--problem", required=True, choices=["ridge", "logreg", "quadratic", "multilogreg"])
     ap.add_argument("--methods", default="itd,aid-fp,aid-cg")
     ap.add_argument("--t", type=int, required=True)
     ap.add_argument("--k", type=int, required=True)

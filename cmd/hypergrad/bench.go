@@ -29,14 +29,18 @@ Flags:
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	suiteName := fs.String("suite", "quick", "suite: quick (under a minute on 2 cores), full, maid (the outer-loop experiment) or none (with -peers: only the comparisons)")
+	suiteName := fs.String("suite", "quick", "suite: quick (every family, about 80 s on 2 cores), full, papers (the papers' experiments, a few minutes), maid (the outer-loop experiment) or none (with -peers: only the comparisons)")
 	backendName := fs.String("backend", "cpu", "backend: cpu, cuda, or cuda-f32 (dense X stored in float32 on the GPU)")
 	out := fs.String("out", "bench-out", "output directory (created if missing)")
 	probs := fs.String("problems", "", "comma-separated problems of the suite (default: all)")
 	methods := fs.String("methods", "", "comma-separated methods: itd, aid-fp, aid-cg, aid-pcg, aid-hb (default: all)")
 	peers := fs.Bool("peers", false, "also run the PyTorch peer side by side (logreg 20000×2000, t = k = 50) and the time-to-accuracy comparison")
 	python := fs.String("python", "", "Python interpreter for -peers (default: the first of python3, /usr/bin/python3 that imports torch)")
+	peerProblem := fs.String("peer-problem", bench.DefaultPeerOptions().Problem, "problem of the peer comparison: ridge, logreg, quadratic or multilogreg (dense or CSR X)")
 	peerSource := fs.String("peer-data", bench.DefaultPeerOptions().Source, "data of the peer comparison")
+	peerT := fs.Int("peer-t", bench.DefaultPeerOptions().T, "inner iterations t of the peer comparison")
+	peerK := fs.Int("peer-k", bench.DefaultPeerOptions().K, "linear iterations k of the peer comparison")
+	tta := fs.Bool("tta", true, "with -peers, also run the time-to-accuracy comparison (logreg, -tta-data)")
 	verbose := fs.Bool("v", false, "log each step on stderr, one timestamped line each (instead of the bar drawn on a terminal)")
 	peerDev := fs.String("peer-device", "", "torch device of the peer (-peers): cpu or cuda (default: the device of -backend)")
 	rounds := fs.Int("rounds", bench.DefaultPeerOptions().Repeats, "alternating rounds of the peer comparison (-peers): the peer, then ours, each round; medians are over them")
@@ -80,6 +84,14 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *rounds < 1 {
 		return fail("-rounds %d: want at least 1", *rounds)
 	}
+	switch *peerProblem {
+	case "ridge", "logreg", "quadratic", "multilogreg":
+	default:
+		return fail("-peer-problem %q: the PyTorch peer runs ridge, logreg, quadratic or multilogreg", *peerProblem)
+	}
+	if *peerT < 1 || *peerK < 1 {
+		return fail("-peer-t %d, -peer-k %d: want t, k ≥ 1", *peerT, *peerK)
+	}
 	if err := bench.CheckPeerDevice(*peerDev); err != nil {
 		return fail("-peer-device: %v", err)
 	}
@@ -112,15 +124,18 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *peers {
 		o := bench.DefaultPeerOptions()
 		o.Python, o.Source, o.Device, o.Repeats = peerPython, *peerSource, *peerDev, *rounds
+		o.Problem, o.T, o.K = *peerProblem, *peerT, *peerK
 		if rep.Peers, err = r.RunPeers(ctx, o); err != nil {
 			fmt.Fprintf(stderr, "hypergrad bench: peers: %v\n", err)
 			return exitFailure
 		}
-		to := bench.DefaultTTAOptions()
-		to.Python, to.Source, to.Device = peerPython, *ttaSource, *peerDev
-		if rep.TTA, err = r.RunTimeToAccuracy(ctx, to); err != nil {
-			fmt.Fprintf(stderr, "hypergrad bench: time to accuracy: %v\n", err)
-			return exitFailure
+		if *tta {
+			to := bench.DefaultTTAOptions()
+			to.Python, to.Source, to.Device = peerPython, *ttaSource, *peerDev
+			if rep.TTA, err = r.RunTimeToAccuracy(ctx, to); err != nil {
+				fmt.Fprintf(stderr, "hypergrad bench: time to accuracy: %v\n", err)
+				return exitFailure
+			}
 		}
 	}
 	paths, err := bench.WriteAll(*out, rep)
@@ -136,7 +151,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 
 // peerOnlyFlags are the flags of hypergrad bench that only the PyTorch
 // comparisons (-peers) read.
-var peerOnlyFlags = []string{"python", "peer-data", "peer-device", "rounds", "tta-data"}
+var peerOnlyFlags = []string{"python", "peer-problem", "peer-data", "peer-t", "peer-k", "peer-device", "rounds", "tta", "tta-data"}
 
 // printHeadlines prints the iteration-complexity headline and the claims.
 func printHeadlines(w io.Writer, rep *bench.Report) {

@@ -25,16 +25,21 @@ func TestBenchFlagsNotIgnored(t *testing.T) {
 		{[]string{"-suite", "maid", "-methods", "itd"}, []string{"suite maid has no methods"}},
 		{[]string{"-suite", "none", "-peers", "-problems", "ridge"}, []string{"suite none has no problems"}},
 		{[]string{"-peers", "-peer-device", "tpu"}, []string{"-peer-device", `"tpu"`}},
+		{[]string{"-peers", "-peer-problem", "krr"}, []string{"-peer-problem", `"krr"`}},
+		{[]string{"-peers", "-peer-t", "0"}, []string{"-peer-t 0", "want t, k ≥ 1"}},
 	}
 	for _, name := range peerOnlyFlags {
-		value := "x"
-		if name == "rounds" {
-			value = "3"
+		arg := []string{"-" + name, "x"}
+		switch name {
+		case "rounds", "peer-t", "peer-k":
+			arg[1] = "3"
+		case "tta":
+			arg = []string{"-tta=false"}
 		}
 		cases = append(cases, struct {
 			args []string
 			want []string
-		}{[]string{"-" + name, value}, []string{"-" + name + " configures the PyTorch comparisons", "add -peers"}})
+		}{arg, []string{"-" + name + " configures the PyTorch comparisons", "add -peers"}})
 	}
 	for _, tc := range cases {
 		args := append([]string{"bench", "-out", out}, tc.args...)
