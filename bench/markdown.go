@@ -175,6 +175,12 @@ func writeReproduction(b *strings.Builder, rp *Reproduction) {
 	if rp.Equilibrium != nil {
 		writeEquilibrium(b, rp.Equilibrium)
 	}
+	if rp.Cleaning != nil {
+		writeCleaning(b, rp.Cleaning)
+	}
+	if rp.Denoising != nil {
+		writeDenoising(b, rp.Denoising)
+	}
 }
 
 func writeOuter(b *strings.Builder, o *OuterReport) {

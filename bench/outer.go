@@ -74,20 +74,8 @@ func (r *Runner) runOuter(ctx context.Context, o *OuterSpec) (*OuterReport, erro
 	defer p.Close()
 	lam0 := make([]float64, p.HyperDim())
 	p.Hyper(lam0)
-	trueLoss := func(lam []float64) (float64, error) {
-		if err := p.SetHyper(lam); err != nil {
-			return 0, err
-		}
-		ref, err := p.Reference()
-		if err != nil {
-			return 0, err
-		}
-		w := vec(p.Backend(), ref.W)
-		defer free(p.Backend(), w)
-		return p.OuterValue(w)
-	}
 	rep := &OuterReport{Problem: o.Problem.Name, Source: o.Problem.Source, Budget: o.Budget}
-	if rep.Loss0, err = trueLoss(lam0); err != nil {
+	if rep.Loss0, err = trueLoss(p, lam0); err != nil {
 		return nil, err
 	}
 	type cfg struct {
@@ -117,7 +105,7 @@ func (r *Runner) runOuter(ctx context.Context, o *OuterSpec) (*OuterReport, erro
 				continue
 			}
 			st := res.History[j-1]
-			l, err := trueLoss(st.Lambda)
+			l, err := trueLoss(p, st.Lambda)
 			if err != nil {
 				return nil, err
 			}

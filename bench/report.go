@@ -129,6 +129,10 @@ type Reproduction struct {
 	Budget []BudgetResult `json:"budget"`
 	// Equilibrium is the equilibrium experiment (Grazzi et al. §3.2), when run.
 	Equilibrium *EquilibriumReport `json:"equilibrium,omitempty"`
+	// Cleaning and Denoising are the hyper-cleaning and TV-denoising
+	// experiments (papers.go), when run.
+	Cleaning  *CleaningReport  `json:"hyper_cleaning,omitempty"`
+	Denoising *DenoisingReport `json:"tv_denoising,omitempty"`
 }
 
 // Claim is a statement of a paper and what this run measured.

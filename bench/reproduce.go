@@ -33,6 +33,22 @@ func (r *Runner) reproduce(ctx context.Context, rep *Report) (*Reproduction, err
 		out.Equilibrium = eq
 		out.Claims = append(out.Claims, claims...)
 	}
+	if spec := r.Suite.Cleaning; spec != nil {
+		c, claims, err := r.cleaning(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		out.Cleaning = c
+		out.Claims = append(out.Claims, claims...)
+	}
+	if spec := r.Suite.Denoising; spec != nil {
+		d, claims, err := r.denoising(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		out.Denoising = d
+		out.Claims = append(out.Claims, claims...)
+	}
 	return out, nil
 }
 

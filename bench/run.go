@@ -102,6 +102,12 @@ func (r *Runner) tasks() int {
 	n := len(s.Problems) * (len(s.Methods)*per + 3)
 	if s.Reproduce {
 		n += 19 + 8 + s.Equilibrium.tasks()
+		if s.Cleaning != nil {
+			n += 6
+		}
+		if s.Denoising != nil {
+			n += 2
+		}
 	}
 	if s.Tightness {
 		n += len(s.Problems)

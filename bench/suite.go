@@ -81,6 +81,10 @@ type Suite struct {
 	// Equilibrium, if not nil, configures the equilibrium experiment that
 	// Reproduce runs (see equilibrium.go).
 	Equilibrium *EquilibriumSpec
+	// Cleaning and Denoising, if not nil, configure the hyper-cleaning and
+	// TV-denoising experiments that Reproduce runs (see papers.go).
+	Cleaning  *CleaningSpec
+	Denoising *DenoisingSpec
 	// Tightness compares error bounds with true errors on every problem.
 	Tightness bool
 	// Outer, if not nil, runs the outer-loop experiment (MAID).
@@ -168,6 +172,8 @@ func Full() *Suite {
 	s.MemoryT = []int{10, 30, 100, 300, 1000, 3000, 10000}
 	s.Outer = DefaultOuter()
 	s.Equilibrium = FullEquilibrium()
+	s.Cleaning = DefaultCleaning()
+	s.Denoising = DefaultDenoising()
 	return s
 }
 
@@ -183,9 +189,12 @@ func NoProblems() *Suite {
 	return &Suite{Name: "none", Repeats: 7}
 }
 
-// SuiteByName returns the suite of that name: quick, full, maid or none.
+// SuiteByName returns the suite of that name: quick, full, papers, maid or
+// none.
 func SuiteByName(name string) (*Suite, error) {
 	switch name {
+	case "papers":
+		return Papers(), nil
 	case "none":
 		return NoProblems(), nil
 	case "quick":
@@ -195,7 +204,7 @@ func SuiteByName(name string) (*Suite, error) {
 	case "maid":
 		return OuterOnly(), nil
 	}
-	return nil, fmt.Errorf("unknown suite %q (want quick, full, maid or none)", name)
+	return nil, fmt.Errorf("unknown suite %q (want quick, full, papers, maid or none)", name)
 }
 
 // Empty reports whether the suite runs nothing by itself: no problems, no
