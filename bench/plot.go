@@ -217,7 +217,11 @@ func theoryRate(pr *ProblemReport, m *MethodReport) float64 {
 }
 
 func errorVsIterations(pr *ProblemReport) (*plot.Plot, error) {
-	p := newPlot(fmt.Sprintf("%s (κ* = %.3g): relative error, t = k", pr.Name, pr.KappaStar),
+	title := fmt.Sprintf("%s (κ* = %.3g): relative error, t = k", pr.Name, pr.KappaStar)
+	if math.IsNaN(pr.KappaStar) {
+		title = pr.Name + ": relative error, t = k"
+	}
+	p := newPlot(title,
 		"iterations t = k", "‖ĥ − ∇f‖ / ‖∇f‖", false)
 	for i, m := range pr.Methods {
 		c := palette[i%len(palette)]

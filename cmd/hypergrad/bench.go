@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -156,7 +157,11 @@ var peerOnlyFlags = []string{"python", "peer-problem", "peer-data", "peer-t", "p
 // printHeadlines prints the iteration-complexity headline and the claims.
 func printHeadlines(w io.Writer, rep *bench.Report) {
 	for _, pr := range rep.Problems {
-		fmt.Fprintf(w, "%s (κ* = %.3g): oracle calls to 1e-6:", pr.Name, pr.KappaStar)
+		kappa := "κ* not computed: d > 2000"
+		if !math.IsNaN(pr.KappaStar) {
+			kappa = fmt.Sprintf("κ* = %.3g", pr.KappaStar)
+		}
+		fmt.Fprintf(w, "%s (%s): oracle calls to 1e-6:", pr.Name, kappa)
 		for _, m := range pr.Methods {
 			for _, c := range m.Complexity {
 				if c.Target == 1e-6 {
