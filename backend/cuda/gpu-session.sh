@@ -70,6 +70,20 @@ for be in cuda cpu; do
 	done
 done
 
+# Every family of the zoo at a GPU-sized instance, AID-CG on the GPU and the
+# CPU (the hypergradients must agree to 1e-12 normwise), and the
+# 20-newsgroups-shaped multilogreg (CSR) on both.
+for spec in "multilogreg synth:n=11314,m=7532,d=130107,c=20,density=0.001,seed=0" \
+	"hypercleaning synth:n=20000,m=5000,d=100,c=10,seed=0" "krr synth:n=4000,m=1000,d=10,rho=1,seed=0" \
+	"biasreg synth:tasks=200,n=100,m=50,d=50,seed=0" "tvdenoise synth:h=256,w=256,seed=0"; do
+	set -- $spec
+	for be in cuda cpu; do
+		timeout 60 .gpubin/bin/hypergrad grad -problem "$1" -data "$2" -method aid-cg -t 50 -k 50 \
+			-backend "$be" -json >"$out/cli-$1-$be.json" 2>"$out/cli-$1-$be.err"
+		echo "exit status $?" >>"$out/cli-$1-$be.err"
+	done
+done
+
 # Side by side with PyTorch on the GPU (the peer follows -backend), then the
 # time to accuracy.
 timeout 300 .gpubin/bin/hypergrad bench -v -backend cuda -suite none -peers -peer-data "$data" \
