@@ -179,4 +179,7 @@
 //	a declared size beyond the budget (Limits.MaxBytes)   ErrTooLarge   2
 //	two members for one array ("X" and "X.npy")           ErrFormat     2
 //	synth: sizes beyond MaxSynthBytes, a malformed option ErrOption     2
+//	a LIBSVM or CSV line that does not parse              ErrFormat     2
+//	a text source with an unknown or bad key, or for a
+//	family that needs an .npz file                        ErrOption     2
 package data

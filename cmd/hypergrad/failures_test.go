@@ -163,6 +163,10 @@ func TestFailureModes(t *testing.T) {
 	load := func(family, source string) func() error {
 		return func() error { _, err := data.Load(family, source); return err }
 	}
+	badSVM := filepath.Join(dir, "bad.svm")
+	if err := os.WriteFile(badSVM, []byte("1 1:0.5 2:1\n-1 1:abc\n1 2:3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	garbage := filepath.Join(dir, "garbage.npz")
 	if err := os.WriteFile(garbage, []byte("PK\x03\x04 this is not a zip archive"), 0o644); err != nil {
 		t.Fatal(err)
@@ -216,6 +220,12 @@ func TestFailureModes(t *testing.T) {
 		{"synth beyond MaxSynthBytes", []string{"grad", "-data", "synth:n=9e15,d=1"}, exitUsage, data.ErrOption, load("ridge", "synth:n=9e15,d=1"), "MaxSynthBytes"},
 		// malformed synth: option → data.ErrOption → 2
 		{"bad synth option", []string{"grad", "-data", "synth:kappa=0.5"}, exitUsage, data.ErrOption, load("ridge", "synth:kappa=0.5"), "kappa"},
+		// text file that does not parse → data.ErrFormat → 2, naming file and line
+		{"text file that does not parse", []string{"grad", "-data", "libsvm:train=" + badSVM}, exitUsage, data.ErrFormat, load("ridge", "libsvm:train="+badSVM), "line 2"},
+		// text source with an unknown or bad key → data.ErrOption → 2
+		{"bad text source", []string{"grad", "-data", "csv:train=" + badSVM + ",sep=;;"}, exitUsage, data.ErrOption, load("ridge", "csv:train="+badSVM+",sep=;;"), "sep"},
+		// text source for a family that needs an .npz file → data.ErrOption → 2
+		{"text source for krr", []string{"grad", "-problem", "krr", "-data", "libsvm:train=" + badSVM}, exitUsage, data.ErrOption, load("krr", "libsvm:train="+badSVM), "text source"},
 		// unusable constants (μ ≤ 0, non-finite, L < μ) → problems.ErrConstants → 2
 		{"unusable constants", []string{"grad", "-problem", "logreg", "-data", constants}, exitUsage, problems.ErrConstants,
 			func() error { return constantsError("logreg", constants) }, "L_A"},
