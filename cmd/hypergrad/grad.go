@@ -779,7 +779,10 @@ func (f *gradFlags) estimateMemory(d any) (runMemory, error) {
 		rows, dim, h = tasks*(n+mv), tasks*dd, dd
 	case *data.TVDenoise:
 		px := v.H * v.W
-		m.data = vec(2*px) + 2*16*vec(2*px) // y, x_true, and D and |D| as CSR
+		// y, x_true, and D and |D| as CSR: 2·px rows, at most 4·px stored
+		// values of 16 bytes (value and column index), 2·px+1 row pointers.
+		csr := 16*4*float64(px) + vec(2*px+1)
+		m.data = vec(2*px) + 2*csr
 		rows, dim, h = 2*px, px, 2
 	default:
 		return m, fmt.Errorf("internal error: data of type %T", d)
