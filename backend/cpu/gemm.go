@@ -23,7 +23,7 @@ import (
 // 0·Inf = NaN), starts goroutines (allocating) on large products, and was
 // several times slower than these kernels on the problems' shapes measured
 // side by side with OpenBLAS (backend/cpu/openblascmp; figures in
-// bench/results).
+// results).
 func (b *Backend) Gemm(dst backend.Block, alpha float64, a backend.Block, ta backend.Transpose, bm backend.Block, tb backend.Transpose, beta float64) {
 	const op = "Gemm"
 	if !b.ok(op) {

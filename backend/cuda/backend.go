@@ -28,7 +28,7 @@ type Options struct {
 	// the float64 kernels applied to the rounded matrix X̃ (|X̃_ij − X_ij| ≤
 	// 2⁻²⁴|X_ij|). The hypergradient is then that of the problem with data
 	// X̃, not X: a relative change of order 1e-7 (measured in
-	// bench/results). CSR matrices are unaffected.
+	// results). CSR matrices are unaffected.
 	DenseFloat32 bool
 }
 

@@ -68,7 +68,7 @@
 // Dot calls every iteration, with bit-identical results. On an H100, with
 // six launches a step (five now), this took AID-CG (t = k = 50) on logreg 100000×1000
 // from 36.9–37.6 to 35.4–35.7 ms and on logreg 1000×100 (t = k = 100) from
-// 10.6–11.7 to 7.2–7.4 ms (bench/results/gpu-2026-11-23.md).
+// 10.6–11.7 to 7.2–7.4 ms (results/gpu-2026-11-23.md).
 //
 // # Memory
 //
@@ -192,7 +192,7 @@
 // There is no cuBLAS: the GLM operations are memory-bound, the fused kernels
 // have no cuBLAS equivalent, cuBLAS's reductions do not promise a fixed
 // order, and without it a binary needs only libcuda.so.1. Measured on an
-// H100 (100000 × 1000, bench/results/gpu-2026-11-22.md): MulVec 272 µs
+// H100 (100000 × 1000, results/gpu-2026-11-22.md): MulVec 272 µs
 // against cuBLAS's X·v 278 µs; MulVecTrans 341 µs against cuBLAS's Xᵀ·r
 // 276 µs, which is faster but off the estimators' path (their gradient and
 // Hessian-vector product are the fused GLMGrad and GramVec passes). Gemm,

@@ -27,7 +27,7 @@
 # the 1 GiB device-to-device copies, and BlockProducts); cublas-gemm.txt
 # (PyTorch's X @ W on the same shapes); ab-NAME/ when .gpubin/alt-NAME/hypergrad
 # exists (below); and summary.md, a draft of
-# bench/results/gpu-<date>.md. Each part has a time limit (tests 240 s, each
+# results/gpu-<date>.md. Each part has a time limit (tests 240 s, each
 # CLI run 60 s, the peers 300 s, each benchmark run 60 s); HG_GPU_DATA
 # overrides the data, HG_GPU_SKIP_TESTS=1 skips the tests.
 set -uo pipefail

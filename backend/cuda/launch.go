@@ -121,7 +121,7 @@ const (
 	// partial vectors take at most 1/32 of X's memory). 2048 rather than
 	// 1024: on an H100 (100000 × 1000, 3 blocks per SM) more, shorter blocks
 	// cut the last wave's idle time: GramVec 313 µs instead of 323, GLMGrad
-	// 358 instead of 376 (bench/results/gpu-2026-11-22.md).
+	// 358 instead of 376 (results/gpu-2026-11-22.md).
 	denseTileRows = 4
 	denseMinRows  = 32
 	maxDenseGrid  = 2048
