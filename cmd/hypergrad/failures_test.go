@@ -140,7 +140,7 @@ func constantsError(family, source string) error {
 	return err
 }
 
-// TestFailureModes is the failure-mode table of the README ("Failure
+// TestFailureModes is the failure-mode table of docs/cli.md ("Failure
 // modes") and of the package docs of hypergrad and data, one case per row,
 // in the table's order: the command line (on an input built here) exits
 // with the row's code and prints one line on stderr that names the error;

@@ -460,7 +460,7 @@ func relErr(got, want []float64) float64 {
 // jnum is a float64 that encodes to JSON as a number when finite and as
 // the string "+Inf", "-Inf" or "NaN" otherwise (JSON has no non-finite
 // numbers; encoding/json refuses them), so that a result is never lost to
-// its encoding. The README's CLI section documents it.
+// its encoding. docs/cli.md documents it.
 type jnum float64
 
 func (x jnum) MarshalJSON() ([]byte, error) {
@@ -738,7 +738,7 @@ const problemVectors = 16
 const aidVectors = 40
 
 // estimateMemory estimates the memory of the run on data d as data.Load
-// returned it (see runMemory and the README's CLI section).
+// returned it (see runMemory and docs/cli.md).
 func (f *gradFlags) estimateMemory(d any) (runMemory, error) {
 	var m runMemory
 	var rows, dim, h int
