@@ -348,10 +348,7 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 			r.b.Axpy(-s.alpha, st.grad, st.prev)        // prev ← w_{k+1}
 			st.w, st.prev = st.prev, st.w
 		case innerFISTA:
-			tk := st.tk
-			a := 1 - s.q*tk*tk
-			tn := (a + math.Sqrt(a*a+4*tk*tk)) / 2
-			beta := (tk - 1) * (1 - s.q*tn) / (tn * (1 - s.q))
+			tn, beta := fistaNext(s.q, st.tk)
 			st.tk = tn
 			r.b.Copy(st.z, st.w)
 			r.b.Axpby(-beta, st.prev, 1+beta, st.z) // z = (1+β)y_k − βy_{k−1}

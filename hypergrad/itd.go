@@ -435,12 +435,22 @@ func fistaMomenta(q float64, t int) []float64 {
 	beta := make([]float64, t)
 	tk := 0.0
 	for k := range beta {
-		a := 1 - q*tk*tk
-		tn := (a + math.Sqrt(a*a+4*tk*tk)) / 2
-		beta[k] = (tk - 1) * (1 - q*tn) / (tn * (1 - q))
-		tk = tn
+		tk, beta[k] = fistaNext(q, tk)
 	}
 	return beta
+}
+
+// fistaNext returns t_{k+1} and β_k of strongly convex FISTA from t_k and
+// q = μ/L. For q ≥ 1 (κ = 1, where one step of τ = 1/L solves the problem)
+// the formula is 0/0 from k = 1 on (t_k = 1); its limit as q → 1 is β_k = 0,
+// and β_0 multiplies y_0 − y_{−1} = 0, so β = 0 is returned.
+func fistaNext(q, tk float64) (tn, beta float64) {
+	a := 1 - q*tk*tk
+	tn = (a + math.Sqrt(a*a+4*tk*tk)) / 2
+	if q >= 1 {
+		return tn, 0
+	}
+	return tn, (tk - 1) * (1 - q*tn) / (tn * (1 - q))
 }
 
 // fistaPoint sets z ← z_s = (1+β_s)y_s − β_s y_{s−1} (y_{−1} = y_0) from the
