@@ -84,6 +84,26 @@ func (r *Runner) runMethod(ctx context.Context, p problem, ref *bilevel.Referenc
 		mr.TimingErr = relErr(res.Hypergradient, ref.Hypergradient)
 	}
 	mr.Timing = stat(times)
+	for _, c := range mr.Complexity {
+		if c.Target != TimeTarget || !c.Found {
+			continue
+		}
+		tp := &TimedPoint{Target: c.Target, T: c.T, K: c.K}
+		for i := range times {
+			e, err := m.Estimator(c.T, c.K)
+			if err != nil {
+				return nil, err
+			}
+			res, err := e.Estimate(ctx, p, nil)
+			if err != nil {
+				return nil, err
+			}
+			times[i] = res.Time.Total.Seconds()
+			tp.RelErr = relErr(res.Hypergradient, ref.Hypergradient)
+		}
+		tp.Seconds = stat(times)
+		mr.TimeToTarget = tp
+	}
 	r.Progress.Step(pr.Name + " " + mr.Name + ": timing")
 
 	for _, t := range s.MemoryT {

@@ -99,6 +99,19 @@ type Complexity struct {
 	DiagonalOracles int     `json:"diagonal_oracles"`
 }
 
+// TimedPoint is the timing of estimates at one (t, k).
+type TimedPoint struct {
+	Target  float64 `json:"target"`
+	T       int     `json:"t"`
+	K       int     `json:"k"`
+	Seconds Stat    `json:"seconds"`
+	RelErr  float64 `json:"rel_error"`
+}
+
+// TimeTarget is the relative error at which the bench times each method
+// (MethodReport.TimeToTarget).
+const TimeTarget = 1e-6
+
 // MemPoint is the memory of one estimate with t inner iterations.
 type MemPoint struct {
 	T           int    `json:"t"`
@@ -118,7 +131,11 @@ type MethodReport struct {
 	TimingT    int          `json:"timing_t"`
 	TimingK    int          `json:"timing_k"`
 	TimingErr  float64      `json:"timing_rel_error"`
-	Memory     []MemPoint   `json:"memory"`
+	// TimeToTarget is the time of a hypergradient at the cheapest (t, k) of
+	// the grid reaching the relative error TimeTarget (nil if none does),
+	// timed as Timing is.
+	TimeToTarget *TimedPoint `json:"time_to_target,omitempty"`
+	Memory       []MemPoint  `json:"memory"`
 	// MemoryCheckpointed is ITD with √t checkpointing (ITD only).
 	MemoryCheckpointed []MemPoint `json:"memory_checkpointed,omitempty"`
 }
