@@ -8,12 +8,41 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 
+	"codeberg.org/go-fonts/dejavu/dejavusans"
+	"golang.org/x/image/font/opentype"
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
+
+// mathFont is DejaVu Sans, which has the mathematical glyphs of the
+// figures' texts (∇, ‖, ĥ, κ, ε, …) that gonum's default Liberation fonts
+// lack. It is added to font.DefaultCache (which gonum's text handler reads)
+// once, and set on each figure's texts; gonum's DefaultFont is left alone.
+var mathFont = font.Font{Typeface: "DejaVu", Variant: "Sans"}
+
+var mathFontOnce sync.Once
+
+func registerMathFont() {
+	mathFontOnce.Do(func() {
+		f, err := opentype.Parse(dejavusans.TTF)
+		if err != nil {
+			return // the texts fall back to the default font
+		}
+		font.DefaultCache.Add(font.Collection{{Font: mathFont, Face: f}})
+	})
+}
+
+// withMathFont sets the typeface of a text style, keeping its size.
+func withMathFont(s *text.Style) {
+	registerMathFont()
+	s.Font.Typeface, s.Font.Variant = mathFont.Typeface, mathFont.Variant
+}
 
 // palette is a colour-blind-safe set (Okabe–Ito).
 var palette = []color.Color{
@@ -32,11 +61,10 @@ const (
 	figMargin = 5 // points, round the plot
 )
 
-// Labels of the error axes. The default font (Liberation Serif) has no ∇,
-// so the gradient is spelled out; every rune of every figure text is one
-// the font draws (TestFigureGlyphs).
+// Labels of the error axes; every rune of every figure text is one the
+// figures' font (mathFont) draws (TestFigureGlyphs).
 const (
-	relErrLabel = "relative error ‖ĥ − grad f‖ / ‖grad f‖"
+	relErrLabel = "relative error ‖ĥ − ∇f‖ / ‖∇f‖"
 	theoryLabel = "theory: rate of the slower phase"
 )
 
@@ -389,6 +417,9 @@ func (s curveStyle) glyphStyle() draw.GlyphStyle {
 // visible.
 func (f *figure) build() (*plot.Plot, []legendEntry, error) {
 	p := plot.New()
+	for _, s := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label} {
+		withMathFont(s)
+	}
 	p.Title.Text = f.title
 	// The axis labels are drawn by render, not by gonum: gonum places a
 	// centred label's box at the scale's image of the arithmetic mean of
@@ -508,6 +539,7 @@ type legendLayout struct {
 // newLegend is a gonum legend with the figures' text and thumbnail style.
 func newLegend() plot.Legend {
 	l := plot.NewLegend()
+	withMathFont(&l.TextStyle)
 	l.TextStyle.Font.Size = legendFontSize
 	l.ThumbnailWidth = vg.Points(legendThumbW)
 	l.Top, l.Left = true, true

@@ -298,9 +298,14 @@ func missingGlyphs(t *testing.T, sty text.Style, s string) string {
 // legend entry of the figures is one their font draws.
 func TestFigureGlyphs(t *testing.T) {
 	leg := newLegend().TextStyle
-	// The check sees a missing glyph: the default font has no ∇.
-	if miss := missingGlyphs(t, leg, "‖ĥ − ∇f‖"); miss != "∇" {
-		t.Fatalf("missing glyphs of ‖ĥ − ∇f‖: %q, want ∇", miss)
+	// The check sees a missing glyph: gonum's default font has no ∇, the
+	// figures' font has it.
+	def := text.Style{Font: plot.DefaultFont, Handler: leg.Handler}
+	if miss := missingGlyphs(t, def, "‖ĥ − ∇f‖"); miss != "∇" {
+		t.Fatalf("missing glyphs of ‖ĥ − ∇f‖ in the default font: %q, want ∇", miss)
+	}
+	if miss := missingGlyphs(t, leg, "‖ĥ − ∇f‖ κ* ε"); miss != "" {
+		t.Fatalf("the figures' font lacks %q", miss)
 	}
 	rep := smallReport()
 	figs := reportFigures(rep)
