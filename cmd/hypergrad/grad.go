@@ -313,6 +313,7 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		estimate  func(context.Context) (*hypergrad.Result, error)
 	)
 	tSetup := time.Now()
+	live := newLiveProgress(stderr)
 	if f.fixedPoint() {
 		fp, sh, err := problems.NewFixedPoint(b, f.problem, d)
 		if err != nil {
@@ -339,6 +340,7 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		if itd, ok := est.(*hypergrad.FixedPointITD); ok {
 			itd.Checkpoint, itd.MaxBytes = f.checkpoint, budget
 		}
+		setMonitor(est, live.monitor())
 		estimate = func(ctx context.Context) (*hypergrad.Result, error) { return est.EstimateFixedPoint(ctx, fp, nil) }
 	} else {
 		op, sh, err := problems.New(b, f.problem, d)
@@ -370,6 +372,7 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 		if itd, ok := est.(*hypergrad.ITD); ok {
 			itd.Checkpoint, itd.MaxBytes = f.checkpoint, budget
 		}
+		setMonitor(est, live.monitor())
 		estimate = func(ctx context.Context) (*hypergrad.Result, error) { return est.Estimate(ctx, op, nil) }
 	}
 	setup := time.Since(tSetup)
@@ -377,6 +380,7 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := estimate(ctx)
+	live.done()
 	if err != nil {
 		if errors.Is(err, hypergrad.ErrTooLarge) {
 			return fail(exitUsage, "%v", err)
