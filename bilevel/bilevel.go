@@ -102,8 +102,8 @@ func (k *Kind) UnmarshalText(b []byte) error {
 
 // Constant is a problem constant with its provenance.
 type Constant struct {
-	Value float64
-	Kind  Kind
+	Value float64 `json:"value"`
+	Kind  Kind    `json:"kind"`
 }
 
 // Constants of a problem at fixed λ, in the notation of Ehrhardt & Roberts

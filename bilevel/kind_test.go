@@ -12,7 +12,7 @@ func TestKindJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := `{"Value":1.5,"Kind":"` + k.String() + `"}`
+		want := `{"value":1.5,"kind":"` + k.String() + `"}`
 		if string(b) != want {
 			t.Errorf("%v: got %s, want %s", k, b, want)
 		}
@@ -25,7 +25,7 @@ func TestKindJSON(t *testing.T) {
 		t.Error("Kind(9) encoded without an error")
 	}
 	var c Constant
-	if err := json.Unmarshal([]byte(`{"Kind":"certain"}`), &c); err == nil {
+	if err := json.Unmarshal([]byte(`{"kind":"certain"}`), &c); err == nil {
 		t.Error(`"certain" decoded without an error`)
 	}
 }

@@ -494,8 +494,8 @@ func jnums(x []float64) []jnum {
 // jsonConstant is a bilevel.Constant with a JSON-safe value (its fields as
 // encoding/json writes a bilevel.Constant).
 type jsonConstant struct {
-	Value jnum
-	Kind  bilevel.Kind
+	Value jnum         `json:"value"`
+	Kind  bilevel.Kind `json:"kind"`
 }
 
 // jsonConstants returns the constants with every number JSON-safe.

@@ -323,7 +323,7 @@ func TestGradEquilibrium(t *testing.T) {
 		if o.Counts["maps"] < 1 || o.Counts[tc.jac] < 1 || o.Iterations["inner"] < 1 {
 			t.Errorf("%v: counts %v, iterations %v", tc.args, o.Counts, o.Iterations)
 		}
-		if q, ok := o.Constants["q"].(map[string]any); !ok || math.Abs(q["Value"].(float64)-0.8) > 1e-12 {
+		if q, ok := o.Constants["q"].(map[string]any); !ok || math.Abs(q["value"].(float64)-0.8) > 1e-12 {
 			t.Errorf("%v: constants %v, want q = 0.8", tc.args, o.Constants)
 		}
 		if _, ok := byMethod[o.Method]; !ok { // the first run of each (-t 150 -k 60 for aid-gmres)
