@@ -104,7 +104,7 @@ func writeProblem(b *strings.Builder, pr *ProblemReport, figures []string) {
 
 	if len(pr.Methods) > 0 {
 		m0 := pr.Methods[0]
-		fmt.Fprintf(b, "\n### Time per hypergradient\n\nMedian of %d runs (min–max): at (t, k) = (%d, %d) (ITD: all t steps back-propagated), and at the cheapest (t, k) of the grid that reaches a relative error of %.0e, the time a user pays for that accuracy.\n\n"+
+		fmt.Fprintf(b, "\n### Time per hypergradient\n\nMedian (min–max) of %d runs at (t, k) = (%d, %d) (ITD: all t steps back-propagated), and of up to 3 runs at the cheapest (t, k) of the grid that reaches a relative error of %.0e, the time a user pays for that accuracy.\n\n"+
 			"| method | at (%d, %d): median | min–max | relative error | to %.0e: (t, k) | median | min–max | relative error |\n|---|---|---|---|---|---|---|---|\n",
 			m0.Timing.N, m0.TimingT, m0.TimingK, TimeTarget, m0.TimingT, m0.TimingK, TimeTarget)
 		for _, m := range pr.Methods {

@@ -89,6 +89,7 @@ func (r *Runner) runMethod(ctx context.Context, p problem, ref *bilevel.Referenc
 			continue
 		}
 		tp := &TimedPoint{Target: c.Target, T: c.T, K: c.K}
+		times := times[:min(len(times), timeToTargetRepeats)]
 		for i := range times {
 			e, err := m.Estimator(c.T, c.K)
 			if err != nil {

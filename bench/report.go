@@ -109,8 +109,10 @@ type TimedPoint struct {
 }
 
 // TimeTarget is the relative error at which the bench times each method
-// (MethodReport.TimeToTarget).
+// (MethodReport.TimeToTarget), over at most timeToTargetRepeats runs.
 const TimeTarget = 1e-6
+
+const timeToTargetRepeats = 3
 
 // MemPoint is the memory of one estimate with t inner iterations.
 type MemPoint struct {
