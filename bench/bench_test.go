@@ -192,7 +192,8 @@ func TestRunAndWrite(t *testing.T) {
 	}
 	// Certified bounds are never below the true error.
 	for _, pr := range rep.Problems {
-		if pr.Tightness == nil || len(pr.Tightness.Rows) != 24 || pr.Tightness.Violations != 0 {
+		if pr.Tightness == nil || len(pr.Tightness.Rows) != 24 || pr.Tightness.Violations != 0 ||
+			pr.Tightness.EstimatePoints == 0 || pr.Tightness.EstimateOutside != 0 {
 			t.Errorf("%s tightness: %+v", pr.Name, pr.Tightness)
 		}
 	}

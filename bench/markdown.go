@@ -140,9 +140,12 @@ func writeProblem(b *strings.Builder, pr *ProblemReport, figures []string) {
 	}
 	if t := pr.Tightness; t != nil {
 		fmt.Fprintf(b, "\n### Error bounds: a posteriori bound / true error\n\nFISTA on the lower level; \"residual\" rows are dominated by the linear-solve term ‖B‖‖r‖/μ, \"lower-level\" rows by the ε̂ terms. Bounds below the true error: %d.\n\n", t.Violations)
-		b.WriteString("| linear solver | t | k | phase | kind | bound | true error | ratio | a priori |\n|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(b, "Error estimate (uncertified, hypergrad.EstimateError) / true error over the %d rows with a true error above 1e-12·‖∇f‖: median %s, worst %s, outside [0.1, 10]: %d.\n\n",
+			t.EstimatePoints, sci(t.EstimateMedian), sci(t.EstimateWorst), t.EstimateOutside)
+		b.WriteString("| linear solver | t | k | phase | kind | bound | true error | ratio | a priori | estimate | estimate ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range t.Rows {
-			fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", r.Linear, r.T, r.K, r.Phase, r.Kind, sci(r.Bound), sci(r.TrueErr), sci(r.Ratio), sci(r.APriori))
+			fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Linear, r.T, r.K, r.Phase, r.Kind, sci(r.Bound), sci(r.TrueErr), sci(r.Ratio), sci(r.APriori),
+				sci(r.Estimate), sci(r.EstimateRatio))
 		}
 	}
 	b.WriteString("\n")

@@ -206,6 +206,8 @@ func Rows(rep *Report) []Row {
 			add(pr.Name, m, "bound_true_error", r.T, r.K, r.TrueErr, "")
 			add(pr.Name, m, "bound_ratio_"+r.Phase, r.T, r.K, r.Ratio, "")
 			add(pr.Name, m, "bound_a_priori", r.T, r.K, r.APriori, "")
+			add(pr.Name, m, "error_estimate", r.T, r.K, r.Estimate, "")
+			add(pr.Name, m, "error_estimate_ratio", r.T, r.K, r.EstimateRatio, "")
 		}
 	}
 	if rep.Outer != nil {

@@ -3,13 +3,15 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
+	"sort"
 
 	"github.com/hypergrad-go/hypergrad/bilevel"
 	"github.com/hypergrad-go/hypergrad/hypergrad"
 )
 
-// TightnessRow compares the a posteriori bound with the true error of one
-// estimate.
+// TightnessRow compares the a posteriori bound and the error estimate
+// (hypergrad.EstimateError) with the true error of one estimate.
 type TightnessRow struct {
 	Linear  string  `json:"linear"` // linear solver
 	T       int     `json:"t"`
@@ -20,6 +22,10 @@ type TightnessRow struct {
 	TrueErr float64 `json:"true_error"`
 	Ratio   float64 `json:"ratio"` // bound / true error
 	APriori float64 `json:"a_priori"`
+	// Estimate is the uncertified error estimate of hypergrad.EstimateError
+	// (+Inf where there is none) and EstimateRatio estimate / true error.
+	Estimate      float64 `json:"estimate"`
+	EstimateRatio float64 `json:"estimate_ratio"`
 }
 
 // Tightness summarises the rows of one problem.
@@ -28,6 +34,50 @@ type Tightness struct {
 	// Violations counts rows whose bound is below the true error minus the
 	// reference's own error allowance (certified bounds never should).
 	Violations int `json:"violations"`
+	// EstimatePoints counts the rows whose estimate is held to a ratio:
+	// those with a true error above 1e-12·‖∇f‖ (below, ĥ − ∇f is at the
+	// rounding floor of ĥ and of the reference). Over them, EstimateMedian
+	// is the median of estimate / true error, EstimateWorst the ratio
+	// farthest from 1 (in log scale), and EstimateOutside the number of
+	// ratios outside [0.1, 10]; NaN medians without such rows.
+	EstimatePoints  int     `json:"estimate_points"`
+	EstimateMedian  float64 `json:"estimate_median_ratio"`
+	EstimateWorst   float64 `json:"estimate_worst_ratio"`
+	EstimateOutside int     `json:"estimate_outside"`
+}
+
+// estimateFloor is the relative true error below which a row's estimate
+// ratio enters no summary (see Tightness.EstimatePoints).
+const estimateFloor = 1e-12
+
+// summarizeEstimates sets the estimate summary of t from its rows; rn is
+// ‖∇f‖ of the reference.
+func (t *Tightness) summarizeEstimates(rn float64) {
+	var ratios []float64
+	for _, r := range t.Rows {
+		if r.TrueErr > estimateFloor*rn && !math.IsInf(r.Estimate, 0) && !math.IsNaN(r.EstimateRatio) {
+			ratios = append(ratios, r.EstimateRatio)
+		}
+	}
+	t.EstimatePoints, t.EstimateMedian, t.EstimateWorst, t.EstimateOutside = len(ratios), math.NaN(), math.NaN(), 0
+	if len(ratios) == 0 {
+		return
+	}
+	worst := ratios[0]
+	for _, r := range ratios {
+		if math.Abs(math.Log(r)) > math.Abs(math.Log(worst)) {
+			worst = r
+		}
+		if !(r >= 0.1 && r <= 10) {
+			t.EstimateOutside++
+		}
+	}
+	sort.Float64s(ratios)
+	n := len(ratios)
+	t.EstimateWorst, t.EstimateMedian = worst, ratios[n/2]
+	if n%2 == 0 {
+		t.EstimateMedian = (ratios[n/2-1] + ratios[n/2]) / 2
+	}
 }
 
 // tightnessLinears are the linear solvers whose bounds the bench compares.
@@ -39,8 +89,9 @@ var tightnessLinears = []struct {
 // tightness measures bound/true error for each linear solver at (t, k)
 // points of both phases: a converged lower level with few linear iterations
 // (residual phase), and few lower-level iterations with a converged linear
-// solve (lower-level phase). The inner solver is FISTA, which converges on
-// every problem of the suite.
+// solve (lower-level phase), with the error estimate of
+// hypergrad.EstimateError next to the bound. The inner solver is FISTA,
+// which converges on every problem of the suite.
 func (r *Runner) tightness(ctx context.Context, p problem, ref *bilevel.Reference) (*Tightness, error) {
 	out := &Tightness{}
 	rn := norm(ref.Hypergradient)
@@ -57,14 +108,19 @@ func (r *Runner) tightness(ctx context.Context, p problem, ref *bilevel.Referenc
 			if b.Linear >= b.Inner+b.InnerSquared {
 				phase = "residual"
 			}
+			est, err := hypergrad.EstimateError(ctx, p, res)
+			if err != nil {
+				return nil, fmt.Errorf("tightness %s t=%d k=%d: error estimate: %w", l.name, tk[0], tk[1], err)
+			}
 			row := TightnessRow{Linear: l.name, T: tk[0], K: tk[1], Phase: phase, Kind: b.Kind.String(), Bound: b.Value,
-				TrueErr: e, Ratio: b.Value / e, APriori: res.APriori.Value}
+				TrueErr: e, Ratio: b.Value / e, APriori: res.APriori.Value, Estimate: est.Value, EstimateRatio: est.Value / e}
 			if b.Kind != hypergrad.BoundNone && b.Value < e-1e-12*rn {
 				out.Violations++
 			}
 			out.Rows = append(out.Rows, row)
 		}
 	}
+	out.summarizeEstimates(rn)
 	r.Progress.Step("tightness")
 	return out, nil
 }

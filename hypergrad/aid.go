@@ -58,6 +58,13 @@ type AID struct {
 	// (TolInner and TolLinear must then be 0).
 	Target *Target
 
+	// ErrorEstimate, when set, adds Result.Estimate: the uncertified error
+	// estimate of EstimateError at the returned (w, q), whose oracle calls
+	// count in Result.Counts and whose time counts in Result.Time.Total (and
+	// in Result.Estimate.Counts and Time alone). Off (the default), nothing
+	// is computed.
+	ErrorEstimate bool
+
 	Monitor Monitor // optional progress callback
 }
 
@@ -171,6 +178,11 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	}
 	if a.Target != nil && !res.TargetMet && res.Status != Failed {
 		res.Status = IterationLimit
+	}
+	if a.ErrorEstimate {
+		if res.Estimate, err = r.errorEstimate(res); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

@@ -139,6 +139,9 @@ type Result struct {
 	// Roberts 2024); APriori the a priori one where the iteration counts
 	// determine one. See Bound for the formulas and kinds.
 	Bound, APriori Bound
+	// Estimate is the uncertified error estimate of EstimateError, with
+	// AID.ErrorEstimate set (the zero value otherwise).
+	Estimate ErrorEstimate
 
 	// Target is the accuracy asked for (AID with a Target), TargetMet
 	// whether the bound met it, and Rounds the number of solve rounds.
