@@ -30,6 +30,21 @@
 // point; L_A and L_B are Unknown, so hypergrad's a posteriori error bound
 // has kind "none" for these problems.
 //
+// Fixed-point problems (bilevel.FixedPoint, bilevel.Contractor): NewFixedPoint
+// compiles a map Φ(w, λ) with the shape of w and an outer E(w, λ), written on
+// a state node of a declared shape (Rows×Cols, built with that shape since a
+// Reshape of an input is refused) and on λ given as named matrix or vector
+// blocks (each its own input node, concatenated row-major into λ), into
+//
+//	Φ, E, ∇_wE, ∇_λE,   Jᵀu = ∇_w⟨Φ, u⟩,   Kᵀu = ∇_λ⟨Φ, u⟩,
+//	J u = ∇_z⟨∇_w⟨Φ, z⟩, u⟩,   K u = ∇_z⟨∇_λ⟨Φ, z⟩, u⟩,
+//
+// J = ∂_wΦ and K = ∂_λΦ, the forward products by double reverse (the inner
+// gradient is linear in z), with the same cache clearing and finite-difference
+// certification; Contraction is a power-iteration estimate of ‖J‖₂ at one
+// point (Kind Estimate, which package hypergrad accepts but does not use as
+// a proven constant).
+//
 // Only the cpu backend is supported: each oracle copies its operands to host
 // slices, runs a tape machine and copies the result back. Gorgonia and its
 // dependencies are linked only by programs that import this package.

@@ -261,7 +261,13 @@ func validate(s *Spec) error {
 	if s.Seed == 0 {
 		s.Seed = 1
 	}
-	for name, t := range s.Data {
+	return validateData(s.Data)
+}
+
+// validateData checks the data tensors: non-nil, float64, at least one
+// dimension, finite values.
+func validateData(data map[string]*tensor.Dense) error {
+	for name, t := range data {
 		if t == nil {
 			return fmt.Errorf("graph: data %q is nil", name)
 		}
