@@ -174,7 +174,24 @@ func Example_pseudoHuber() {
 	}
 	fmt.Println(res.Method, res.Status)
 	fmt.Println("directional derivative matches finite differences of f to 1e-6:", math.Abs(dir-fd) <= 1e-6*math.Abs(dir))
+
+	// The outer loop: learn the eight weights by gradient descent on λ with
+	// hypergradients to a fixed accuracy (MAID's adaptive accuracy needs a
+	// certified bound, which graph problems, with estimated constants, lack).
+	m := &hypergrad.Minimizer{Inner: hypergrad.Newton{}, Update: hypergrad.FixedStep{Step: 20000},
+		Accuracy: hypergrad.FixedAccuracy{Eps: 1e-8, Delta: 1e-8}, MaxOuter: 30}
+	out, err := m.Minimize(context.Background(), p, lambda0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	before := f(0)
+	if err := p.SetHyper(out.Lambda); err != nil {
+		log.Fatal(err)
+	}
+	lambda0 = out.Lambda
+	fmt.Printf("validation loss %.4f → %.4f after %d outer steps\n", before, f(0), out.Iters)
 	// Output:
 	// aid-cg(newton) converged
 	// directional derivative matches finite differences of f to 1e-6: true
+	// validation loss 0.2003 → 0.1994 after 30 outer steps
 }
