@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -39,7 +40,7 @@ func TestGradJSONSchema(t *testing.T) {
 	}
 
 	for _, args := range [][]string{
-		{"grad", "-problem", "logreg", "-data", "synth:n=200,d=5,seed=1", "-t", "200", "-k", "50", "-target-rel", "1e-4", "-exact", "-json"},
+		{"grad", "-problem", "logreg", "-data", "synth:n=200,d=5,seed=1", "-t", "200", "-k", "50", "-target-rel", "1e-4", "-exact", "-estimate", "-json"},
 		{"grad", "-problem", "equilibrium", "-data", "synth:n=20,d=3,k=3,c=2,seed=1", "-t", "30", "-k", "20", "-json"},
 	} {
 		code, stdout, errOut := runCLI(args...)
@@ -71,5 +72,23 @@ func TestGradJSONSchema(t *testing.T) {
 			}
 		}
 		walk("", v)
+		if args[2] == "logreg" {
+			var o gradOutput
+			if err := json.Unmarshal([]byte(stdout), &o); err != nil || o.ErrorEst == nil || o.RelativeError == nil {
+				t.Fatalf("logreg -estimate -exact: %v, %+v", err, o)
+			}
+			// The estimate is close to the true error (absolute: relative error × ‖∇f‖).
+			var nf float64
+			for _, x := range o.Exact {
+				nf += float64(x) * float64(x)
+			}
+			trueErr := float64(*o.RelativeError) * math.Sqrt(nf)
+			if r := *o.ErrorEst / trueErr; trueErr > 1e-12*math.Sqrt(nf) && !(r >= 0.1 && r <= 10) {
+				t.Errorf("error estimate %g against the true error %g", *o.ErrorEst, trueErr)
+			}
+		}
+	}
+	if code, _, errOut := runCLI("grad", "-method", "itd", "-estimate"); code != exitUsage || !strings.Contains(errOut, "-estimate applies to AID") {
+		t.Errorf("-estimate with ITD: exit %d, %q", code, errOut)
 	}
 }
