@@ -48,4 +48,8 @@
 // Only the cpu backend is supported: each oracle copies its operands to host
 // slices, runs a tape machine and copies the result back. Gorgonia and its
 // dependencies are linked only by programs that import this package.
+//
+// Build tags: with the tag cuda, Gorgonia compiles its own CUDA mode, which
+// needs cuDNN's headers; this package runs on the CPU backend only, so its
+// code is left out of cuda builds (only this documentation remains).
 package graph
