@@ -20,7 +20,13 @@
 //   - ITD (iterative differentiation, Grazzi et al. Algorithm 1): the exact
 //     gradient of the truncated objective f_t(λ) = E(w_t(λ), λ), computed by
 //     reverse mode through the stored inner trajectory; Truncate = K
-//     back-propagates through the last K steps only.
+//     back-propagates through the last K steps only. With Forward, ITD
+//     carries the Jacobian Z_s = ∂w_s/∂λ along the inner solve instead
+//     (Z_{s+1} = Z_s − α(A(w_s)Z_s + B(w_s)) for gradient descent, with the
+//     momentum terms of heavy ball and FISTA) and returns
+//     ∇_λE(w_t) + Z_tᵀ∇_wE(w_t): the same gradient of f_t for memory and
+//     cost proportional to h, for problems that apply B·u
+//     (bilevel.CrossApplier).
 //
 // The inner solvers are GradientDescent, w_{k+1} = w_k − α∇_w g(w_k),
 // HeavyBall, w_{k+1} = w_k − α∇_w g(w_k) + β(w_k − w_{k−1}), and the strongly

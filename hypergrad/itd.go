@@ -10,8 +10,8 @@ import (
 	"github.com/hypergrad-go/hypergrad/bilevel"
 )
 
-// ITD is reverse-mode iterative differentiation (Grazzi et al. 2020,
-// Algorithm 1): the exact gradient of the truncated objective
+// ITD is iterative differentiation (Grazzi et al. 2020, Algorithm 1), in
+// reverse mode unless Forward: the exact gradient of the truncated objective
 // f_t(λ) = E(w_t(λ), λ), where w_t(λ) is T steps of Inner from a fixed w_0
 // with fixed step sizes, computed by back-propagation through the stored
 // trajectory w_0, …, w_t. For gradient descent, with p_t = ∇_wE(w_t),
@@ -45,18 +45,37 @@ import (
 // or the recorded linearizations instead of the trajectory) and fails with
 // ErrTooLarge when that exceeds MaxBytes, saying whether Checkpoint or which
 // Truncate would fit.
+//
+// Forward mode (Forward) carries Z_s = ∂w_s/∂λ (h columns of length d,
+// Z_0 = 0) along the inner solve instead of storing the trajectory:
+//
+//	gradient descent  Z_{s+1} = Z_s − α(A(w_s)Z_s + B(w_s)),
+//	heavy ball        Z_{s+1} = (1+β)Z_s − βZ_{s−1} − α(A(w_s)Z_s + B(w_s)),
+//	FISTA             Zz_s = (1+β_s)Zy_s − β_s Zy_{s−1},
+//	                  Zy_{s+1} = Zz_s − τ(A(z_s)Zz_s + B(z_s)),
+//
+// and ∇f_t = ∇_λE(w_t) + Z_tᵀ∇_wE(w_t). It is the same gradient of f_t as
+// reverse mode (to rounding), for O(d·h) memory and h HessVecs and h
+// cross products B·e_j per step (the problem must be a
+// bilevel.CrossApplier; the products are counted in Counts.CrossVecs):
+// the choice for few hyperparameters and many steps. It takes no Truncate
+// or Checkpoint, and gives no error bound. The tangent steps run inside
+// the inner solve (the Monitor sees PhaseInner; their time is Time.Linear,
+// their failures are of phase "linear").
 type ITD struct {
 	Inner      InnerSolver // nil means GradientDescent{}
 	T          int         // inner iterations (≥ 1; 0 is ErrInvalidSettings)
 	Truncate   int         // reverse steps K (0: all T)
 	TolInner   float64     // stop the inner solve when ‖∇_w g‖ ≤ TolInner (0: off)
 	Checkpoint bool        // O(√K·d) memory by recomputation
+	Forward    bool        // forward mode: O(d·h) memory, no Truncate or Checkpoint
 	// MaxCacheBytes caps the memory of recorded linearizations (0: 1 GiB;
 	// negative: never record).
 	MaxCacheBytes int64
 	// MaxBytes bounds the memory of the trajectory, the recorded
 	// linearizations and the work vectors, checked before allocating
-	// (0: DefaultMaxBytes; negative: ErrInvalidSettings).
+	// (0: DefaultMaxBytes, 1 GiB in forward mode; negative:
+	// ErrInvalidSettings).
 	MaxBytes int64
 	Monitor  Monitor // optional progress callback
 }
@@ -148,8 +167,12 @@ func trajectoryBytes(inner string, checkpoint bool, keep, t, d int) float64 {
 // records linearizations (see ITD), the (K+1)·SlotBytes of its slots,
 // bounded by MaxCacheBytes, replace the iterates. Estimate refuses with
 // ErrTooLarge when its estimate exceeds MaxBytes. The value saturates at
-// math.MaxInt64.
+// math.MaxInt64. In forward mode it is the h columns of Z (2h for heavy
+// ball and FISTA) and 8 vectors of length d, and 3 of length h.
 func (m *ITD) MemoryBytes(d, h int) int64 {
+	if m.Forward {
+		return saturate(m.forwardBytes(d, h))
+	}
 	return saturate(trajectoryBytes(m.inner().String(), m.Checkpoint, m.keep(), m.T, d) + workBytes(d, h))
 }
 
@@ -196,8 +219,12 @@ func (m *ITD) inner() InnerSolver {
 }
 
 // String returns "itd(<inner>)", "titd<K>(<inner>)" when truncated, with a
-// "-ckpt" suffix on the name when checkpointed.
+// "-ckpt" suffix on the name when checkpointed, "itd-fwd(<inner>)" in
+// forward mode.
 func (m *ITD) String() string {
+	if m.Forward {
+		return "itd-fwd(" + m.inner().String() + ")"
+	}
 	ck := ""
 	if m.Checkpoint {
 		ck = "-ckpt"
@@ -222,6 +249,9 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	}
 	if m.T == 0 {
 		return res, r.fail("setup", -1, fmt.Errorf("%w: T = 0 differentiates no step (the result would be ∇_λE(w_0) alone): set T ≥ 1 inner iterations", ErrInvalidSettings))
+	}
+	if m.Forward {
+		return res, m.estimateForward(r, start)
 	}
 	// The memory, before anything is allocated: the recorded
 	// linearizations where the problem records them and they fit, else the
