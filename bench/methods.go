@@ -17,6 +17,7 @@ import (
 // Optimisation problems (bilevel.Problem), with the inner solver Inner:
 //
 //	itd           hypergrad.ITD, reverse mode through t inner steps (gd, hb or fista)
+//	itd-fwd       hypergrad.ITD{Forward: true}, forward mode (Z ← Z − α(A Z + B), per inner solver)
 //	aid-fp        AID, Richardson q ← q − α(A q − ∇_wE), α = 2/(L+μ)  (hypergrad.FixedPoint)
 //	aid-cg        AID, conjugate gradients                            (hypergrad.ConjugateGradient)
 //	aid-pcg       AID, CG preconditioned by diag(A)                   (ConjugateGradient{Jacobi: true})
@@ -40,7 +41,7 @@ import (
 // the kind of problem, or an option the method does not take.
 
 // OptimisationMethods are the method names Estimator accepts.
-var OptimisationMethods = []string{"itd", "aid-fp", "aid-cg", "aid-pcg", "aid-hb", "aid-minres", "aid-gmres", "aid-bicgstab", "aid-cgne"}
+var OptimisationMethods = []string{"itd", "itd-fwd", "aid-fp", "aid-cg", "aid-pcg", "aid-hb", "aid-minres", "aid-gmres", "aid-bicgstab", "aid-cgne"}
 
 // FixedPointMethods are the method names FixedPointEstimator accepts (aid-cg
 // and aid-minres only for a problem with a symmetric Jacobian).
@@ -100,9 +101,9 @@ func (m MethodSpec) checkOptions(t, k int) error {
 // Estimator builds the estimator of the method for an optimisation problem,
 // with t inner iterations and k linear iterations (AID; ITD back-propagates
 // through the last Truncate of its t steps, all when 0, and ignores k), and
-// the tolerances and target of m. It returns an error wrapping ErrMethod for
-// an unknown name, itd-fwd (forward mode is for fixed-point problems), ITD
-// through Newton, and options the method does not take.
+// the tolerances and target of m (itd-fwd: forward-mode ITD, no
+// truncation). It returns an error wrapping ErrMethod for an unknown name,
+// ITD through Newton, and options the method does not take.
 func (m MethodSpec) Estimator(t, k int) (hypergrad.Estimator, error) {
 	if err := m.checkOptions(t, k); err != nil {
 		return nil, err
@@ -121,13 +122,17 @@ func (m MethodSpec) Estimator(t, k int) (hypergrad.Estimator, error) {
 		return nil, methodErr("unknown inner solver %q (want gd, hb, fista or newton)", m.Inner)
 	}
 	switch m.Name {
-	case "itd":
+	case "itd", "itd-fwd":
 		if m.Inner == "newton" {
-			return nil, methodErr("itd differentiates through gd, hb or fista, not newton")
+			return nil, methodErr("%s differentiates through gd, hb or fista, not newton", m.Name)
+		}
+		if m.Name == "itd-fwd" {
+			if m.Truncate != 0 {
+				return nil, methodErr("itd-fwd (forward mode) takes no truncation")
+			}
+			return &hypergrad.ITD{Inner: inner, T: t, Forward: true, TolInner: m.TolInner}, nil
 		}
 		return &hypergrad.ITD{Inner: inner, T: t, Truncate: m.Truncate, TolInner: m.TolInner}, nil
-	case "itd-fwd":
-		return nil, methodErr("itd-fwd (forward mode) is for fixed-point problems; use itd")
 	}
 	var lin hypergrad.LinearSolver
 	switch m.linear() {

@@ -27,7 +27,7 @@ func TestEstimatorFactory(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"itd": "itd(gd)", "aid-fp": "aid-fp(gd)", "aid-cg": "aid-cg(gd)", "aid-pcg": "aid-pcg(gd)", "aid-hb": "aid-hb(gd)",
+		"itd": "itd(gd)", "itd-fwd": "itd-fwd(gd)", "aid-fp": "aid-fp(gd)", "aid-cg": "aid-cg(gd)", "aid-pcg": "aid-pcg(gd)", "aid-hb": "aid-hb(gd)",
 		"aid-minres": "aid-minres(gd)", "aid-gmres": "aid-gmres30(gd)", "aid-bicgstab": "aid-bicgstab(gd)", "aid-cgne": "aid-cgne(gd)",
 	}
 	for _, name := range OptimisationMethods {
@@ -133,7 +133,8 @@ func TestFactoryErrors(t *testing.T) {
 	}{
 		{MethodSpec{Name: "aid-lu"}, "unknown method"},
 		{MethodSpec{Name: "aid-cg", Inner: "adam"}, "unknown inner"},
-		{MethodSpec{Name: "itd-fwd"}, "fixed-point"},
+		{MethodSpec{Name: "itd-fwd", Truncate: 3}, "no truncation"},
+		{MethodSpec{Name: "itd-fwd", Inner: "newton"}, "not newton"},
 		{MethodSpec{Name: "itd", Inner: "newton"}, "newton"},
 		{MethodSpec{Name: "itd", TolLinear: 1e-3}, "linear"},
 		{MethodSpec{Name: "itd", Target: &hypergrad.Target{Rel: 1e-3}}, "target"},

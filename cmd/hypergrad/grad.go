@@ -35,8 +35,8 @@ krr, biasreg, tvdenoise); the fixed point w*(λ) = Φ(w*(λ), λ) for equilibriu
 solver works on (I − ∂_wΦᵀ) v = ∇_wE.
 
 Methods (-method):
-  optimisation problems: itd, aid-fp, aid-cg, aid-pcg, aid-hb, aid-minres,
-                         aid-gmres, aid-bicgstab, aid-cgne
+  optimisation problems: itd, itd-fwd (forward mode), aid-fp, aid-cg, aid-pcg,
+                         aid-hb, aid-minres, aid-gmres, aid-bicgstab, aid-cgne
   equilibrium:           itd, itd-fwd (forward mode), aid-fp (fixed-point
                          iteration), aid-gmres, aid-bicgstab, aid-cgne
 
@@ -97,7 +97,7 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.problem, "problem", "ridge", "problem: "+strings.Join(data.Families, ", "))
 	fs.StringVar(&f.source, "data", "", "an .npz file, libsvm:… or csv:…, or synth:key=value,... (keys above) (default \""+defaultSource+"\" for ridge and logreg, \"synth:\" otherwise)")
-	fs.StringVar(&f.method, "method", "aid-cg", "estimator (see above; default aid-gmres for equilibrium): itd, aid-fp, aid-cg, aid-pcg (CG with the Jacobi preconditioner diag(A)), aid-hb, aid-minres, aid-gmres, aid-bicgstab, aid-cgne; equilibrium also itd-fwd")
+	fs.StringVar(&f.method, "method", "aid-cg", "estimator (see above; default aid-gmres for equilibrium): itd, itd-fwd (forward mode), aid-fp, aid-cg, aid-pcg (CG with the Jacobi preconditioner diag(A)), aid-hb, aid-minres, aid-gmres, aid-bicgstab, aid-cgne")
 	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball), fista, or newton (inexact Newton with Jacobi CG; AID only); not for equilibrium, which iterates Φ")
 	fs.IntVar(&f.t, "t", 100, "inner (equilibrium: fixed-point) iterations T ≥ 1 (the budget when -tol-inner is set)")
 	fs.IntVar(&f.k, "k", 20, "AID: linear iterations K ≥ 1 (the budget when -tol-linear is set); ITD: truncation length (0 = full, the default for itd)")
@@ -806,6 +806,17 @@ func (f *gradFlags) estimateMemory(d any) (runMemory, error) {
 	}
 	m.vectors = problemVectors * vec(rows, dim, h)
 	switch {
+	case f.method == "itd-fwd" && !f.fixedPoint():
+		est, err := f.spec().Estimator(f.t, f.k)
+		if err != nil {
+			return m, err
+		}
+		itd, ok := est.(*hypergrad.ITD)
+		if !ok {
+			return m, fmt.Errorf("internal error: itd-fwd is %T", est)
+		}
+		m.estimator = float64(itd.MemoryBytes(dim, h))
+		m.what, m.hint = "forward-mode ITD's ∂w/∂λ", "use -method itd (reverse mode)"
 	case f.method == "itd" && !f.fixedPoint():
 		est, err := f.spec().Estimator(f.t, f.k)
 		if err != nil {

@@ -380,8 +380,37 @@ func TestGradEquilibriumErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q (want one line mentioning %q)", tc.args, code, errOut, tc.want)
 		}
 	}
-	// Forward mode is for fixed-point problems.
-	if code, _, errOut := runCLI("grad", "-method", "itd-fwd"); code != exitUsage || !strings.Contains(errOut, "fixed-point") {
-		t.Errorf("ridge with itd-fwd: exit %d, stderr %q", code, errOut)
+	// Forward mode on an optimisation problem equals reverse mode; it takes
+	// no truncation and not Newton.
+	var fwd, rev struct{ Hypergradient []float64 }
+	for _, c := range []struct {
+		method string
+		out    *struct{ Hypergradient []float64 }
+	}{{"itd-fwd", &fwd}, {"itd", &rev}} {
+		code, stdout, errOut := runCLI("grad", "-problem", "logreg", "-data", "synth:n=200,d=6,seed=2", "-method", c.method, "-inner", "hb", "-t", "40", "-json")
+		if code != exitOK || json.Unmarshal([]byte(stdout), c.out) != nil {
+			t.Fatalf("logreg %s: exit %d, %s", c.method, code, errOut)
+		}
 	}
+	if e := relErrOf(fwd.Hypergradient, rev.Hypergradient); !(e <= 1e-12) {
+		t.Errorf("itd-fwd vs itd on logreg: %.3g", e)
+	}
+	for _, args := range [][]string{{"-k", "5"}, {"-inner", "newton"}} {
+		if code, _, errOut := runCLI(append([]string{"grad", "-method", "itd-fwd"}, args...)...); code != exitUsage {
+			t.Errorf("itd-fwd %v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
+
+// relErrOf is ‖a − b‖/‖b‖ (+Inf for vectors of different lengths).
+func relErrOf(a, b []float64) float64 {
+	if len(a) != len(b) || len(b) == 0 {
+		return math.Inf(1)
+	}
+	var num, den float64
+	for i := range a {
+		num += (a[i] - b[i]) * (a[i] - b[i])
+		den += b[i] * b[i]
+	}
+	return math.Sqrt(num / den)
 }
