@@ -368,31 +368,19 @@ func DefaultBiasRegOptions() BiasRegOptions {
 // resolve fills in the defaults and checks o, including the memory its
 // arrays need (MaxSynthBytes), before anything is allocated.
 func (o BiasRegOptions) resolve() (BiasRegOptions, error) {
-	bad := func(key string, v any, why string) error {
-		return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
-	}
-	for _, f := range []struct {
-		key string
-		p   *int
-		def int
-	}{{"tasks", &o.T, defaultBiasRegT}, {"n", &o.N, defaultBiasRegN}, {"m", &o.M, defaultBiasRegM}, {"d", &o.D, defaultBiasRegD}} {
-		if *f.p < 0 {
-			return o, bad(f.key, *f.p, "want a positive size (or 0 for the default)")
-		}
-		if *f.p == 0 {
-			*f.p = f.def
-		}
+	if err := defaultSizes([]sizeDefault{{"tasks", &o.T, defaultBiasRegT}, {"n", &o.N, defaultBiasRegN}, {"m", &o.M, defaultBiasRegM}, {"d", &o.D, defaultBiasRegD}}); err != nil {
+		return o, err
 	}
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 	switch {
 	case !finite(o.Noise) || o.Noise < 0:
-		return o, bad("noise", o.Noise, "want a finite value ≥ 0")
+		return o, synthBad("noise", o.Noise, "want a finite value ≥ 0")
 	case !finite(o.Spread) || o.Spread < 0:
-		return o, bad("spread", o.Spread, "want a finite value ≥ 0")
+		return o, synthBad("spread", o.Spread, "want a finite value ≥ 0")
 	case !finite(o.Rho) || o.Rho < 0:
-		return o, bad("rho", o.Rho, "want a finite value > 0 (or 0 for the default 1)")
+		return o, synthBad("rho", o.Rho, "want a finite value > 0 (or 0 for the default 1)")
 	case !finite(o.Lambda):
-		return o, bad("lambda", o.Lambda, "want a finite value")
+		return o, synthBad("lambda", o.Lambda, "want a finite value")
 	}
 	if o.Rho == 0 {
 		o.Rho = DefaultBiasRegRho

@@ -268,30 +268,18 @@ const (
 )
 
 func (o EquilibriumOptions) resolve() (EquilibriumOptions, error) {
-	bad := func(key string, v any, why string) error {
-		return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
-	}
-	for _, f := range []struct {
-		key string
-		p   *int
-		def int
-	}{{"n", &o.N, defaultEquilibriumN}, {"d", &o.P, defaultEquilibriumP}, {"k", &o.K, defaultEquilibriumK}, {"c", &o.C, defaultEquilibriumC}} {
-		if *f.p < 0 {
-			return o, bad(f.key, *f.p, "want a positive size (or 0 for the default)")
-		}
-		if *f.p == 0 {
-			*f.p = f.def
-		}
+	if err := defaultSizes([]sizeDefault{{"n", &o.N, defaultEquilibriumN}, {"d", &o.P, defaultEquilibriumP}, {"k", &o.K, defaultEquilibriumK}, {"c", &o.C, defaultEquilibriumC}}); err != nil {
+		return o, err
 	}
 	switch {
 	case math.IsNaN(o.Q) || o.Q < 0 || o.Q > MaxEquilibriumQ:
-		return o, bad("q", o.Q, fmt.Sprintf("want 0 < q ≤ %v (or 0 for the default %v)", MaxEquilibriumQ, defaultEquilibriumQ))
+		return o, synthBad("q", o.Q, fmt.Sprintf("want 0 < q ≤ %v (or 0 for the default %v)", MaxEquilibriumQ, defaultEquilibriumQ))
 	case o.Q == 0:
 		o.Q = defaultEquilibriumQ
 	}
 	w := max(o.P, o.K, o.C)
 	if o.N > math.MaxInt/8/w || o.K > math.MaxInt/8/w {
-		return o, bad("n", o.N, "problem too large")
+		return o, synthBad("n", o.N, "problem too large")
 	}
 	return o, nil
 }

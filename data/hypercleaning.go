@@ -284,39 +284,27 @@ const (
 )
 
 func (o HypercleaningOptions) resolve() (HypercleaningOptions, error) {
-	bad := func(key string, v any, why string) error {
-		return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
-	}
-	for _, f := range []struct {
-		key string
-		p   *int
-		def int
-	}{{"n", &o.N, defaultHypercleaningN}, {"m", &o.M, defaultHypercleaningM}, {"d", &o.P, defaultHypercleaningP}, {"c", &o.C, defaultHypercleaningC}} {
-		if *f.p < 0 {
-			return o, bad(f.key, *f.p, "want a positive size (or 0 for the default)")
-		}
-		if *f.p == 0 {
-			*f.p = f.def
-		}
+	if err := defaultSizes([]sizeDefault{{"n", &o.N, defaultHypercleaningN}, {"m", &o.M, defaultHypercleaningM}, {"d", &o.P, defaultHypercleaningP}, {"c", &o.C, defaultHypercleaningC}}); err != nil {
+		return o, err
 	}
 	switch {
 	case o.C < 2:
-		return o, bad("c", o.C, "want at least 2 classes")
+		return o, synthBad("c", o.C, "want at least 2 classes")
 	case o.Corrupt == HypercleaningNoCorruption:
 		o.Corrupt = 0
 	case o.Corrupt == 0:
 		o.Corrupt = defaultHypercleaningCorrupt
 	case !(o.Corrupt > 0 && o.Corrupt <= 1):
-		return o, bad("corrupt", o.Corrupt, "want a fraction in (0, 1] (0 for the default 0.3, HypercleaningNoCorruption for none)")
+		return o, synthBad("corrupt", o.Corrupt, "want a fraction in (0, 1] (0 for the default 0.3, HypercleaningNoCorruption for none)")
 	}
 	switch {
 	case math.IsNaN(o.Reg) || math.IsInf(o.Reg, 0) || o.Reg < 0:
-		return o, bad("reg", o.Reg, "want a finite value > 0 (or 0 for the default 1e-3)")
+		return o, synthBad("reg", o.Reg, "want a finite value > 0 (or 0 for the default 1e-3)")
 	case o.Reg == 0:
 		o.Reg = DefaultHypercleaningReg
 	}
 	if math.IsNaN(o.Lambda) || math.IsInf(o.Lambda, 0) {
-		return o, bad("lambda", o.Lambda, "want a finite value")
+		return o, synthBad("lambda", o.Lambda, "want a finite value")
 	}
 	if err := synthHypercleaningFits(o); err != nil {
 		return o, err

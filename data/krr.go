@@ -206,23 +206,11 @@ const (
 const krrWaves = 3
 
 func (o KRROptions) resolve() (KRROptions, error) {
-	bad := func(key string, v any, why string) error {
-		return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
-	}
-	for _, f := range []struct {
-		key string
-		p   *int
-		def int
-	}{{"n", &o.N, defaultKRRN}, {"m", &o.M, defaultKRRM}, {"d", &o.D, defaultKRRD}} {
-		if *f.p < 0 {
-			return o, bad(f.key, *f.p, "want a positive size (or 0 for the default)")
-		}
-		if *f.p == 0 {
-			*f.p = f.def
-		}
+	if err := defaultSizes([]sizeDefault{{"n", &o.N, defaultKRRN}, {"m", &o.M, defaultKRRM}, {"d", &o.D, defaultKRRD}}); err != nil {
+		return o, err
 	}
 	if math.IsNaN(o.Noise) || math.IsInf(o.Noise, 0) || o.Noise < 0 {
-		return o, bad("noise", o.Noise, "want a finite value ≥ 0")
+		return o, synthBad("noise", o.Noise, "want a finite value ≥ 0")
 	}
 	for _, f := range []struct {
 		key string
@@ -230,7 +218,7 @@ func (o KRROptions) resolve() (KRROptions, error) {
 		def float64
 	}{{"rho", &o.Rho, defaultKRRRho}, {"gamma", &o.Gamma, 1 / (2 * float64(o.D))}} {
 		if math.IsNaN(*f.p) || math.IsInf(*f.p, 0) || *f.p < 0 {
-			return o, bad(f.key, *f.p, "want a finite value > 0 (or 0 for the default)")
+			return o, synthBad(f.key, *f.p, "want a finite value > 0 (or 0 for the default)")
 		}
 		if *f.p == 0 {
 			*f.p = f.def

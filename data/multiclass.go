@@ -254,32 +254,20 @@ const (
 
 // resolve validates o and fills in the defaults.
 func (o MulticlassOptions) resolve() (MulticlassOptions, error) {
-	bad := func(key string, v any, why string) error {
-		return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
-	}
-	for _, f := range []struct {
-		key string
-		p   *int
-		def int
-	}{{"n", &o.N, defaultMulticlassN}, {"m", &o.M, defaultMulticlassM}, {"d", &o.D, defaultMulticlassD}, {"c", &o.C, defaultMulticlassC}} {
-		if *f.p < 0 {
-			return o, bad(f.key, *f.p, "want a positive size (or 0 for the default)")
-		}
-		if *f.p == 0 {
-			*f.p = f.def
-		}
+	if err := defaultSizes([]sizeDefault{{"n", &o.N, defaultMulticlassN}, {"m", &o.M, defaultMulticlassM}, {"d", &o.D, defaultMulticlassD}, {"c", &o.C, defaultMulticlassC}}); err != nil {
+		return o, err
 	}
 	switch {
 	case o.C < 2:
-		return o, bad("c", o.C, "want at least 2 classes")
+		return o, synthBad("c", o.C, "want at least 2 classes")
 	case o.C > math.MaxInt32:
-		return o, bad("c", o.C, "want at most 2³¹−1 classes")
+		return o, synthBad("c", o.C, "want at most 2³¹−1 classes")
 	case math.IsNaN(o.Density) || o.Density < 0 || o.Density > 1:
-		return o, bad("density", o.Density, "want 0 < density ≤ 1 (or 0 for the default 1, dense)")
+		return o, synthBad("density", o.Density, "want 0 < density ≤ 1 (or 0 for the default 1, dense)")
 	case math.IsNaN(o.Noise) || math.IsInf(o.Noise, 0) || o.Noise < 0:
-		return o, bad("noise", o.Noise, "want a finite value > 0 (or 0 for the default 1)")
+		return o, synthBad("noise", o.Noise, "want a finite value > 0 (or 0 for the default 1)")
 	case math.IsNaN(o.Lambda) || math.IsInf(o.Lambda, 0):
-		return o, bad("lambda", o.Lambda, "want a finite value")
+		return o, synthBad("lambda", o.Lambda, "want a finite value")
 	}
 	if o.Density == 0 {
 		o.Density = 1

@@ -59,22 +59,19 @@ func streamID(family, set, block uint64) uint64 { return family<<56 | set<<48 | 
 
 // resolve validates o and fills in the defaults of M and Lambda.
 func (o SynthOptions) resolve() (SynthOptions, error) {
-	bad := func(key string, v any, why string) error {
-		return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
-	}
 	switch {
 	case o.N < 1:
-		return o, bad("n", o.N, "want at least 1 training row")
+		return o, synthBad("n", o.N, "want at least 1 training row")
 	case o.M < 0:
-		return o, bad("m", o.M, "want at least 1 validation row, or 0 for the default n/4")
+		return o, synthBad("m", o.M, "want at least 1 validation row, or 0 for the default n/4")
 	case o.D < 1:
-		return o, bad("d", o.D, "want at least 1 feature")
+		return o, synthBad("d", o.D, "want at least 1 feature")
 	case math.IsNaN(o.Kappa) || math.IsInf(o.Kappa, 0) || o.Kappa < 1:
-		return o, bad("kappa", o.Kappa, "want a finite value ≥ 1")
+		return o, synthBad("kappa", o.Kappa, "want a finite value ≥ 1")
 	case math.IsNaN(o.Noise) || math.IsInf(o.Noise, 0) || o.Noise < 0:
-		return o, bad("noise", o.Noise, "want a finite value ≥ 0")
+		return o, synthBad("noise", o.Noise, "want a finite value ≥ 0")
 	case math.IsInf(o.Lambda, 0):
-		return o, bad("lambda", o.Lambda, "want a finite value (or NaN for the default)")
+		return o, synthBad("lambda", o.Lambda, "want a finite value (or NaN for the default)")
 	}
 	if o.M == 0 {
 		o.M = max(o.N/4, 1)
@@ -268,4 +265,30 @@ func SynthLogreg(o SynthOptions) (*Supervised, error) {
 	sup.XTrain, sup.YTrain = synthSet(o.N, s, w, o.Seed, 0, label)
 	sup.XVal, sup.YVal = synthSet(o.M, s, w, o.Seed, 1, label)
 	return sup, nil
+}
+
+// synthBad is the ErrOption error of a synth: option out of range.
+func synthBad(key string, v any, why string) error {
+	return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
+}
+
+// sizeDefault is a size option of a generator with its default.
+type sizeDefault struct {
+	key string
+	p   *int
+	def int
+}
+
+// defaultSizes sets every zero size to its default and rejects a negative
+// one (ErrOption naming the key).
+func defaultSizes(sizes []sizeDefault) error {
+	for _, f := range sizes {
+		if *f.p < 0 {
+			return synthBad(f.key, *f.p, "want a positive size (or 0 for the default)")
+		}
+		if *f.p == 0 {
+			*f.p = f.def
+		}
+	}
+	return nil
 }

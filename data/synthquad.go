@@ -15,29 +15,17 @@ type QuadraticOptions struct {
 }
 
 func (o QuadraticOptions) resolve() (QuadraticOptions, error) {
-	bad := func(key string, v any, why string) error {
-		return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
-	}
-	for _, f := range []struct {
-		key string
-		p   *int
-		def int
-	}{{"m1", &o.M1, 1000}, {"m2", &o.M2, 1000}, {"d", &o.D, 10}, {"h", &o.H, 10}} {
-		if *f.p < 0 {
-			return o, bad(f.key, *f.p, "want a positive size (or 0 for the default)")
-		}
-		if *f.p == 0 {
-			*f.p = f.def
-		}
+	if err := defaultSizes([]sizeDefault{{"m1", &o.M1, 1000}, {"m2", &o.M2, 1000}, {"d", &o.D, 10}, {"h", &o.H, 10}}); err != nil {
+		return o, err
 	}
 	switch {
 	case math.IsNaN(o.Sigma) || math.IsInf(o.Sigma, 0) || o.Sigma < 0:
-		return o, bad("sigma", o.Sigma, "want a finite value > 0 (or 0 for the default 0.01)")
+		return o, synthBad("sigma", o.Sigma, "want a finite value > 0 (or 0 for the default 0.01)")
 	case o.Sigma == 0:
 		o.Sigma = 0.01
 	}
 	if o.NumPy && o.Seed > math.MaxUint32 {
-		return o, bad("seed", o.Seed, "numpy's legacy seeding needs a seed below 2^32")
+		return o, synthBad("seed", o.Seed, "numpy's legacy seeding needs a seed below 2^32")
 	}
 	m1, m2, d, h := float64(o.M1), float64(o.M2), float64(o.D), float64(o.H)
 	if err := synthFits("m1", o.M1, m1*(d+1)+m2*(h+d+1)+h+d,

@@ -159,14 +159,11 @@ const (
 )
 
 func (o TVDenoiseOptions) resolve() (TVDenoiseOptions, error) {
-	bad := func(key string, v any, why string) error {
-		return newErr(ErrOption, "", "synth option %s = %v: %s", key, v, why)
-	}
 	if o.H < 0 {
-		return o, bad("h", o.H, "want a positive number of rows (or 0 for the default 1, a 1-D signal)")
+		return o, synthBad("h", o.H, "want a positive number of rows (or 0 for the default 1, a 1-D signal)")
 	}
 	if o.W < 0 {
-		return o, bad("w", o.W, "want a positive number of columns (or 0 for the default)")
+		return o, synthBad("w", o.W, "want a positive number of columns (or 0 for the default)")
 	}
 	if o.H == 0 {
 		o.H = 1
@@ -185,13 +182,13 @@ func (o TVDenoiseOptions) resolve() (TVDenoiseOptions, error) {
 	}{{"noise", &o.Noise, defaultTVDenoiseNoise, false}, {"alpha", &o.Alpha, defaultTVDenoiseAlpha, true}, {"nu", &o.Nu, defaultTVDenoiseNu, true}} {
 		v := *f.p
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return o, bad(f.key, v, fmt.Sprintf("want a finite value > 0 (or 0 for the default %v)", f.def))
+			return o, synthBad(f.key, v, fmt.Sprintf("want a finite value > 0 (or 0 for the default %v)", f.def))
 		}
 		if v == 0 {
 			*f.p = f.def
 		}
 		if sq := (*f.p) * (*f.p); f.positive && !(sq > 0 && !math.IsInf(sq, 0)) {
-			return o, bad(f.key, v, "out of range: its square must neither underflow nor overflow")
+			return o, synthBad(f.key, v, "out of range: its square must neither underflow nor overflow")
 		}
 	}
 	if err := synthFits("w", o.W, tvWorkVectors*float64(o.H)*float64(o.W), fmt.Sprintf("an image of %d×%d pixels and the %d vectors a problem allocates for it", o.H, o.W, tvWorkVectors)); err != nil {
