@@ -23,7 +23,9 @@ type FixedAccuracy struct{ Eps, Delta float64 }
 
 func (a FixedAccuracy) start() (float64, float64) { return a.Eps, a.Delta }
 
-// Adaptive is MAID's accuracy rule (papers.md §7): start from Eps0, Delta0;
+// Adaptive is MAID's accuracy rule (Salehi, Mukherjee, Roberts & Ehrhardt
+// 2023, "An adaptively inexact first-order method for bilevel
+// optimization"): start from Eps0, Delta0;
 // while the a posteriori bound ω of the hypergradient exceeds (1−η)‖ĥ‖
 // (so ĥ might not be a descent direction), tighten ε, δ by Tighten and
 // recompute (warm); after an accepted step loosen them by Loosen; when the
@@ -256,7 +258,13 @@ func (o *outer) descent(st *OuterStep, eta float64) ([]float64, float64, error) 
 			return nil, 0, err
 		}
 		hn := floats.Norm(res.Hypergradient, 2)
-		if !o.tol.adaptive || res.Bound.Kind == BoundNone || res.Bound.Value <= (1-eta)*hn || o.spent() || o.tol.eps < 1e-14 {
+		if o.tol.adaptive && res.Bound.Kind == BoundNone {
+			// Without a bound the rule cannot tell a descent direction from
+			// noise, and would tighten until the budget is spent.
+			return nil, 0, fmt.Errorf("%w: adaptive accuracy (MAID) needs an a posteriori error bound, and the problem gives none (%s); use FixedAccuracy",
+				ErrInvalidSettings, res.Bound.Note)
+		}
+		if !o.tol.adaptive || res.Bound.Value <= (1-eta)*hn || o.spent() || o.tol.eps < 1e-14 {
 			st.GradNorm, st.Bound, st.Eps, st.Delta = hn, res.Bound.Value, o.tol.eps, o.tol.delta
 			return res.Hypergradient, hn, nil
 		}
