@@ -208,6 +208,8 @@ func Rows(rep *Report) []Row {
 			add(pr.Name, m, "bound_a_priori", r.T, r.K, r.APriori, "")
 			add(pr.Name, m, "error_estimate", r.T, r.K, r.Estimate, "")
 			add(pr.Name, m, "error_estimate_ratio", r.T, r.K, r.EstimateRatio, "")
+			add(pr.Name, m, "bound_refined_"+r.RefinedKind, r.T, r.K, r.Refined, "")
+			add(pr.Name, m, "bound_refined_ratio", r.T, r.K, r.RefinedRatio, "")
 		}
 	}
 	if rep.Outer != nil {

@@ -85,8 +85,10 @@ type Suite struct {
 	// TV-denoising experiments that Reproduce runs (see papers.go).
 	Cleaning  *CleaningSpec
 	Denoising *DenoisingSpec
-	// Tightness compares error bounds with true errors on every problem.
-	Tightness bool
+	// Tightness compares error bounds with true errors on every problem, at
+	// TightnessPoints (nil: DefaultTightnessPoints).
+	Tightness       bool
+	TightnessPoints [][2]int
 	// Outer, if not nil, runs the outer-loop experiment (MAID).
 	Outer *OuterSpec
 }
@@ -177,6 +179,30 @@ func Full() *Suite {
 	return s
 }
 
+// Bounds is the usefulness study of the error bounds: on the real data sets
+// of the repository's datasets/ folder (run from the repository root) and
+// on synthetic ridge and logreg with κ = L/μ ≈ 1e2, 1e3 and 1e4 (n = 2000,
+// d = 200; logreg's λ = log(0.27/κ) with L ≈ 0.27), the tightness rows at
+// DefaultTightnessPoints and at (t, k) = (30, 3), (200, 10), (60, 60):
+// true error, a posteriori bound, refined bound and error estimate. No
+// estimator grids.
+func Bounds() *Suite {
+	s := &Suite{Name: "bounds", Tightness: true}
+	for _, f := range []string{"ridge-diabetes", "krr-diabetes", "logreg-breast-cancer", "multilogreg-iris", "multilogreg-digits", "hypercleaning-digits"} {
+		fam, _, _ := strings.Cut(f, "-")
+		s.Problems = append(s.Problems, ProblemSpec{Name: f, Problem: fam, Source: "datasets/" + f + ".npz"})
+	}
+	for _, k := range []struct {
+		name, kappa, lambda string
+	}{{"1e2", "100", "-5.9145"}, {"1e3", "1000", "-8.2171"}, {"1e4", "10000", "-10.5197"}} {
+		s.Problems = append(s.Problems,
+			ProblemSpec{Name: "ridge-kappa" + k.name, Problem: "ridge", Source: "synth:n=2000,d=200,kappa=" + k.kappa + ",seed=1"},
+			ProblemSpec{Name: "logreg-kappa" + k.name, Problem: "logreg", Source: "synth:n=2000,d=200,kappa=" + k.kappa + ",lambda=" + k.lambda + ",seed=1"})
+	}
+	s.TightnessPoints = append(append([][2]int(nil), DefaultTightnessPoints...), [2]int{30, 3}, [2]int{200, 10}, [2]int{60, 60})
+	return s
+}
+
 // OuterOnly is the outer-loop experiment alone (MAID against fixed
 // accuracies; about two minutes on 2 cores).
 func OuterOnly() *Suite {
@@ -189,8 +215,8 @@ func NoProblems() *Suite {
 	return &Suite{Name: "none", Repeats: 7}
 }
 
-// SuiteByName returns the suite of that name: quick, full, papers, maid or
-// none.
+// SuiteByName returns the suite of that name: quick, full, papers, bounds,
+// maid or none.
 func SuiteByName(name string) (*Suite, error) {
 	switch name {
 	case "papers":
@@ -203,8 +229,10 @@ func SuiteByName(name string) (*Suite, error) {
 		return Full(), nil
 	case "maid":
 		return OuterOnly(), nil
+	case "bounds":
+		return Bounds(), nil
 	}
-	return nil, fmt.Errorf("unknown suite %q (want quick, full, papers, maid or none)", name)
+	return nil, fmt.Errorf("unknown suite %q (want quick, full, papers, bounds, maid or none)", name)
 }
 
 // Empty reports whether the suite runs nothing by itself: no problems, no

@@ -62,7 +62,9 @@ type AID struct {
 	// estimate of EstimateError at the returned (w, q), whose oracle calls
 	// count in Result.Counts and whose time counts in Result.Time.Total (and
 	// in Result.Estimate.Counts and Time alone). Off (the default), nothing
-	// is computed.
+	// is computed. The estimate also refines the certified bound:
+	// Result.Bound becomes RefinedBound(Result.Estimate) where that is
+	// smaller (Bound.Refined, with the plain bound in Bound.Plain).
 	ErrorEstimate bool
 
 	Monitor Monitor // optional progress callback
@@ -183,6 +185,7 @@ func (a *AID) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		if res.Estimate, err = r.errorEstimate(res); err != nil {
 			return res, err
 		}
+		res.Bound = tighter(res.Bound, RefinedBound(res.Estimate))
 	}
 	return res, nil
 }

@@ -25,9 +25,18 @@ type ErrorEstimate struct {
 	// Correction is ĥ⁺ − ĥ (len h): ĥ + Correction is the corrected
 	// hypergradient ĥ⁺, itself accurate to second order.
 	Correction []float64
-	// Step is ‖δw‖, the Newton correction of the inner iterate
+	// Remainder is the a posteriori bound (see Bound) of the corrected
+	// hypergradient ĥ⁺, evaluated at (w⁺, q⁺): ‖ĥ⁺ − ∇f(λ)‖ ≤
+	// Remainder.Value. Value + Remainder.Value is then a bound on
+	// ‖ĥ − ∇f(λ)‖ of Remainder's kind (see RefinedBound); AID with
+	// ErrorEstimate reports it as Result.Bound where it is the smaller.
+	Remainder Bound
+	// Step is ‖w⁺ − ŵ‖, the Newton correction of the inner iterate
 	// (≈ ‖ŵ − w*‖), and AdjointStep ‖δq‖, that of the adjoint.
 	Step, AdjointStep float64
+	// NewtonSteps is the number of Newton steps taken and Rounds the
+	// number of correction rounds (see EstimateError).
+	NewtonSteps, Rounds int
 	// Iters is the conjugate-gradient iterations of the two solves together.
 	Iters int
 	// Counts and Time are the oracle calls and wall time of the estimate
@@ -49,6 +58,18 @@ type ErrorEstimate struct {
 // smallest eigenvalues of A that the solve has not yet resolved.
 const estimateTol = 1e-3
 
+// estimateNewtonSteps caps the Newton corrections of EstimateError, and
+// estimateNewtonGain is the reduction of ‖∇_w g‖ at which they stop: a step
+// that reduces it by less (far from w*, where the Hessian changes along the
+// step) is followed by another. With g quadratic the first step reaches the
+// solve's tolerance estimateTol ≪ estimateNewtonGain and is the only one;
+// near w* Newton's quadratic convergence makes one step enough too.
+const (
+	estimateNewtonSteps = 5
+	estimateNewtonGain  = 1e-2
+	estimateHalvings    = 5
+)
+
 // estimateIters returns the iteration cap of each estimate solve: 4K + 200
 // for an estimate whose own linear solve made K iterations, clamped to
 // [200, 4000]: a bound on every loop, proportional to the work AID itself
@@ -58,17 +79,32 @@ func estimateIters(k int) int {
 }
 
 // EstimateError returns an error estimate of the AID hypergradient res (a
-// Result of AID on p, with its W, V and Hypergradient) by one Newton
+// Result of AID on p, with its W, V and Hypergradient) by a Newton
 // correction of the inner iterate and one correction of the adjoint:
 //
-//	δw = A(ŵ)⁻¹∇_w g(ŵ),                     w⁺ = ŵ − δw,
+//	δw = A(w)⁻¹∇_w g(w),  w ← w − δw  (from w = ŵ; see below),  w⁺ = w,
 //	δq = A(w⁺)⁻¹(∇_wE(w⁺) − A(w⁺) q̂),          q⁺ = q̂ + δq,
 //	ĥ⁺ = ∇_λE(w⁺) − B(w⁺)ᵀq⁺,                estimate = ‖ĥ⁺ − ĥ‖,
 //
-// with ŵ = res.W, q̂ = res.V and ĥ = res.Hypergradient, both systems solved
-// by conjugate gradients from zero (krylov.CG on the problem's HessVec) to
-// the relative residual 1e-3 within estimateIters(res.LinearIters)
-// iterations.
+// with ŵ = res.W, q̂ = res.V and ĥ = res.Hypergradient, every system solved
+// by conjugate gradients from zero (krylov.CG on the problem's HessVec)
+// within estimateIters(res.LinearIters) iterations. The first round solves
+// each system to the relative residual 1e-3. Its Newton step is one step
+// where that reduces ‖∇_w g‖ by 100 or more (g quadratic in w, or ŵ near
+// w*); else steps repeat, up to five, until one does; a step that does not
+// reduce ‖∇_w g‖ is halved (up to five times) and, if none of its halves
+// does, not taken (far from w*, where the Hessian changes along the step).
+//
+// Each round also bounds the error of ĥ⁺ with the a posteriori bound at
+// (w⁺, q⁺) (ErrorEstimate.Remainder), which makes Value + Remainder.Value a
+// bound on the error of ĥ (RefinedBound), certified where the problem's
+// constants are. Where the remainder exceeds the estimate, later rounds (at
+// most four in all) continue both corrections from (w⁺, q⁺) with
+// tolerances that aim at a remainder of a quarter of the estimate: the
+// remainder's ε̂ terms scale with ‖∇_w g(w⁺)‖ and its residual term with
+// ‖r⁺‖, so each tolerance is the current value times (Value/4)/term,
+// floored at 1e-13 relative. The rounds stop when the remainder is at most
+// the estimate, or no longer halves (a rounding floor).
 //
 // Derivation. Write H(w, q) = ∇_λE(w) − B(w)ᵀq, so that ĥ = H(ŵ, q̂),
 // ĥ⁺ = H(w⁺, q⁺) and ∇f = H(w*, q*) with q* = A(w*)⁻¹∇_wE(w*); H is
@@ -92,14 +128,18 @@ func estimateIters(k int) int {
 // below the true error, by the dropped terms, where κτ is not small, or where
 // the true error is at the rounding floor of ĥ.
 //
-// Cost: one inner gradient, two Linearize, the products of the two solves
-// plus one (A(w⁺)q̂), one ∇_wE, one ∇_λE and one cross product, counted in
-// ErrorEstimate.Counts; res is not modified. The problem's linearization
+// Cost: per Newton step one Linearize, the products of its solve and one
+// inner gradient per trial step length; per round one Linearize, the
+// products of the adjoint solve plus two (A(w⁺)q before and after), one
+// ∇_wE, one ∇_λE, one cross product and one ‖B(w⁺)‖; plus the inner
+// gradient at ŵ. Everything is counted in ErrorEstimate.Counts; res is not
+// modified. With g quadratic and one round: two inner gradients, two
+// Linearize, the solves' products plus two. The problem's linearization
 // point is left at w⁺.
 //
 // The formula is the implicit-function hypergradient ∇f = ∇_λE − Bᵀq,
 // A q = ∇_wE at w* (package bilevel; Grazzi et al. 2020, Ehrhardt & Roberts
-// 2024) evaluated after one Newton step on each of its two equations; the
+// 2024) evaluated after Newton steps on each of its two equations; the
 // invariant is ĥ⁺ = ĥ + Correction with Value = ‖Correction‖.
 //
 // A result without an adjoint (ITD), a problem that is not a
@@ -177,87 +217,216 @@ func (r *run) estimateError(res *Result) (ErrorEstimate, error) {
 	if err != nil {
 		return est, err
 	}
-	var g, step, rhs, hp, ch backend.Vector
-	if err := r.vecsN(d, &g, &step, &rhs); err != nil {
-		return est, err
-	}
-	if err := r.vecsN(h, &hp, &ch); err != nil {
-		return est, err
-	}
-	maxIter := estimateIters(res.LinearIters)
-	var capped []string
-
-	// Newton correction: w⁺ = ŵ − A(ŵ)⁻¹∇_w g(ŵ).
-	if err := r.innerGrad(g, w); err != nil {
-		return est, r.fail("estimate", -1, err)
-	}
-	if err := r.linearize(w); err != nil {
-		return est, r.fail("estimate", -1, err)
-	}
-	sol, err := r.estimateSolve(step, g, maxIter)
+	w0, err := r.upload("W", res.W, d) // ŵ, for ‖w⁺ − ŵ‖
 	if err != nil {
 		return est, err
 	}
-	est.Iters += sol.Iterations
-	if sol.Status == krylov.IterationLimit {
-		capped = append(capped, "Newton")
-	}
-	est.Step = r.b.Nrm2(step)
-	r.b.Axpy(-1, step, w) // w ← w⁺
-
-	// Adjoint correction at w⁺: q⁺ = q̂ + A(w⁺)⁻¹(∇_wE(w⁺) − A(w⁺)q̂).
-	if err := r.linearize(w); err != nil {
-		return est, r.fail("estimate", -1, err)
-	}
-	if err := r.outerGrad(rhs, w); err != nil {
-		return est, r.fail("estimate", -1, err)
-	}
-	if err := r.hessVec(g, q); err != nil {
-		return est, r.fail("estimate", -1, err)
-	}
-	r.b.Axpy(-1, g, rhs) // rhs ← ∇_wE(w⁺) − A(w⁺)q̂
-	r.b.Fill(step, 0)
-	if sol, err = r.estimateSolve(step, rhs, maxIter); err != nil {
+	q0, err := r.upload("V", res.V, d) // q̂, for ‖q⁺ − q̂‖
+	if err != nil {
 		return est, err
 	}
-	est.Iters += sol.Iterations
-	if sol.Status == krylov.IterationLimit {
-		capped = append(capped, "adjoint")
+	c := &estimateCorrection{w: w, q: q, maxIter: estimateIters(res.LinearIters)}
+	if err := r.vecsN(d, &c.g, &c.step, &c.rhs, &c.ge); err != nil {
+		return est, err
 	}
-	est.AdjointStep = r.b.Nrm2(step)
-	r.b.Axpy(1, step, q) // q ← q⁺
-
-	// ĥ⁺ = ∇_λE(w⁺) − B(w⁺)ᵀq⁺.
-	if err := r.crossVec(ch, q); err != nil {
+	if err := r.vecsN(h, &c.hp, &c.ch); err != nil {
+		return est, err
+	}
+	if err := r.innerGrad(c.g, w); err != nil {
 		return est, r.fail("estimate", -1, err)
 	}
-	if err := r.outerHyperGrad(hp, w); err != nil {
-		return est, r.fail("estimate", -1, err)
-	}
-	r.b.Axpy(-1, ch, hp)
-	hplus := r.download(hp)
+	c.gradNorm = r.b.Nrm2(c.g)
 	if err := r.check("estimate", -1); err != nil {
 		return est, err
 	}
-	corr := make([]float64, h)
-	var s float64
-	for i, x := range hplus {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return est, r.fail("estimate", -1, fmt.Errorf("%w: corrected hypergradient[%d] = %v", ErrNonFinite, i, x))
+
+	// Round 0: Newton steps to the relative tolerance estimateTol, then the
+	// adjoint correction to the same; later rounds (at most
+	// estimateRounds − 1) tighten both where the remainder exceeds the
+	// estimate, aiming at a remainder of a quarter of it.
+	var corr []float64
+	var rem Bound
+	tolIn, tolLin := estimateTol*c.gradNorm, -1.0
+	for round := 0; round < estimateRounds; round++ {
+		if tolIn >= 0 {
+			if err := r.newtonCorrection(c, tolIn); err != nil {
+				return est, err
+			}
 		}
-		corr[i] = x - res.Hypergradient[i]
-		s += corr[i] * corr[i]
+		if err := r.adjointCorrection(c, tolLin); err != nil {
+			return est, err
+		}
+		hplus := r.download(c.hp)
+		if err := r.check("estimate", -1); err != nil {
+			return est, err
+		}
+		corr = make([]float64, h)
+		var s float64
+		for i, x := range hplus {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return est, r.fail("estimate", -1, fmt.Errorf("%w: corrected hypergradient[%d] = %v", ErrNonFinite, i, x))
+			}
+			corr[i] = x - res.Hypergradient[i]
+			s += corr[i] * corr[i]
+		}
+		prev := rem
+		est.Value, rem = math.Sqrt(s), c.remainder
+		est.Rounds = round + 1
+		if rem.Kind == BoundNone || !(rem.Value > est.Value) || (round > 0 && !(rem.Value < 0.5*prev.Value)) {
+			break
+		}
+		// Tolerances of the next round: the remainder's inner terms scale
+		// with ‖∇_w g(w⁺)‖ (to first order), its linear term with ‖r⁺‖.
+		goal := 0.25 * est.Value
+		tolIn, tolLin = -1, -1
+		if in := rem.Inner + rem.InnerSquared; in > goal {
+			tolIn = math.Max(c.gradNorm*goal/in, estimateFloor*c.gradNorm)
+		}
+		if rem.Linear > goal {
+			tolLin = math.Max(rem.Residual*goal/rem.Linear, estimateFloor*rem.OuterGradNorm)
+		}
 	}
-	est.Value, est.Kind, est.Correction = math.Sqrt(s), BoundEstimate, corr
-	if len(capped) > 0 {
-		est.Note = fmt.Sprintf("the %v solve stopped at its cap of %d iterations before the relative residual %g", capped, maxIter, estimateTol)
+	r.b.Axpy(-1, w, w0)
+	r.b.Axpy(-1, q, q0)
+	est.Step, est.AdjointStep = r.b.Nrm2(w0), r.b.Nrm2(q0) // ‖ŵ − w⁺‖, ‖q̂ − q⁺‖
+	if err := r.check("estimate", -1); err != nil {
+		return est, err
+	}
+	est.Kind, est.Correction, est.Remainder = BoundEstimate, corr, rem
+	est.Iters, est.NewtonSteps = c.iters, c.newtonSteps
+	if len(c.capped) > 0 {
+		est.Note = fmt.Sprintf("the %v solve stopped at its cap of %d iterations before its tolerance", c.capped, c.maxIter)
 	}
 	return est, nil
 }
 
+// estimateRounds caps the rounds of EstimateError, and estimateFloor is the
+// smallest relative tolerance its later rounds ask of a solve (below it,
+// conjugate gradients stagnate at their rounding floor).
+const (
+	estimateRounds = 4
+	estimateFloor  = 1e-13
+)
+
+// estimateCorrection is the state of EstimateError's corrections: the
+// current (w⁺, q⁺), ∇_w g(w⁺) in g with its norm, work vectors, and the
+// counts.
+type estimateCorrection struct {
+	w, q, g, step, rhs, ge backend.Vector
+	hp, ch                 backend.Vector // ĥ⁺ and B(w⁺)ᵀq⁺ (len h)
+	gradNorm               float64
+	maxIter, iters         int
+	newtonSteps            int
+	capped                 []string
+	remainder              Bound
+}
+
+// newtonCorrection takes Newton steps w ← w − α A(w)⁻¹∇_w g(w), each
+// solved by conjugate gradients to the absolute residual tol, at most
+// estimateNewtonSteps, until ‖∇_w g‖ falls to 10·tol or a step reduces it by
+// estimateNewtonGain. The step length α is 1, or, where the full step does
+// not reduce ‖∇_w g‖ (far from w*, where the Hessian changes along the
+// step), the first of 1/2, 1/4, … (estimateHalvings times) that does; a
+// direction along which none does is not taken, and ends the steps.
+func (r *run) newtonCorrection(c *estimateCorrection, tol float64) error {
+	for j := 0; j < estimateNewtonSteps && c.gradNorm > 10*tol; j++ {
+		if err := r.linearize(c.w); err != nil {
+			return r.fail("estimate", -1, err)
+		}
+		r.b.Fill(c.step, 0)
+		sol, err := r.estimateSolve(c.step, c.g, tol, c.maxIter)
+		if err != nil {
+			return err
+		}
+		c.iters += sol.Iterations
+		if sol.Status == krylov.IterationLimit {
+			c.capped = append(c.capped, "Newton")
+		}
+		alpha, gn := 1.0, math.Inf(1)
+		for h := 0; ; h++ {
+			r.b.Axpy(-alpha, c.step, c.w)
+			if err := r.innerGrad(c.g, c.w); err != nil {
+				return r.fail("estimate", -1, err)
+			}
+			gn = r.b.Nrm2(c.g)
+			if err := r.check("estimate", -1); err != nil {
+				return err
+			}
+			if gn < c.gradNorm {
+				break
+			}
+			r.b.Axpy(alpha, c.step, c.w) // back, and try half the step
+			if h == estimateHalvings {
+				if err := r.innerGrad(c.g, c.w); err != nil {
+					return r.fail("estimate", -1, err)
+				}
+				return nil
+			}
+			alpha /= 2
+		}
+		c.newtonSteps++
+		prev := c.gradNorm
+		c.gradNorm = gn
+		if gn <= estimateNewtonGain*prev {
+			return nil
+		}
+	}
+	return nil
+}
+
+// adjointCorrection linearizes at w⁺, corrects the adjoint,
+// q⁺ = q + A(w⁺)⁻¹(∇_wE(w⁺) − A(w⁺)q), by conjugate gradients to the
+// absolute residual tol (negative: estimateTol relative to the right-hand
+// side), assembles ĥ⁺ = ∇_λE(w⁺) − B(w⁺)ᵀq⁺ into c.hp and evaluates the
+// remainder: the a posteriori bound at (w⁺, q⁺), with the residual
+// A(w⁺)q⁺ − ∇_wE(w⁺) from one more product (not from the solve's
+// recursion).
+func (r *run) adjointCorrection(c *estimateCorrection, tol float64) error {
+	if err := r.linearize(c.w); err != nil {
+		return r.fail("estimate", -1, err)
+	}
+	if err := r.outerGrad(c.ge, c.w); err != nil {
+		return r.fail("estimate", -1, err)
+	}
+	if err := r.hessVec(c.rhs, c.q); err != nil {
+		return r.fail("estimate", -1, err)
+	}
+	r.b.Axpby(1, c.ge, -1, c.rhs) // rhs ← ∇_wE(w⁺) − A(w⁺)q
+	if tol < 0 {
+		tol = estimateTol * r.b.Nrm2(c.rhs)
+	}
+	r.b.Fill(c.step, 0)
+	sol, err := r.estimateSolve(c.step, c.rhs, tol, c.maxIter)
+	if err != nil {
+		return err
+	}
+	c.iters += sol.Iterations
+	if sol.Status == krylov.IterationLimit {
+		c.capped = append(c.capped, "adjoint")
+	}
+	r.b.Axpy(1, c.step, c.q)
+	if err := r.hessVec(c.rhs, c.q); err != nil {
+		return r.fail("estimate", -1, err)
+	}
+	r.b.Axpy(-1, c.ge, c.rhs) // A(w⁺)q⁺ − ∇_wE(w⁺)
+	resid, fNorm := r.b.Nrm2(c.rhs), r.b.Nrm2(c.ge)
+	if err := r.crossVec(c.ch, c.q); err != nil {
+		return r.fail("estimate", -1, err)
+	}
+	if err := r.outerHyperGrad(c.hp, c.w); err != nil {
+		return r.fail("estimate", -1, err)
+	}
+	r.b.Axpy(-1, c.ch, c.hp)
+	if err := r.check("estimate", -1); err != nil {
+		return err
+	}
+	c.remainder = honest(posterior(r.constantsForBound(c.w), c.gradNorm, fNorm, resid))
+	return nil
+}
+
 // estimateSolve solves A x = b from x = 0 by conjugate gradients to the
-// relative residual estimateTol within maxIter iterations (b = 0: x = 0).
-func (r *run) estimateSolve(x, b backend.Vector, maxIter int) (krylov.Solution, error) {
+// absolute residual tol within maxIter iterations (b = 0: x = 0).
+func (r *run) estimateSolve(x, b backend.Vector, tol float64, maxIter int) (krylov.Solution, error) {
 	nb := r.b.Nrm2(b)
 	if err := r.check("estimate", -1); err != nil {
 		return krylov.Solution{}, err
@@ -268,5 +437,5 @@ func (r *run) estimateSolve(x, b backend.Vector, maxIter int) (krylov.Solution, 
 	if nb == 0 {
 		return krylov.Solution{Status: krylov.Converged}, nil
 	}
-	return r.krylovSolve(krylov.CG{}, r.hessOp(x.Len()), x, b, maxIter, estimateTol*nb, nil, "estimate", false)
+	return r.krylovSolve(krylov.CG{}, r.hessOp(x.Len()), x, b, maxIter, tol, nil, "estimate", false)
 }

@@ -137,7 +137,9 @@ type Result struct {
 
 	// Bound is the a posteriori bound on ‖Hypergradient − ∇f(λ)‖ (Ehrhardt &
 	// Roberts 2024); APriori the a priori one where the iteration counts
-	// determine one. See Bound for the formulas and kinds.
+	// determine one. See Bound for the formulas and kinds. With
+	// AID.ErrorEstimate, Bound is the smaller of the a posteriori bound and
+	// the refined one (RefinedBound).
 	Bound, APriori Bound
 	// Estimate is the uncertified error estimate of EstimateError, with
 	// AID.ErrorEstimate set (the zero value otherwise).

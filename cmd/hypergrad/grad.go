@@ -429,6 +429,11 @@ func runGrad(args []string, stdout, stderr io.Writer) int {
 	if res.Bound.Kind != hypergrad.BoundNone {
 		out.BoundTerms = map[string]jnum{"linear": jnum(res.Bound.Linear), "inner": jnum(res.Bound.Inner), "inner_squared": jnum(res.Bound.InnerSquared),
 			"eps": jnum(res.Bound.Eps), "residual": jnum(res.Bound.Residual), "cross_norm": jnum(res.Bound.CrossNorm)}
+		if res.Bound.Refined {
+			out.BoundTerms["correction"] = jnum(res.Bound.Correction)
+			out.BoundTerms["remainder"] = jnum(res.Bound.Remainder)
+			out.BoundTerms["plain"] = jnum(res.Bound.Plain)
+		}
 	}
 	if res.Target != nil {
 		out.Target = map[string]any{"rel": res.Target.Rel, "abs": res.Target.Abs, "met": res.TargetMet, "rounds": res.Rounds, "stop": res.TargetStop.String()}
@@ -593,6 +598,9 @@ func printText(w io.Writer, o *gradOutput, res *hypergrad.Result, fixedPoint boo
 	fmt.Fprintf(w, "hypergradient  ‖h‖ = %.6g; %s\n", float64(o.Norm), head(res.Hypergradient))
 	if res.Bound.Kind != hypergrad.BoundNone {
 		fmt.Fprintf(w, "error bound    ‖h − ∇f‖ ≤ %.3g (%s; relative ≤ %.3g)", res.Bound.Value, res.Bound.Kind, res.Bound.Relative(float64(o.Norm)))
+		if b := res.Bound; b.Refined {
+			fmt.Fprintf(w, "; refined: estimate %.3g + remainder %.3g, plain bound %.3g", b.Correction, b.Remainder, b.Plain)
+		}
 		if res.APriori.Kind != hypergrad.BoundNone {
 			fmt.Fprintf(w, "; a priori %.3g", res.APriori.Value)
 		}
@@ -601,7 +609,7 @@ func printText(w io.Writer, o *gradOutput, res *hypergrad.Result, fixedPoint boo
 		fmt.Fprintf(w, "error bound    none (%s)\n", res.Bound.Note)
 	}
 	if e := res.Estimate; e.Kind != hypergrad.BoundNone {
-		fmt.Fprintf(w, "error estimate ‖h − ∇f‖ ≈ %.3g (not certified: one Newton correction, %d CG iterations, %.3g s)\n", e.Value, e.Iters, e.Time.Seconds())
+		fmt.Fprintf(w, "error estimate ‖h − ∇f‖ ≈ %.3g (not certified: %d Newton step(s) and an adjoint correction, %d CG iterations, %.3g s)\n", e.Value, e.NewtonSteps, e.Iters, e.Time.Seconds())
 	} else if e.Note != "" {
 		fmt.Fprintf(w, "error estimate none (%s)\n", e.Note)
 	}
