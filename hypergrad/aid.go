@@ -46,7 +46,7 @@ type Estimator interface {
 // and, where the iteration counts and proven constants determine one, the a
 // priori bound (Result.APriori).
 type AID struct {
-	Inner  InnerSolver  // nil means GradientDescent{}
+	Inner  InnerSolver  // nil means GradientDescent{}, or Newton{} with a Target
 	Linear LinearSolver // nil means ConjugateGradient{}
 	T      int          // inner iterations (≥ 0)
 	K      int          // linear iterations (≥ 0; T = K = 0 is an error)
@@ -71,6 +71,9 @@ type AID struct {
 }
 
 func (a *AID) inner() InnerSolver {
+	if a.Inner == nil && a.Target != nil {
+		return Newton{}
+	}
 	if a.Inner == nil {
 		return GradientDescent{}
 	}
@@ -275,20 +278,21 @@ func (a *AID) once(r *run, s *aidState, t int, tolIn, tolInRel float64, k int, t
 	}
 	resid := r.b.Nrm2(s.tmp)
 	fNorm := r.b.Nrm2(s.rhs)
+	qNorm := r.b.Nrm2(s.q)
 	if err := r.check("bound", -1); err != nil {
 		return err
 	}
 	r.res.LinearResidual = resid
-	r.res.Bound = honest(posterior(r.constantsForBound(w), r.res.InnerResidual, fNorm, resid))
+	r.res.Bound = honest(posterior(r.constantsForBound(w), r.res.InnerResidual, fNorm, resid, qNorm))
 	r.res.Time.Linear += r.since(t0)
 	return nil
 }
 
-// honest returns b, or, when its value is NaN (a term Inf·0: μ so small
-// that ε = ‖∇g‖/μ overflows while a constant is 0), a bound of kind none:
-// a NaN is no certificate.
+// honest returns b, or, when its value is NaN or +Inf (a term Inf·0 or an
+// overflow: μ so small that ε = ‖∇g‖/μ overflows), a bound of kind none:
+// neither is a certificate.
 func honest(b Bound) Bound {
-	if !math.IsNaN(b.Value) && !(b.Value < 0) {
+	if b.Kind == BoundNone || (!math.IsNaN(b.Value) && !(b.Value < 0) && !math.IsInf(b.Value, 1)) {
 		return b
 	}
 	note := fmt.Sprintf("the bound evaluates to %v: a constant is at the limit of floating point (raise λ)", b.Value)
@@ -361,6 +365,41 @@ func (t *Target) tau(hnorm, bound float64) (float64, bool) {
 	return tau, met
 }
 
+// targetEps returns the largest ε̂ ≤ eps0 (found by bisection in log ε̂,
+// within a factor 1.01) at which the ε̂ terms of the a posteriori bound
+// (posterior, with ‖∇_wE‖ = fNorm, residual resid and ‖q̂‖ = qNorm) are at
+// most half; they grow with ε̂. At least 1e-300.
+func targetEps(k boundConstants, fNorm, resid, qNorm, eps0, half float64) float64 {
+	mu := k.c.Mu.Value
+	inner := func(eps float64) float64 {
+		b := posterior(k, eps*mu, fNorm, resid, qNorm)
+		return b.Inner + b.InnerSquared
+	}
+	hi := eps0
+	if !(hi > 0) || math.IsInf(hi, 0) {
+		hi = 1
+	}
+	lo := hi
+	for i := 0; i < 700 && inner(lo) > half && lo > 1e-300; i++ {
+		hi, lo = lo, lo/10
+	}
+	if !(inner(lo) <= half) {
+		return 1e-300
+	}
+	if lo == hi {
+		return lo
+	}
+	for i := 0; i < 100 && hi > 1.01*lo; i++ {
+		mid := math.Sqrt(lo * hi)
+		if inner(mid) <= half {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
 // maxRounds caps the target loop; each round tightens the tolerances.
 const maxRounds = 40
 
@@ -408,26 +447,19 @@ func (a *AID) reachTarget(r *run, s *aidState) error {
 			return nil // no progress: the solves are at their rounding floors
 		}
 		prev = b.Value
-		// Tolerances for the next round from the measured coefficients.
-		cEps := (b.Inner / math.Max(b.Eps, 1e-300))
-		cEps2 := (b.InnerSquared / math.Max(b.Eps*b.Eps, 1e-300))
-		half := 0.45 * tau // τ/2 with a 10 % margin
-		eps := 2 * half / (cEps + math.Sqrt(cEps*cEps+4*cEps2*half))
-		if !(eps > 0) || math.IsInf(eps, 0) {
-			eps = b.Eps / 10
-		}
-		tolIn = math.Min(mu*eps, 0.5*res.InnerResidual)
-		if b.Inner+b.InnerSquared <= half {
-			tolIn = res.InnerResidual // the lower level already suffices
-		}
-		cDelta := b.CrossNorm / mu
-		if cDelta > 0 {
+		// Tolerances for the next round: the linear one from the residual
+		// term, the inner one as the largest ε̂ whose ε̂ terms, evaluated by
+		// the bound's own formula with the next residual and the current
+		// ‖q̂‖, are at most τ/2 (with a 10 % margin).
+		half := 0.45 * tau
+		tolLin = res.LinearResidual
+		if cDelta := b.CrossNorm / mu; cDelta > 0 && b.Linear > half {
 			tolLin = math.Min(half/cDelta, 0.5*res.LinearResidual)
-			if b.Linear <= half {
-				tolLin = res.LinearResidual
-			}
-		} else {
-			tolLin = res.LinearResidual
+		}
+		tolIn = res.InnerResidual // the lower level already suffices
+		if b.Inner+b.InnerSquared > half {
+			eps := targetEps(r.constantsForBound(s.st.w), b.OuterGradNorm, tolLin, r.b.Nrm2(s.q), b.Eps, half)
+			tolIn = math.Min(mu*eps, 0.5*res.InnerResidual)
 		}
 	}
 	res.TargetStop = TargetRounds

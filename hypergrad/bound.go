@@ -43,17 +43,30 @@ func (k BoundKind) MarshalText() ([]byte, error) { return []byte(k.String()), ni
 // hypergradient estimate, with its parts.
 //
 // The a posteriori bound is Ehrhardt & Roberts (2024) §3.3 (v), extended by
-// the ∇_λE term: with ε̂ = ‖∇_w g(ŵ)‖/μ ≥ ‖ŵ − w*‖, the residual
-// r = A(ŵ)q − ∇_wE(ŵ) of the returned adjoint q, computed from
-// Hessian-vector products of the iterates rather than taken from the
-// solver's recursively updated residual (the fixed-point and heavy-ball
-// iterations' last product; conjugate gradients' A q_{k−1} + α A p_{k−1},
-// with A q_{k−1} computed together with the last A p_{k−1}; else one more
-// product), and constants μ, L_f, L_A, L_B, L_Eλ (bilevel.Constants),
+// the ∇_λE term and sharpened by the computed adjoint. With
+// ε̂ = ‖∇_w g(ŵ)‖/μ ≥ ‖ŵ − w*‖, the residual r = A(ŵ)q̂ − ∇_wE(ŵ) of the
+// returned adjoint q̂, computed from Hessian-vector products of the
+// iterates rather than taken from the solver's recursively updated
+// residual (the fixed-point and heavy-ball iterations' last product;
+// conjugate gradients' A q_{k−1} + α A p_{k−1}, with A q_{k−1} computed
+// together with the last A p_{k−1}; else one more product), and constants
+// μ, L_f, L_A, L_B, L_Eλ (bilevel.Constants): since
 //
-//	‖ĥ − ∇f‖ ≤ ‖B(ŵ)‖‖r‖/μ
-//	         + [‖B(ŵ)‖L_f/μ + L_B‖∇_wE(ŵ)‖/μ + ‖B(ŵ)‖‖∇_wE(ŵ)‖L_A/μ² + L_Eλ]·ε̂
-//	         + [L_B L_f/μ + ‖B(ŵ)‖L_A L_f/μ²]·ε̂².
+//	ĥ − ∇f = [∇_λE(ŵ) − ∇_λE(w*)] − (B(ŵ) − B(w*))ᵀq*
+//	         − B(ŵ)ᵀA(ŵ)⁻¹[r + (∇_wE(ŵ) − ∇_wE(w*)) + (A(w*) − A(ŵ))q*],
+//
+// an identity (q̂ − q* = A(ŵ)⁻¹[…] follows from A(ŵ)q̂ = ∇_wE(ŵ) + r and
+// A(w*)q* = ∇_wE(w*)), the triangle inequality gives
+//
+//	‖ĥ − ∇f‖ ≤ ‖B(ŵ)‖‖r‖/μ + [‖B(ŵ)‖L_f/μ + L_Eλ]·ε̂ + [L_B + ‖B(ŵ)‖L_A/μ]·ε̂·Q
+//
+// for any Q ≥ ‖q*‖. Two are used, the smaller: Q₁ = (‖∇_wE(ŵ)‖ + L_f ε̂)/μ
+// (Ehrhardt & Roberts' form, from ‖q*‖ ≤ ‖∇_wE(w*)‖/μ), and, where
+// L_A ε̂ < μ, Q₂ = (‖q̂‖ + (‖r‖ + L_f ε̂)/μ)/(1 − L_A ε̂/μ), which solves
+// ‖q*‖ ≤ ‖q̂‖ + ‖q̂ − q*‖ with the bracket above for ‖q̂ − q*‖; Q₂ ≈ ‖q̂‖
+// replaces the factor ‖∇_wE‖/μ, up to κ times larger, by the norm of the
+// adjoint actually computed. Inner is the part with Q's leading term
+// (‖∇_wE(ŵ)‖/μ or ‖q̂‖ + ‖r‖/μ), InnerSquared the rest (of order ε̂²).
 //
 // The a priori bound (APriori in Result) is §3.3 (iv) with ε and ‖r‖
 // replaced by what the iteration counts guarantee: ε ≤ q^t‖∇_w g(w_0)‖/μ for
@@ -209,8 +222,10 @@ func (r *run) constantsForBound(w backend.Vector) boundConstants {
 	return boundConstants{c: c, bnorm: bn, kind: kind, note: note}
 }
 
-// posterior evaluates the a posteriori bound (see Bound).
-func posterior(k boundConstants, gradNorm, fNorm, resid float64) Bound {
+// posterior evaluates the a posteriori bound (see Bound); qNorm is ‖q̂‖
+// (+Inf where the adjoint is not at hand: the bound then uses
+// ‖q*‖ ≤ ‖∇_wE(w*)‖/μ alone).
+func posterior(k boundConstants, gradNorm, fNorm, resid, qNorm float64) Bound {
 	b := Bound{Kind: k.kind, Note: k.note, Residual: resid, CrossNorm: k.bnorm.Value, OuterGradNorm: fNorm}
 	if k.kind == BoundNone {
 		b.Value = math.Inf(1)
@@ -221,8 +236,17 @@ func posterior(k boundConstants, gradNorm, fNorm, resid float64) Bound {
 	eps := gradNorm / mu
 	b.Eps = eps
 	b.Linear = bn * resid / mu
-	b.Inner = (bn*lf/mu + lb*fNorm/mu + bn*fNorm*la/(mu*mu) + le) * eps
-	b.InnerSquared = (lb*lf/mu + bn*la*lf/(mu*mu)) * eps * eps
+	// ‖q*‖ ≤ Q: from ‖∇_wE(w*)‖ ≤ ‖∇_wE(ŵ)‖ + L_f ε̂, or from q̂ (see Bound).
+	lead, q := fNorm/mu, (fNorm+lf*eps)/mu
+	if shrink := 1 - la*eps/mu; shrink > 0 && qNorm < math.Inf(1) {
+		l2 := qNorm + resid/mu
+		if q2 := (l2 + lf*eps/mu) / shrink; q2 < q {
+			lead, q = l2, q2
+		}
+	}
+	c2 := lb + bn*la/mu
+	b.Inner = (bn*lf/mu+le)*eps + c2*eps*lead
+	b.InnerSquared = c2 * eps * (q - lead)
 	b.Value = b.Linear + b.Inner + b.InnerSquared
 	return b
 }

@@ -267,9 +267,15 @@ func TestFISTA(t *testing.T) {
 
 // TestTarget: on logreg with n = 2000, d = 200, κ = L/μ ≈ 1e3 (generator
 // κ = 1e3, e^λ = L_X/1e3 so that the spec's constants give κ ≈ 1e3), a target
-// of 1e-6 relative is met (true error ≤ 1e-6) at no more than 3× the oracle
-// calls of the cheapest (t, k) of the grid t ∈ {10 … 2000} × k ∈ {5 … 200}
-// that meets it with the same solvers (measured: 1186 against 704 calls).
+// of 1e-6 relative is met (true error ≤ 1e-6) with each inner solver, at a
+// cost in oracle calls compared with the cheapest (t, k) of a grid that
+// meets it with the same solvers (chosen knowing the exact answer; k ∈ {5 …
+// 300}). With Newton, the default inner solver of a target, the target costs
+// at most 1.3× that grid point (measured: 215 against 182 calls); with
+// FISTA, heavy ball and gradient descent at most 2× (measured 1.51, 1.42,
+// 1.76: the a posteriori bound's ε̂ coefficient overestimates the
+// sensitivity of ĥ to the slow modes these solvers leave, so they run
+// further than the error needs).
 func TestTarget(t *testing.T) {
 	o := synthOpts(2000, 200, 1e3, 0)
 	o.Lambda = math.Log(0.2633 / 1e3)
@@ -287,34 +293,51 @@ func TestTarget(t *testing.T) {
 		t.Fatalf("κ = %v", k)
 	}
 	ref := reference(t, p)
-	aid := &hypergrad.AID{Inner: hypergrad.FISTA{}, T: 100000, K: 5000, Target: &hypergrad.Target{Rel: 1e-6}}
-	res := estimate(t, aid, p, nil)
-	trueRel := relErr(res.Hypergradient, ref.Hypergradient)
-	if !res.TargetMet || res.Status == hypergrad.IterationLimit || !(trueRel <= 1e-6) || res.Bound.Kind != hypergrad.BoundCertified {
-		t.Fatalf("target: met %v, status %v, true relative error %.3g, bound %v", res.TargetMet, res.Status, trueRel, res.Bound)
-	}
-	// The cheapest grid point meeting the target, found with snapshots of
-	// the hypergradient at every k of the grid (one run per t).
-	best := math.MaxInt
-	ks := []int{5, 10, 20, 50, 100, 200}
-	for _, tt := range []int{10, 20, 50, 100, 200, 500, 1000, 2000} {
-		e := &hypergrad.AID{Inner: hypergrad.FISTA{}, T: tt, K: 200}
-		var errs map[int]float64
-		e.Monitor = snapshots(t, p, ks, ref.Hypergradient, &errs)
-		estimate(t, e, p, nil)
-		for _, k := range ks {
-			if errs[k] <= 1e-6 {
-				best = min(best, tt+1+k+1) // gradients, HVPs and one cross product
+	ks := []int{5, 10, 20, 50, 100, 150, 200, 300}
+	for _, tc := range []struct {
+		in    hypergrad.InnerSolver // nil: the target's default, Newton
+		ts    []int
+		ratio float64
+	}{
+		{nil, []int{1, 2, 3, 4, 5, 6, 7, 8, 10}, 1.3},
+		{hypergrad.FISTA{}, []int{10, 20, 50, 100, 200, 300, 400, 500, 700, 1000, 2000}, 2},
+		{hypergrad.HeavyBall{}, []int{10, 20, 50, 100, 200, 300, 400, 500, 700, 1000, 2000}, 2},
+		{hypergrad.GradientDescent{}, []int{1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000}, 2},
+	} {
+		res := estimate(t, &hypergrad.AID{Inner: tc.in, T: 100000, K: 5000, Target: &hypergrad.Target{Rel: 1e-6}}, p, nil)
+		trueRel := relErr(res.Hypergradient, ref.Hypergradient)
+		if !res.TargetMet || res.Status == hypergrad.IterationLimit || !(trueRel <= 1e-6) || res.Bound.Kind != hypergrad.BoundCertified {
+			t.Fatalf("%v target: met %v, status %v, true relative error %.3g, bound %v", tc.in, res.TargetMet, res.Status, trueRel, res.Bound)
+		}
+		grid := tc.in
+		if grid == nil {
+			grid = hypergrad.Newton{}
+		}
+		// The cheapest grid point meeting the target, found with snapshots
+		// of the hypergradient at every k of the grid (one run per t); a
+		// point costs the run's calls less the linear iterations past k.
+		best, bt, bk := math.MaxInt, 0, 0
+		for _, tt := range tc.ts {
+			e := &hypergrad.AID{Inner: grid, T: tt, K: ks[len(ks)-1]}
+			var errs map[int]float64
+			e.Monitor = snapshots(t, p, ks, ref.Hypergradient, &errs)
+			r := estimate(t, e, p, nil)
+			for _, k := range ks {
+				if cost := r.Counts.Oracles() - r.LinearIters + k; errs[k] <= 1e-6 && cost < best {
+					best, bt, bk = cost, tt, k
+				}
 			}
 		}
-	}
-	t.Logf("target: %d oracle calls in %d rounds (bound %.3g relative, true %.3g); cheapest grid point: %d", res.Counts.Oracles(), res.Rounds, res.Bound.Relative(norm(res.Hypergradient)), trueRel, best)
-	if best == math.MaxInt || res.Counts.Oracles() > 3*best {
-		t.Errorf("target cost %d oracle calls, more than 3× the cheapest grid point (%d)", res.Counts.Oracles(), best)
+		got := res.Counts.Oracles()
+		t.Logf("%v: target %d oracle calls in %d rounds (bound %.3g relative, true %.3g); cheapest grid point (t, k) = (%d, %d): %d calls; ratio %.3g",
+			grid, got, res.Rounds, res.Bound.Relative(norm(res.Hypergradient)), trueRel, bt, bk, best, float64(got)/float64(best))
+		if best == math.MaxInt || float64(got) > tc.ratio*float64(best) {
+			t.Errorf("%v: target cost %d oracle calls, more than %g× the cheapest grid point (%d)", grid, got, tc.ratio, best)
+		}
 	}
 
 	// An unreachable target ends with a clear status, not a loop.
-	res = estimate(t, &hypergrad.AID{Inner: hypergrad.FISTA{}, T: 100000, K: 5000, Target: &hypergrad.Target{Rel: 1e-20}}, p, nil)
+	res := estimate(t, &hypergrad.AID{Inner: hypergrad.FISTA{}, T: 100000, K: 5000, Target: &hypergrad.Target{Rel: 1e-20}}, p, nil)
 	if res.TargetMet || res.Status != hypergrad.IterationLimit || res.Counts.InnerGrads > 20000 {
 		t.Errorf("unreachable target: met %v, status %v, %d gradients", res.TargetMet, res.Status, res.Counts.InnerGrads)
 	}

@@ -409,7 +409,7 @@ func (r *run) adjointCorrection(c *estimateCorrection, tol float64) error {
 		return r.fail("estimate", -1, err)
 	}
 	r.b.Axpy(-1, c.ge, c.rhs) // A(w⁺)q⁺ − ∇_wE(w⁺)
-	resid, fNorm := r.b.Nrm2(c.rhs), r.b.Nrm2(c.ge)
+	resid, fNorm, qNorm := r.b.Nrm2(c.rhs), r.b.Nrm2(c.ge), r.b.Nrm2(c.q)
 	if err := r.crossVec(c.ch, c.q); err != nil {
 		return r.fail("estimate", -1, err)
 	}
@@ -420,7 +420,7 @@ func (r *run) adjointCorrection(c *estimateCorrection, tol float64) error {
 	if err := r.check("estimate", -1); err != nil {
 		return err
 	}
-	c.remainder = honest(posterior(r.constantsForBound(c.w), c.gradNorm, fNorm, resid))
+	c.remainder = honest(posterior(r.constantsForBound(c.w), c.gradNorm, fNorm, resid, qNorm))
 	return nil
 }
 

@@ -453,7 +453,7 @@ func (r *run) itdBound(w, a, aNext backend.Vector, fNorm float64) Bound {
 	if err := r.b.Err(); err != nil {
 		return Bound{Kind: BoundNone, Value: math.Inf(1), Note: err.Error()}
 	}
-	return posterior(k, r.res.InnerResidual, fNorm, resid)
+	return posterior(k, r.res.InnerResidual, fNorm, resid, math.Inf(1))
 }
 
 // fistaMomenta returns FISTA's momenta β_0, …, β_{t−1}, by the forward

@@ -98,7 +98,7 @@ func parseGrad(args []string, stdout, stderr io.Writer) (*gradFlags, int, bool) 
 	fs.StringVar(&f.problem, "problem", "ridge", "problem: "+strings.Join(data.Families, ", "))
 	fs.StringVar(&f.source, "data", "", "an .npz file, libsvm:… or csv:…, or synth:key=value,... (keys above) (default \""+defaultSource+"\" for ridge and logreg, \"synth:\" otherwise)")
 	fs.StringVar(&f.method, "method", "aid-cg", "estimator (see above; default aid-gmres for equilibrium): itd, itd-fwd (forward mode), aid-fp, aid-cg, aid-pcg (CG with the Jacobi preconditioner diag(A)), aid-hb, aid-minres, aid-gmres, aid-bicgstab, aid-cgne")
-	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball), fista, or newton (inexact Newton with Jacobi CG; AID only); not for equilibrium, which iterates Φ")
+	fs.StringVar(&f.inner, "inner", "gd", "inner solver: gd (gradient descent, α = 2/(L+μ)), hb (heavy ball), fista, or newton (inexact Newton with Jacobi CG; AID only; the default with -target-rel or -target-abs); not for equilibrium, which iterates Φ")
 	fs.IntVar(&f.t, "t", 100, "inner (equilibrium: fixed-point) iterations T ≥ 1 (the budget when -tol-inner is set)")
 	fs.IntVar(&f.k, "k", 20, "AID: linear iterations K ≥ 1 (the budget when -tol-linear is set); ITD: truncation length (0 = full, the default for itd)")
 	fs.IntVar(&f.maxCG, "max-cg", 0, "-inner newton: CG iterations per Newton step (0: max(100, 2d), hypergrad.DefaultMaxCG)")
@@ -206,6 +206,9 @@ func (f *gradFlags) check() error {
 	}
 	if (f.targetRel > 0 || f.targetAbs > 0) && (f.tolInner != 0 || f.tolLinear != 0) {
 		return errors.New("a target chooses the tolerances: drop -tol-inner and -tol-linear")
+	}
+	if (f.targetRel > 0 || f.targetAbs > 0) && !f.fixedPoint() && !f.set["inner"] {
+		f.inner = "newton" // a target's default inner solver (hypergrad.AID.Inner)
 	}
 	if !f.fixedPoint() {
 		// Everything else about the method is the factory's to say; a
