@@ -22,6 +22,9 @@ func WriteMarkdown(w io.Writer, rep *Report, figures []string) error {
 	for _, pr := range rep.Problems {
 		writeProblem(&b, &pr, figures)
 	}
+	if len(rep.TargetCost) > 0 {
+		writeTargetCost(&b, rep.TargetCost)
+	}
 	if rep.Outer != nil {
 		writeOuter(&b, rep.Outer)
 	}
@@ -170,6 +173,18 @@ func bytesString(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+func writeTargetCost(b *strings.Builder, rows []TargetCostRow) {
+	b.WriteString("## Accuracy targets: oracle calls against the cheapest grid point\n\n" +
+		"AID with conjugate gradients and an accuracy target (hypergrad.AID.Target; Newton is a target's default inner solver), " +
+		"against the cheapest (t, k) of a grid with the same solvers whose true relative error meets the target, chosen knowing the exact answer.\n\n" +
+		"| problem | inner | target calls (rounds) | met | true rel. error | certified rel. bound | cheapest grid (t, k) | grid calls | ratio |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(b, "| %s | %s | %d (%d) | %v | %s | %s | (%d, %d) | %d | %s |\n", r.Problem, r.Inner, r.Calls, r.Rounds, r.Met,
+			sci(r.TrueRel), sci(r.BoundRel), r.GridT, r.GridK, r.GridCalls, sci(r.Ratio))
+	}
+	b.WriteString("\n")
 }
 
 func writeReproduction(b *strings.Builder, rp *Reproduction) {

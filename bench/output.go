@@ -212,6 +212,13 @@ func Rows(rep *Report) []Row {
 			add(pr.Name, m, "bound_refined_ratio", r.T, r.K, r.RefinedRatio, "")
 		}
 	}
+	for _, r := range rep.TargetCost {
+		m := "aid-cg(" + r.Inner + ")-target"
+		add(r.Problem, m, "target_calls", 0, 0, float64(r.Calls), "calls")
+		add(r.Problem, m, "target_true_rel", 0, 0, r.TrueRel, "")
+		add(r.Problem, m, "grid_calls", r.GridT, r.GridK, float64(r.GridCalls), "calls")
+		add(r.Problem, m, "target_grid_ratio", r.GridT, r.GridK, r.Ratio, "")
+	}
 	if rep.Outer != nil {
 		for _, run := range rep.Outer.Runs {
 			for _, pt := range run.Curve {

@@ -91,6 +91,9 @@ func reportFigures(rep *Report) []*figure {
 	var figs []*figure
 	for i := range rep.Problems {
 		pr := &rep.Problems[i]
+		if len(pr.Methods) == 0 {
+			continue // no estimator curves (the bounds suite)
+		}
 		for _, f := range []struct {
 			name string
 			draw func(*ProblemReport) *figure

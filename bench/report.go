@@ -9,6 +9,8 @@ type Report struct {
 	Outer        *OuterReport    `json:"outer,omitempty"`
 	Peers        *PeerReport     `json:"peers,omitempty"`
 	TTA          *TTAReport      `json:"time_to_accuracy,omitempty"`
+	// TargetCost is the target-cost study (Suite.TargetCost).
+	TargetCost []TargetCostRow `json:"target_cost,omitempty"`
 }
 
 // Meta describes the run.

@@ -70,6 +70,13 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 		}
 		rep.Problems = append(rep.Problems, *pr)
 	}
+	if s.TargetCost != nil {
+		rows, err := r.targetCost(ctx, s.TargetCost)
+		if err != nil {
+			return nil, fmt.Errorf("bench: target cost: %w", err)
+		}
+		rep.TargetCost = rows
+	}
 	if s.Outer != nil {
 		o, err := r.runOuter(ctx, s.Outer)
 		if err != nil {
@@ -111,6 +118,9 @@ func (r *Runner) tasks() int {
 	}
 	if s.Tightness {
 		n += len(s.Problems)
+	}
+	if tc := s.TargetCost; tc != nil {
+		n += len(tc.Problems) * len(tc.Inners)
 	}
 	if s.Outer != nil {
 		n += 1 + len(s.Outer.Fixed)

@@ -89,6 +89,8 @@ type Suite struct {
 	// TightnessPoints (nil: DefaultTightnessPoints).
 	Tightness       bool
 	TightnessPoints [][2]int
+	// TargetCost, if not nil, runs the target-cost study (targetcost.go).
+	TargetCost *TargetCostSpec
 	// Outer, if not nil, runs the outer-loop experiment (MAID).
 	Outer *OuterSpec
 }
@@ -184,8 +186,8 @@ func Full() *Suite {
 // on synthetic ridge and logreg with κ = L/μ ≈ 1e2, 1e3 and 1e4 (n = 2000,
 // d = 200; logreg's λ = log(0.27/κ) with L ≈ 0.27), the tightness rows at
 // DefaultTightnessPoints and at (t, k) = (30, 3), (200, 10), (60, 60):
-// true error, a posteriori bound, refined bound and error estimate. No
-// estimator grids.
+// true error, a posteriori bound, refined bound and error estimate; and the
+// target-cost study DefaultTargetCost. No estimator grids.
 func Bounds() *Suite {
 	s := &Suite{Name: "bounds", Tightness: true}
 	for _, f := range []string{"ridge-diabetes", "krr-diabetes", "logreg-breast-cancer", "multilogreg-iris", "multilogreg-digits", "hypercleaning-digits"} {
@@ -200,6 +202,7 @@ func Bounds() *Suite {
 			ProblemSpec{Name: "logreg-kappa" + k.name, Problem: "logreg", Source: "synth:n=2000,d=200,kappa=" + k.kappa + ",lambda=" + k.lambda + ",seed=1"})
 	}
 	s.TightnessPoints = append(append([][2]int(nil), DefaultTightnessPoints...), [2]int{30, 3}, [2]int{200, 10}, [2]int{60, 60})
+	s.TargetCost = DefaultTargetCost()
 	return s
 }
 
@@ -239,7 +242,7 @@ func SuiteByName(name string) (*Suite, error) {
 // outer-loop experiment and no reproduction (the "none" suite, which only
 // the peer comparisons use).
 func (s *Suite) Empty() bool {
-	return len(s.Problems) == 0 && s.Outer == nil && !s.Reproduce
+	return len(s.Problems) == 0 && s.Outer == nil && !s.Reproduce && s.TargetCost == nil
 }
 
 // Select keeps the listed problems and methods (comma-separated names,

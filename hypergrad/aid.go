@@ -330,18 +330,29 @@ func (r *run) aPriori(s *aidState) Bound {
 // B: it is met when B ≤ Abs, or B ≤ Rel·(‖ĥ‖ − B) (since ‖∇f‖ ≥ ‖ĥ‖ − B).
 //
 // The estimator splits the target τ equally between the lower-level and the
-// linear-solve terms of the bound: it asks the inner solve for
-// ε̂ = ‖∇_w g‖/μ with c_ε ε̂ + c_εε ε̂² = τ/2 and the linear solve for
-// ‖r‖ ≤ τμ/(2‖B‖), the coefficients measured at the current iterate (each
-// tolerance then costs a logarithmic number of iterations, so an equal split
-// is within a few iterations of the best split). A first round to 1 % of the
-// initial gradients measures ‖ĥ‖ and the coefficients; later rounds continue
-// both solves warm from where they stopped, with tolerances 10 % tighter than
-// computed to absorb the drift of the coefficients, until the bound meets the
-// target or the budgets T and K are spent (Status IterationLimit, TargetMet
-// false). A bound of kind none cannot meet a target; one of kind estimate
-// can, and says so in Result.Bound.Kind. A target below what rounding
-// allows ends early, as soon as a round no longer shrinks the bound by 10 %.
+// linear-solve terms of the bound: it asks the linear solve for
+// ‖r‖ ≤ τμ/(2‖B‖), and the inner solve for the largest ε̂ = ‖∇_w g‖/μ whose
+// terms in the bound, evaluated by the bound's own formula with that ‖r‖ and
+// the current ‖q̂‖, are at most τ/2 (each tolerance then costs a
+// logarithmic number of iterations, so an equal split is within a few
+// iterations of the best split). A first round to 1 % of the initial
+// gradients measures ‖ĥ‖ and the bound's parts; later rounds continue both
+// solves warm from where they stopped, with tolerances 10 % tighter than
+// computed to absorb the drift, until the bound meets the target or the
+// budgets T and K are spent (Status IterationLimit, TargetMet false). A
+// bound of kind none cannot meet a target; one of kind estimate can, and
+// says so in Result.Bound.Kind. A target below what rounding allows ends
+// early, as soon as a round no longer shrinks the bound by 10 %.
+//
+// Without an inner solver (AID.Inner nil) a target uses Newton: near w* its
+// steps reduce ‖∇_w g‖ superlinearly, at the rate of conjugate gradients on
+// the actual Hessian rather than the worst-case rate of first-order
+// solvers under the global constants, and the bound's ε̂ term, which
+// overestimates the error first-order solvers leave along the slow modes,
+// then costs little. A target never uses the refined bound of
+// AID.ErrorEstimate: that bound's remainder is the a posteriori bound at the
+// corrected point, so certifying τ with it needs the corrected point as
+// accurate as the plain bound needs ŵ, plus the error estimate's solves.
 type Target struct {
 	Abs float64 // absolute accuracy (0: none)
 	Rel float64 // relative accuracy (0: none)

@@ -30,7 +30,7 @@ Flags:
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	suiteName := fs.String("suite", "quick", "suite: quick (every family, about 80 s on 2 cores), full, papers (the papers' experiments, a few minutes), maid (the outer-loop experiment) or none (with -peers: only the comparisons)")
+	suiteName := fs.String("suite", "quick", "suite: quick (every family, about 80 s on 2 cores), full, papers (the papers' experiments, a few minutes), bounds (error bounds against true errors on datasets/ and synthetic κ up to 1e4, and the cost of accuracy targets; run from the repository root; about a minute), maid (the outer-loop experiment) or none (with -peers: only the comparisons)")
 	backendName := fs.String("backend", "cpu", "backend: cpu, cuda, or cuda-f32 (dense X stored in float32 on the GPU)")
 	out := fs.String("out", "bench-out", "output directory (created if missing)")
 	probs := fs.String("problems", "", "comma-separated problems of the suite (default: all)")
