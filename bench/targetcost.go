@@ -53,8 +53,9 @@ func DefaultTargetCost() *TargetCostSpec {
 
 // TargetCostRow is one problem × inner solver of the study.
 type TargetCostRow struct {
-	Problem string `json:"problem"`
-	Inner   string `json:"inner"`
+	Problem string  `json:"problem"`
+	Inner   string  `json:"inner"`
+	Rel     float64 `json:"rel"` // the relative target
 	// Calls and Rounds are the target run's oracle calls and rounds; Met
 	// whether it certified the target, TrueRel its true relative error and
 	// BoundRel the relative bound it certified.
@@ -101,7 +102,7 @@ func (r *Runner) targetCost(ctx context.Context, s *TargetCostSpec) ([]TargetCos
 }
 
 func (r *Runner) targetCostRow(ctx context.Context, p problem, name string, in TargetInner, s *TargetCostSpec, ref []float64, rn float64) (TargetCostRow, error) {
-	row := TargetCostRow{Problem: name, Inner: in.Name}
+	row := TargetCostRow{Problem: name, Inner: in.Name, Rel: s.Rel}
 	aid, err := aidOf(MethodSpec{Name: "aid-cg", Inner: in.Name, Target: &hypergrad.Target{Rel: s.Rel}}, s.T, s.K)
 	if err != nil {
 		return row, err

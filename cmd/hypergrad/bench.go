@@ -161,6 +161,11 @@ func printHeadlines(w io.Writer, rep *bench.Report) {
 		if !math.IsNaN(pr.KappaStar) {
 			kappa = fmt.Sprintf("κ* = %.3g", pr.KappaStar)
 		}
+		if t := pr.Tightness; len(pr.Methods) == 0 && t != nil {
+			fmt.Fprintf(w, "%s (%s): bound / true error: a posteriori median %.3g, worst %.3g; refined median %.3g, worst %.3g; bounds below the true error: %d\n",
+				pr.Name, kappa, t.PlainMedian, t.PlainWorst, t.RefinedMedian, t.RefinedWorst, t.Violations)
+			continue
+		}
 		fmt.Fprintf(w, "%s (%s): oracle calls to 1e-6:", pr.Name, kappa)
 		for _, m := range pr.Methods {
 			for _, c := range m.Complexity {
@@ -174,6 +179,9 @@ func printHeadlines(w io.Writer, rep *bench.Report) {
 			}
 		}
 		fmt.Fprintln(w)
+	}
+	for _, r := range rep.TargetCost {
+		fmt.Fprintf(w, "target %.0e on %s with %s: %d oracle calls, %.3g× the cheapest grid point (%d calls)\n", r.Rel, r.Problem, r.Inner, r.Calls, r.Ratio, r.GridCalls)
 	}
 	if rep.Reproduction != nil {
 		held := 0
