@@ -32,12 +32,12 @@ type ErrorEstimate struct {
 	// ErrorEstimate reports it as Result.Bound where it is the smaller.
 	Remainder Bound
 	// Step is ‖w⁺ − ŵ‖, the Newton correction of the inner iterate
-	// (≈ ‖ŵ − w*‖), and AdjointStep ‖δq‖, that of the adjoint.
+	// (≈ ‖ŵ − w*‖), and AdjointStep ‖q⁺ − q̂‖, that of the adjoint.
 	Step, AdjointStep float64
 	// NewtonSteps is the number of Newton steps taken and Rounds the
 	// number of correction rounds (see EstimateError).
 	NewtonSteps, Rounds int
-	// Iters is the conjugate-gradient iterations of the two solves together.
+	// Iters is the conjugate-gradient iterations of all its solves.
 	Iters int
 	// Counts and Time are the oracle calls and wall time of the estimate
 	// alone (EstimateError adds nothing to the Result it reads).
@@ -342,7 +342,8 @@ func (r *run) newtonCorrection(c *estimateCorrection, tol float64) error {
 		if sol.Status == krylov.IterationLimit {
 			c.capped = append(c.capped, "Newton")
 		}
-		alpha, gn := 1.0, math.Inf(1)
+		alpha := 1.0
+		var gn float64
 		for h := 0; ; h++ {
 			r.b.Axpy(-alpha, c.step, c.w)
 			if err := r.innerGrad(c.g, c.w); err != nil {
