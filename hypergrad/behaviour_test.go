@@ -322,7 +322,9 @@ func TestNoAllocationsPerIteration(t *testing.T) {
 }
 
 // TestCheckpointedITD: checkpointed ITD gives the bit-identical
-// hypergradient with O(√t·d) device memory and at most t more gradients.
+// hypergradient with O(√t·d) device memory and at most t more gradients,
+// through gradient descent, heavy ball and FISTA (whose reverse step also
+// needs y_{s−1}, across segment boundaries), truncated or not.
 func TestCheckpointedITD(t *testing.T) {
 	p := logregTest(t)
 	b := p.Backend()
@@ -332,6 +334,8 @@ func TestCheckpointedITD(t *testing.T) {
 	}{
 		{hypergrad.GradientDescent{}, 400, 0}, {hypergrad.HeavyBall{}, 400, 0},
 		{hypergrad.GradientDescent{}, 401, 37}, {hypergrad.HeavyBall{}, 97, 50}, {hypergrad.GradientDescent{}, 1, 0},
+		{hypergrad.FISTA{}, 400, 0}, {hypergrad.FISTA{}, 401, 37}, {hypergrad.FISTA{}, 97, 50}, {hypergrad.FISTA{}, 1, 0},
+		{hypergrad.FISTA{}, 2, 0}, {hypergrad.FISTA{}, 50, 49}, {hypergrad.FISTA{}, 64, 16},
 	} {
 		peak := func(e *hypergrad.ITD) (*hypergrad.Result, int64) {
 			base := b.Allocated()

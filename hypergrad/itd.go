@@ -24,7 +24,7 @@ import (
 // linearizes at z_s (rebuilt from the stored y_s, y_{s−1} with the forward
 // pass's operations) and carries ā_s = (I − τA(z_s)) a_{s+1} to
 // a_s += (1+β_s) ā_s and a_{s−1} = −β_s ā_s, with ∇̂f += −τ B(z_s)ᵀ a_{s+1};
-// it stores one more iterate and is not checkpointed.
+// it stores one more iterate (checkpointed: y_{k−1} at each checkpoint too).
 // Truncate = K > 0 back-propagates through the last K steps only (truncated
 // ITD, Shaban et al. 2019) and stores only K+1 iterates; 0 means all steps.
 // Memory is O(K·d); AID needs O(d). With Checkpoint, ITD stores the state
@@ -140,16 +140,19 @@ func workBytes(d, h int) float64 { return vectorBytes(8, d) + vectorBytes(2, h) 
 func trajectoryBytes(inner string, checkpoint bool, keep, t, d int) float64 {
 	k := float64(keep)
 	switch {
-	case inner == "fista": // K+2 iterates and the T momenta
-		return vectorBytes(k+2, d) + 8*float64(t)
 	case checkpoint:
 		seg := math.Max(1, math.Ceil(math.Sqrt(k)))
 		cks := math.Ceil(k/seg) + 2
 		n := cks + seg + 1 // checkpoints, one segment, the gradient
-		if inner == "hb" {
+		if inner == "hb" || inner == "fista" {
 			n += cks + 2 // w_{k−1} at each checkpoint, the last iterate, scratch
 		}
+		if inner == "fista" {
+			return vectorBytes(n, d) + 8*float64(t) // and the momenta
+		}
 		return vectorBytes(n, d)
+	case inner == "fista": // K+2 iterates and the T momenta
+		return vectorBytes(k+2, d) + 8*float64(t)
 	}
 	return vectorBytes(k+1, d)
 }
@@ -160,8 +163,9 @@ func trajectoryBytes(inner string, checkpoint bool, keep, t, d int) float64 {
 // 8d + 64 bytes per vector of length d,
 //
 //	stored:        K+1 iterates (FISTA: K+2, and 8·T bytes of momenta)
-//	checkpointed:  ⌈K/s⌉+2 checkpoints (heavy ball: twice, and 2 more
-//	               vectors), s = ⌈√K⌉ iterates of one segment, 1 gradient
+//	checkpointed:  ⌈K/s⌉+2 checkpoints (heavy ball and FISTA: twice, and
+//	               2 more vectors; FISTA: and 8·T bytes of momenta),
+//	               s = ⌈√K⌉ iterates of one segment, 1 gradient
 //
 // plus 8 work vectors of length d and 2 of length h. Where the problem
 // records linearizations (see ITD), the (K+1)·SlotBytes of its slots,
@@ -182,7 +186,7 @@ func (m *ITD) tooLarge(need float64, limit int64, d, h int) error {
 	keep, inner := m.keep(), m.inner().String()
 	work := workBytes(d, h)
 	hint := ""
-	if inner != "fista" && !m.Checkpoint {
+	if !m.Checkpoint {
 		ck := trajectoryBytes(inner, true, keep, m.T, d) + work
 		if ck <= float64(limit) {
 			hint = fmt.Sprintf("set Checkpoint (O(√K·d): about %s fits)", bytesString(ck))
@@ -278,8 +282,8 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, r.fail("setup", -1, err)
 	}
 	fista := spec.kind == innerFISTA
-	if spec.kind == innerNewton || (fista && m.Checkpoint) {
-		return res, r.fail("setup", -1, fmt.Errorf("%w: ITD differentiates through gradient descent, heavy ball or FISTA (not checkpointed), not %v", ErrInvalidSettings, m))
+	if spec.kind == innerNewton {
+		return res, r.fail("setup", -1, fmt.Errorf("%w: ITD differentiates through gradient descent, heavy ball or FISTA, not %v", ErrInvalidSettings, m))
 	}
 	alpha, beta, heavy := spec.alpha, spec.beta, spec.kind == innerHB
 	if start == nil {

@@ -41,7 +41,8 @@ func (t *storedTrajectory) record(k int, w backend.Vector) {
 func (t *storedTrajectory) at(s int) (backend.Vector, error) { return t.ring[s%len(t.ring)], nil }
 
 // checkpointedTrajectory stores the inner state every seg = ⌈√keep⌉ steps
-// (w_k, and w_{k−1} for heavy ball) for the last keep steps, and recomputes
+// (w_k, and w_{k−1} for heavy ball and FISTA, whose momenta β_k depend on k
+// alone and are recomputed by fistaMomenta) for the last keep steps, and recomputes
 // one segment of seg iterates at a time during the reverse pass: memory
 // O(√keep·d) instead of O(keep·d), at the cost of recomputing each of the
 // keep reverse steps' iterates once (at most one more forward pass). The
@@ -57,6 +58,7 @@ type checkpointedTrajectory struct {
 	base    int              // iterate held in buf[0]; −1: none
 	grad    backend.Vector
 	scratch backend.Vector
+	beta    []float64 // FISTA's momenta β_0, β_1, … (as far as needed)
 }
 
 type checkpoint struct {
@@ -68,7 +70,7 @@ func newCheckpointedTrajectory(r *run, spec innerSpec, keep, d int) (*checkpoint
 	seg := max(1, int(math.Ceil(math.Sqrt(float64(keep)))))
 	t := &checkpointedTrajectory{r: r, spec: spec, seg: seg, base: -1,
 		cks: make([]checkpoint, (keep+seg-1)/seg+2), buf: make([]backend.Vector, seg)}
-	heavy := spec.kind == innerHB
+	heavy := spec.kind == innerHB || spec.kind == innerFISTA // w_{k−1} too
 	var err error
 	for i := range t.cks {
 		t.cks[i].k = -1
@@ -143,19 +145,35 @@ func (t *checkpointedTrajectory) recompute(base, upto int) error {
 		b.Copy(t.scratch, c.prev)
 		prev = t.scratch
 	}
+	if t.spec.kind == innerFISTA && len(t.beta) < upto {
+		t.beta = fistaMomenta(t.spec.q, upto)
+	}
 	for i := 1; i <= upto-base; i++ {
-		cur := t.buf[i-1]
-		if err := t.r.innerGrad(t.grad, cur); err != nil {
-			return err
-		}
-		next := t.buf[i]
-		if t.spec.kind == innerHB {
-			// As the forward pass: prev ← (1+β)w_k − βw_{k−1}; prev ← prev − α∇g.
+		cur, next := t.buf[i-1], t.buf[i]
+		switch t.spec.kind {
+		case innerHB:
+			// As the forward pass: prev ← (1+β)w_k − βw_{k−1}; prev ← prev − α∇g(w_k).
+			if err := t.r.innerGrad(t.grad, cur); err != nil {
+				return err
+			}
 			b.Copy(next, prev)
 			b.Axpby(1+t.spec.beta, cur, -t.spec.beta, next)
 			b.Axpy(-t.spec.alpha, t.grad, next)
 			b.Copy(prev, cur)
-		} else {
+		case innerFISTA:
+			// As the forward pass: z ← (1+β_k)y_k − β_k y_{k−1}; y_{k+1} = z − τ∇g(z).
+			beta := t.beta[base+i-1]
+			b.Copy(next, cur)
+			b.Axpby(-beta, prev, 1+beta, next)
+			if err := t.r.innerGrad(t.grad, next); err != nil {
+				return err
+			}
+			b.Axpy(-t.spec.alpha, t.grad, next)
+			b.Copy(prev, cur)
+		default:
+			if err := t.r.innerGrad(t.grad, cur); err != nil {
+				return err
+			}
 			b.Copy(next, cur)
 			b.Axpy(-t.spec.alpha, t.grad, next)
 		}

@@ -173,9 +173,6 @@ func (f *gradFlags) check() error {
 	if f.checkpoint && f.method != "itd" {
 		return fmt.Errorf("-checkpoint applies to -method itd (reverse mode), not %s", f.method)
 	}
-	if f.checkpoint && !f.fixedPoint() && f.inner == "fista" {
-		return errors.New("-checkpoint: ITD through FISTA is not checkpointed (its reverse step needs two stored iterates); use -inner gd or hb, or a truncation -k")
-	}
 	if f.maxCG < 0 {
 		return fmt.Errorf("-max-cg %d: want a CG cap ≥ 0 (0: max(100, 2d))", f.maxCG)
 	}

@@ -133,9 +133,14 @@ func TestCheckpointFlag(t *testing.T) {
 	if got := hg(out); len(got) != len(want) || floatsDiffer(got, want) {
 		t.Errorf("checkpointed %v, stored %v", got[:3], want[:3])
 	}
+	// Through FISTA too: the same bits as the stored trajectory.
+	fista := append(append([]string(nil), args...), "-inner", "fista", "-t", "300")
+	_, outF, _ := runCLI(fista...)
+	if code, outC, errOut := runCLI(append(fista, "-checkpoint")...); code != exitOK || floatsDiffer(hg(outC), hg(outF)) {
+		t.Errorf("checkpointed FISTA: exit %d (%s), differs from stored: %v", code, errOut, floatsDiffer(hg(outC), hg(outF)))
+	}
 	for _, bad := range [][]string{
 		{"grad", "-checkpoint"},
-		{"grad", "-method", "itd", "-inner", "fista", "-checkpoint"},
 		{"grad", "-problem", "equilibrium", "-method", "itd-fwd", "-checkpoint"},
 		{"grad", "-max-memory", "8x"},
 		{"grad", "-max-memory", "0"},
