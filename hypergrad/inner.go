@@ -222,56 +222,157 @@ func constantsFor(p bilevel.Problem) func() (bilevel.Constants, error) {
 	}
 }
 
-// innerState is the state of an inner solve that can be continued: the
-// iterate, the previous iterate (heavy ball, FISTA) and FISTA's t_k.
+// innerState is an inner solve that can be continued: the iterate w_k, the
+// gradient vector, the steps taken, ‖∇_w g(w_0)‖, and the solver's own
+// state: the step rule of a first-order method, or Newton's.
 type innerState struct {
-	w, prev, grad, z backend.Vector
-	step             backend.Vector // Newton's s_k
-	tk               float64
-	iters            int     // steps taken so far
-	grad0            float64 // ‖∇_w g(w_0)‖
+	w, grad backend.Vector
+	iters   int     // steps taken so far
+	grad0   float64 // ‖∇_w g(w_0)‖
+	method  innerMethod
+	newton  *newtonMethod // Newton (method nil)
+}
+
+// innerMethod is one first-order inner solver's state and step: gdMethod,
+// hbMethod and fistaMethod, which continueInner's loop drives. Newton
+// (newtonMethod) runs a loop of its own.
+type innerMethod interface {
+	// ownGrad reports that the step takes its own gradient (FISTA, at
+	// z_k) instead of ∇_w g(w_k), which the loop then computes only to
+	// check a tolerance.
+	ownGrad() bool
+	// step takes st.w from w_k to w_{k+1}, with st.grad = ∇_w g(w_k)
+	// where !ownGrad.
+	step(r *run, st *innerState, k int) error
+}
+
+// gdMethod is gradient descent, w_{k+1} = w_k − α∇_w g(w_k).
+type gdMethod struct{ alpha float64 }
+
+func (gdMethod) ownGrad() bool { return false }
+
+func (m gdMethod) step(r *run, st *innerState, _ int) error {
+	r.b.Axpy(-m.alpha, st.grad, st.w)
+	return nil
+}
+
+// hbMethod is heavy ball; prev holds w_{k−1}.
+type hbMethod struct {
+	alpha, beta float64
+	prev        backend.Vector
+}
+
+func (*hbMethod) ownGrad() bool { return false }
+
+func (m *hbMethod) step(r *run, st *innerState, _ int) error {
+	r.b.Axpby(1+m.beta, st.w, -m.beta, m.prev) // prev ← (1+β)w_k − βw_{k−1}
+	r.b.Axpy(-m.alpha, st.grad, m.prev)        // prev ← w_{k+1}
+	st.w, m.prev = m.prev, st.w
+	return nil
+}
+
+// fistaMethod is strongly convex FISTA; prev holds y_{k−1}, z the point
+// z_k, tk the t_k of the momentum recurrence.
+type fistaMethod struct {
+	alpha, q, tk float64
+	prev, z      backend.Vector
+}
+
+func (*fistaMethod) ownGrad() bool { return true }
+
+func (m *fistaMethod) step(r *run, st *innerState, k int) error {
+	tn, beta := fistaNext(m.q, m.tk)
+	m.tk = tn
+	r.b.Copy(m.z, st.w)
+	r.b.Axpby(-beta, m.prev, 1+beta, m.z) // z = (1+β)y_k − βy_{k−1}
+	if err := r.innerGrad(st.grad, m.z); err != nil {
+		return r.fail("inner", k, err)
+	}
+	if k > 0 && k&(k-1) == 0 {
+		if err := r.innerDiverged(k, "z", r.b.Nrm2(st.grad), st.grad0); err != nil {
+			return err
+		}
+	}
+	r.b.Axpy(-m.alpha, st.grad, m.z) // z ← y_{k+1}
+	m.prev, st.w, m.z = st.w, m.z, m.prev
+	return nil
+}
+
+// newtonMethod is inexact Newton–CG: prev and z hold the line search's
+// trial iterate and its gradient, step the Newton step s_k.
+type newtonMethod struct {
+	spec           innerSpec
+	prev, z, steps backend.Vector
+}
+
+// innerObserver sees the inner iterates w_0, w_1, … as the solve makes
+// them (ITD's trajectories, forward-mode ITD's tangents); an error it
+// returns ends the solve with that error.
+type innerObserver interface {
+	observe(k int, w backend.Vector) error
 }
 
 // newInnerState allocates the state of an inner solve starting at w.
 func (r *run) newInnerState(s innerSpec, w backend.Vector) (*innerState, error) {
 	d := r.p.InnerDim()
 	st := &innerState{w: w, grad0: math.NaN()}
+	vec := func() (backend.Vector, error) {
+		v, err := r.vec(d)
+		if err != nil {
+			return nil, r.fail("inner", -1, err)
+		}
+		return v, nil
+	}
 	var err error
-	if st.grad, err = r.vec(d); err != nil {
-		return nil, r.fail("inner", -1, err)
+	if st.grad, err = vec(); err != nil {
+		return nil, err
 	}
+	var prev backend.Vector
 	if s.kind != innerGD {
-		if st.prev, err = r.vec(d); err != nil {
-			return nil, r.fail("inner", -1, err)
+		if prev, err = vec(); err != nil {
+			return nil, err
 		}
-		r.b.Copy(st.prev, w) // w_{−1} = w_0
+		r.b.Copy(prev, w) // w_{−1} = w_0
 	}
-	if s.kind == innerFISTA || s.kind == innerNewton {
-		if st.z, err = r.vec(d); err != nil {
-			return nil, r.fail("inner", -1, err)
+	switch s.kind {
+	case innerGD:
+		st.method = gdMethod{alpha: s.alpha}
+	case innerHB:
+		st.method = &hbMethod{alpha: s.alpha, beta: s.beta, prev: prev}
+	case innerFISTA:
+		m := &fistaMethod{alpha: s.alpha, q: s.q, prev: prev}
+		if m.z, err = vec(); err != nil {
+			return nil, err
 		}
-	}
-	if s.kind == innerNewton {
-		if st.step, err = r.vec(d); err != nil {
-			return nil, r.fail("inner", -1, err)
+		st.method = m
+	case innerNewton:
+		m := &newtonMethod{spec: s, prev: prev}
+		if m.z, err = vec(); err != nil {
+			return nil, err
 		}
+		if m.steps, err = vec(); err != nil {
+			return nil, err
+		}
+		st.newton = m
 	}
 	return st, nil
 }
 
 // solveInner runs up to t steps of the inner solver from w (which it
 // overwrites) and returns the vector holding w_t, which is w or another run
-// vector. record, if not nil, is called with w_0, …, w_t. With tol > 0 it
-// stops at the first w_k with ‖∇_w g(w_k)‖ ≤ tol.
-func (r *run) solveInner(s innerSpec, w backend.Vector, t int, tol float64, record func(k int, w backend.Vector)) (backend.Vector, error) {
+// vector. obs, if not nil, observes w_0, …, w_t. With tol > 0 it stops at
+// the first w_k with ‖∇_w g(w_k)‖ ≤ tol.
+func (r *run) solveInner(s innerSpec, w backend.Vector, t int, tol float64, obs innerObserver) (backend.Vector, error) {
 	st, err := r.newInnerState(s, w)
 	if err != nil {
 		return nil, err
 	}
-	if record != nil {
-		record(0, w)
+	if obs != nil {
+		if err := obs.observe(0, w); err != nil {
+			return nil, err
+		}
 	}
-	if err := r.continueInner(s, st, t, tol, 0, record); err != nil {
+	if err := r.continueInner(s, st, t, tol, 0, obs); err != nil {
 		return nil, err
 	}
 	return st.w, nil
@@ -281,18 +382,19 @@ func (r *run) solveInner(s innerSpec, w backend.Vector, t int, tol float64, reco
 // ‖∇_w g‖ ≤ tol when tol > 0; with tolRel > 0 the tolerance is
 // tolRel·‖∇_w g(w_0)‖), then evaluates ‖∇_w g(w)‖ at the final iterate into
 // InnerResidual and sets InnerIters and InnerStatus.
-func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel float64, record func(k int, w backend.Vector)) error {
+func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel float64, obs innerObserver) error {
 	t0 := time.Now()
 	defer func() { r.res.Time.Inner += r.since(t0) }()
 	r.res.InnerStep, r.res.InnerMomentum = s.alpha, s.beta
-	if s.kind == innerNewton {
-		return r.continueNewton(s, st, t, tol, tolRel)
+	if st.newton != nil {
+		return st.newton.solve(r, st, t, tol, tolRel)
 	}
 	if tolRel > 0 && st.grad0 >= 0 {
 		tol = tolRel * st.grad0
 	}
 	wantNorm := tol > 0 || tolRel > 0 || r.monitor != nil
 	every := max(s.every, 1)
+	own := st.method.ownGrad()
 	var hist stallHistory
 	for j := 0; j < t; j++ {
 		k := st.iters
@@ -301,7 +403,7 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 		}
 		// The gradient at w_k: the step's own gradient for GD and heavy
 		// ball; for FISTA (whose step uses ∇g(z_k)) only when checking.
-		if s.kind != innerFISTA || (wantNorm && j%every == 0) || !(st.grad0 >= 0) {
+		if !own || (wantNorm && j%every == 0) || !(st.grad0 >= 0) {
 			if err := r.stepGrad(k, st.grad, st.w); err != nil {
 				return r.fail("inner", k, err)
 			}
@@ -333,39 +435,21 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 				}
 			}
 		}
-		if s.kind != innerFISTA && !wantNorm && k > 0 && k&(k-1) == 0 {
+		if !own && !wantNorm && k > 0 && k&(k-1) == 0 {
 			// Without a tolerance the norm is not needed: check the growth
 			// at k = 1, 2, 4, … only (a host synchronisation each).
 			if err := r.innerDiverged(k, "w", r.b.Nrm2(st.grad), st.grad0); err != nil {
 				return err
 			}
 		}
-		switch s.kind {
-		case innerGD:
-			r.b.Axpy(-s.alpha, st.grad, st.w)
-		case innerHB:
-			r.b.Axpby(1+s.beta, st.w, -s.beta, st.prev) // prev ← (1+β)w_k − βw_{k−1}
-			r.b.Axpy(-s.alpha, st.grad, st.prev)        // prev ← w_{k+1}
-			st.w, st.prev = st.prev, st.w
-		case innerFISTA:
-			tn, beta := fistaNext(s.q, st.tk)
-			st.tk = tn
-			r.b.Copy(st.z, st.w)
-			r.b.Axpby(-beta, st.prev, 1+beta, st.z) // z = (1+β)y_k − βy_{k−1}
-			if err := r.innerGrad(st.grad, st.z); err != nil {
-				return r.fail("inner", k, err)
-			}
-			if k > 0 && k&(k-1) == 0 {
-				if err := r.innerDiverged(k, "z", r.b.Nrm2(st.grad), st.grad0); err != nil {
-					return err
-				}
-			}
-			r.b.Axpy(-s.alpha, st.grad, st.z) // z ← y_{k+1}
-			st.prev, st.w, st.z = st.w, st.z, st.prev
+		if err := st.method.step(r, st, k); err != nil {
+			return err
 		}
 		st.iters++
-		if record != nil {
-			record(st.iters, st.w)
+		if obs != nil {
+			if err := obs.observe(st.iters, st.w); err != nil {
+				return err
+			}
 		}
 	}
 	k := st.iters
@@ -446,10 +530,10 @@ func (h *stallHistory) stalled(k int, nrm, grad0 float64) bool {
 	return nrm <= 1e-10*grad0 && k-h.bestK >= max(100, k/4)
 }
 
-// continueNewton takes up to t more Newton steps (see Newton and
-// continueInner). The gradient at the current iterate is evaluated first;
+// solve takes up to t more Newton steps (see Newton and continueInner). The gradient at the current iterate is evaluated first;
 // each accepted line-search trial's gradient is the next iterate's.
-func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel float64) error {
+func (m *newtonMethod) solve(r *run, st *innerState, t int, tol, tolRel float64) error {
+	s := m.spec
 	k := st.iters
 	if err := r.check("inner", k); err != nil {
 		return err
@@ -494,25 +578,25 @@ func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel flo
 			return r.fail("inner", k, err)
 		}
 		eta := math.Min(s.forcing, math.Sqrt(nrm/st.grad0))
-		r.b.Axpby(-1, st.grad, 0, st.z) // rhs −∇g(w_k)
-		r.b.Fill(st.step, 0)
+		r.b.Axpby(-1, st.grad, 0, m.z) // rhs −∇g(w_k)
+		r.b.Fill(m.steps, 0)
 		maxCG := s.maxCG
 		if maxCG == 0 {
 			maxCG = DefaultMaxCG(st.w.Len())
 		}
-		if err := r.newtonStep(st.step, st.z, maxCG, eta*nrm, s.jacobi && r.hasDiag()); err != nil {
+		if err := r.newtonStep(m.steps, m.z, maxCG, eta*nrm, s.jacobi && r.hasDiag()); err != nil {
 			return err
 		}
 		// Backtracking on ‖∇g‖: the trial iterate in prev, its gradient in z.
 		accepted := false
 		var nt float64
 		for tau, n := 1.0, 0; n < 20; tau, n = tau/2, n+1 {
-			r.b.Copy(st.prev, st.w)
-			r.b.Axpy(tau, st.step, st.prev)
-			if err := r.stepGrad(k+1, st.z, st.prev); err != nil {
+			r.b.Copy(m.prev, st.w)
+			r.b.Axpy(tau, m.steps, m.prev)
+			if err := r.stepGrad(k+1, m.z, m.prev); err != nil {
 				return r.fail("inner", k, err)
 			}
-			nt = r.b.Nrm2(st.z)
+			nt = r.b.Nrm2(m.z)
 			if finite(nt) && nt*nt <= (1-2e-4*tau*(1-eta))*nrm*nrm {
 				accepted = true
 				break
@@ -529,8 +613,8 @@ func (r *run) continueNewton(s innerSpec, st *innerState, t int, tol, tolRel flo
 			}
 			break
 		}
-		st.w, st.prev = st.prev, st.w
-		st.grad, st.z = st.z, st.grad
+		st.w, m.prev = m.prev, st.w
+		st.grad, m.z = m.z, st.grad
 		nrm = nt
 		st.iters++
 		k++

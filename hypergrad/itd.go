@@ -318,9 +318,9 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 	if err != nil {
 		return res, r.fail("setup", -1, err)
 	}
-	var record func(int, backend.Vector)
+	var obs innerObserver
 	if traj != nil {
-		record = traj.record
+		obs = traj
 	}
 	var a, aNext, tmp, z, hg, tmpH backend.Vector
 	if err := r.vecsN(d, &a, &aNext, &tmp, &z); err != nil {
@@ -330,7 +330,7 @@ func (m *ITD) Estimate(ctx context.Context, p bilevel.Problem, start *Start) (*R
 		return res, err
 	}
 
-	w, err = r.solveInner(spec, w, m.T, m.TolInner, record)
+	w, err = r.solveInner(spec, w, m.T, m.TolInner, obs)
 	r.rec = recording{}
 	if err != nil {
 		return res, err

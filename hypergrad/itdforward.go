@@ -1,7 +1,6 @@
 package hypergrad
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"time"
@@ -87,138 +86,47 @@ func (m *ITD) estimateForward(r *run, start *Start) error {
 
 // forward is forward-mode ITD from the iterate w = w_0 (see ITD and the
 // recursions above). The tangent step of inner step s runs once the inner
-// solve has taken it (in the record hook at w_{s+1}), from a saved copy of
+// solve has taken it (tangents.observe at w_{s+1}), from a saved copy of
 // the step's point, so an early stop at TolInner leaves Z = ∂w_t/∂λ for the
 // t steps taken. Each step costs one Linearize, h CrossApply products
 // (counted in Counts.CrossVecs) and, from s = 1 on (Z_0 = 0), h HessVecs.
 func (m *ITD) forward(r *run, spec innerSpec, w backend.Vector) error {
 	res, b := r.res, r.b
 	d, h := r.p.InnerDim(), r.p.HyperDim()
-	ca := r.p.(bilevel.CrossApplier) // checked by Estimate
-	fista, heavy := spec.kind == innerFISTA, spec.kind == innerHB
-	z := make([]backend.Vector, h)
-	var zPrev []backend.Vector
-	if heavy || fista {
-		zPrev = make([]backend.Vector, h)
+	tg := &tangents{r: r, spec: spec, ca: r.p.(bilevel.CrossApplier), // checked by Estimate
+		fista: spec.kind == innerFISTA, heavy: spec.kind == innerHB, unit: make([]float64, h)}
+	tg.z = make([]backend.Vector, h)
+	if tg.heavy || tg.fista {
+		tg.zPrev = make([]backend.Vector, h)
 	}
 	for j := range h {
-		if err := r.vecsN(d, &z[j]); err != nil {
+		if err := r.vecsN(d, &tg.z[j]); err != nil {
 			return err
 		}
-		if zPrev != nil {
-			if err := r.vecsN(d, &zPrev[j]); err != nil {
+		if tg.zPrev != nil {
+			if err := r.vecsN(d, &tg.zPrev[j]); err != nil {
 				return err
 			}
 		}
 	}
-	// pt, ptPrev: the saved w_s (FISTA: y_s, y_{s−1}); at: the step's point
-	// (FISTA's z_s); az, bz: A·Z and B·e_j.
-	var pt, ptPrev, at, az, bz, e, hg backend.Vector
-	if err := r.vecsN(d, &pt, &az, &bz); err != nil {
+	var az, hg backend.Vector
+	if err := r.vecsN(d, &tg.pt, &az, &tg.bz); err != nil {
 		return err
 	}
-	if fista {
-		if err := r.vecsN(d, &ptPrev, &at); err != nil {
+	tg.az = az
+	if tg.fista {
+		if err := r.vecsN(d, &tg.ptPrev, &tg.at); err != nil {
 			return err
 		}
 	}
-	if err := r.vecsN(h, &e, &hg); err != nil {
+	if err := r.vecsN(h, &tg.e, &hg); err != nil {
 		return err
 	}
-	// The hook cannot return an error: it keeps the first one and cancels
-	// the inner solve, whose next check then stops it.
-	ctx, cancel := context.WithCancel(r.ctx)
-	defer cancel()
-	r.ctx = ctx
-	var (
-		hookErr error
-		tangent time.Duration
-		tk      float64 // FISTA's t_s, advanced as the inner solve does
-		unit    = make([]float64, h)
-	)
-	// step advances Z by inner step s, taken at the point x (w_s, or z_s).
-	step := func(s int, x backend.Vector, beta float64) error {
-		if err := r.linearize(x); err != nil {
-			return err
-		}
-		for j := range h {
-			if err := r.check("linear", s); err != nil {
-				return err
-			}
-			unit[j] = 1
-			b.Upload(e, unit)
-			unit[j] = 0
-			r.res.Counts.CrossVecs++
-			if err := ca.CrossApply(bz, e); err != nil {
-				return r.fail("linear", s, err)
-			}
-			zj := z[j] // the tangent at the step's point: Z_s or Zz_s
-			if fista {
-				b.Axpby(1+beta, z[j], -beta, zPrev[j]) // zPrev ← Zz_s
-				zj = zPrev[j]
-			}
-			if s > 0 { // Z_0 = 0 (and Zz_0 = 0): A·0 is not evaluated
-				if err := r.hessVec(az, zj); err != nil {
-					return r.fail("linear", s, err)
-				}
-				b.Axpy(1, az, bz) // bz ← A Z + B e_j
-			}
-			switch {
-			case fista: // Zy_{s+1} = Zz_s − τ(A Zz_s + B e_j)
-				b.Axpy(-spec.alpha, bz, zPrev[j])
-				z[j], zPrev[j] = zPrev[j], z[j]
-			case heavy: // Z_{s+1} = (1+β)Z_s − βZ_{s−1} − α(A Z_s + B e_j)
-				b.Axpby(1+spec.beta, z[j], -spec.beta, zPrev[j])
-				b.Axpy(-spec.alpha, bz, zPrev[j])
-				z[j], zPrev[j] = zPrev[j], z[j]
-			default: // Z_{s+1} = Z_s − α(A Z_s + B e_j)
-				b.Axpy(-spec.alpha, bz, z[j])
-			}
-		}
-		if err := b.Err(); err != nil {
-			return r.fail("linear", s, err)
-		}
-		return nil
-	}
-	record := func(k int, wk backend.Vector) {
-		if hookErr != nil {
-			return
-		}
-		t0 := time.Now()
-		defer func() { tangent += r.since(t0) }()
-		if k > 0 {
-			s := k - 1
-			x, beta := pt, 0.0
-			if fista {
-				// z_s = (1+β_s)y_s − β_s y_{s−1}, the inner solve's operations.
-				tk, beta = fistaNext(spec.q, tk)
-				b.Copy(at, pt)
-				b.Axpby(-beta, ptPrev, 1+beta, at)
-				x = at
-			}
-			if err := step(s, x, beta); err != nil {
-				hookErr = err
-				cancel()
-				return
-			}
-		}
-		if fista {
-			if k == 0 {
-				b.Copy(ptPrev, wk) // y_{−1} = y_0
-			} else {
-				pt, ptPrev = ptPrev, pt
-			}
-		}
-		b.Copy(pt, wk)
-	}
-	w, err := r.solveInner(spec, w, m.T, m.TolInner, record)
-	if hookErr != nil {
-		return hookErr
-	}
+	w, err := r.solveInner(spec, w, m.T, m.TolInner, tg)
 	if err != nil {
 		return err
 	}
-	res.Time.Inner -= tangent
+	res.Time.Inner -= tg.time
 	c0 := time.Now()
 	if err := r.check("cross", -1); err != nil {
 		return err
@@ -230,8 +138,8 @@ func (m *ITD) forward(r *run, spec innerSpec, w backend.Vector) error {
 		return r.fail("cross", -1, err)
 	}
 	g := r.download(hg)
-	for j := range z {
-		g[j] += b.Dot(z[j], az)
+	for j := range tg.z {
+		g[j] += b.Dot(tg.z[j], az)
 	}
 	if err := b.Err(); err != nil {
 		return r.fail("cross", -1, err)
@@ -243,6 +151,100 @@ func (m *ITD) forward(r *run, spec innerSpec, w backend.Vector) error {
 	if err := r.finish(hg); err != nil {
 		return err
 	}
-	res.Time.Linear, res.Time.Cross = tangent, r.since(c0)
+	res.Time.Linear, res.Time.Cross = tg.time, r.since(c0)
+	return nil
+}
+
+// tangents carries forward-mode ITD's Z = ∂w_s/∂λ (h columns z, and zPrev
+// for heavy ball and FISTA) along the inner solve, as its innerObserver:
+// pt (and ptPrev for FISTA) save the iterates w_s (y_s, y_{s−1}), at is
+// FISTA's z_s, az and bz hold A·Z and B·e_j, e the unit vector e_j, tk
+// FISTA's t_s advanced as the inner solve does, and time the time spent.
+type tangents struct {
+	r                         *run
+	spec                      innerSpec
+	ca                        bilevel.CrossApplier
+	fista, heavy              bool
+	z, zPrev                  []backend.Vector
+	pt, ptPrev, at, az, bz, e backend.Vector
+	unit                      []float64
+	tk                        float64
+	time                      time.Duration
+}
+
+// observe takes the tangent step of inner step s = k − 1 once the inner
+// solve has made w_k, then saves w_k.
+func (tg *tangents) observe(k int, wk backend.Vector) error {
+	r, b := tg.r, tg.r.b
+	t0 := time.Now()
+	defer func() { tg.time += r.since(t0) }()
+	if k > 0 {
+		s := k - 1
+		x, beta := tg.pt, 0.0
+		if tg.fista {
+			// z_s = (1+β_s)y_s − β_s y_{s−1}, the inner solve's operations.
+			tg.tk, beta = fistaNext(tg.spec.q, tg.tk)
+			b.Copy(tg.at, tg.pt)
+			b.Axpby(-beta, tg.ptPrev, 1+beta, tg.at)
+			x = tg.at
+		}
+		if err := tg.step(s, x, beta); err != nil {
+			return err
+		}
+	}
+	if tg.fista {
+		if k == 0 {
+			b.Copy(tg.ptPrev, wk) // y_{−1} = y_0
+		} else {
+			tg.pt, tg.ptPrev = tg.ptPrev, tg.pt
+		}
+	}
+	b.Copy(tg.pt, wk)
+	return nil
+}
+
+// step advances Z by inner step s, taken at the point x (w_s, or z_s).
+func (tg *tangents) step(s int, x backend.Vector, beta float64) error {
+	r, b, spec := tg.r, tg.r.b, tg.spec
+	if err := r.linearize(x); err != nil {
+		return err
+	}
+	for j := range tg.z {
+		if err := r.check("linear", s); err != nil {
+			return err
+		}
+		tg.unit[j] = 1
+		b.Upload(tg.e, tg.unit)
+		tg.unit[j] = 0
+		r.res.Counts.CrossVecs++
+		if err := tg.ca.CrossApply(tg.bz, tg.e); err != nil {
+			return r.fail("linear", s, err)
+		}
+		zj := tg.z[j] // the tangent at the step's point: Z_s or Zz_s
+		if tg.fista {
+			b.Axpby(1+beta, tg.z[j], -beta, tg.zPrev[j]) // zPrev ← Zz_s
+			zj = tg.zPrev[j]
+		}
+		if s > 0 { // Z_0 = 0 (and Zz_0 = 0): A·0 is not evaluated
+			if err := r.hessVec(tg.az, zj); err != nil {
+				return r.fail("linear", s, err)
+			}
+			b.Axpy(1, tg.az, tg.bz) // bz ← A Z + B e_j
+		}
+		switch {
+		case tg.fista: // Zy_{s+1} = Zz_s − τ(A Zz_s + B e_j)
+			b.Axpy(-spec.alpha, tg.bz, tg.zPrev[j])
+			tg.z[j], tg.zPrev[j] = tg.zPrev[j], tg.z[j]
+		case tg.heavy: // Z_{s+1} = (1+β)Z_s − βZ_{s−1} − α(A Z_s + B e_j)
+			b.Axpby(1+spec.beta, tg.z[j], -spec.beta, tg.zPrev[j])
+			b.Axpy(-spec.alpha, tg.bz, tg.zPrev[j])
+			tg.z[j], tg.zPrev[j] = tg.zPrev[j], tg.z[j]
+		default: // Z_{s+1} = Z_s − α(A Z_s + B e_j)
+			b.Axpy(-spec.alpha, tg.bz, tg.z[j])
+		}
+	}
+	if err := b.Err(); err != nil {
+		return r.fail("linear", s, err)
+	}
 	return nil
 }

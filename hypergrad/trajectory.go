@@ -9,8 +9,8 @@ import (
 // trajectory gives ITD's reverse pass the inner iterates w_s, for
 // s = t−1, t−2, … in decreasing order.
 type trajectory interface {
-	// record is called by the forward pass with w_0, …, w_t.
-	record(k int, w backend.Vector)
+	// observe records w_k; the forward pass calls it with w_0, …, w_t.
+	innerObserver
 	// at returns w_s (valid until the next call); calls come with s
 	// decreasing.
 	at(s int) (backend.Vector, error)
@@ -34,8 +34,9 @@ func newStoredTrajectory(r *run, keep, d int) (*storedTrajectory, error) {
 	return t, nil
 }
 
-func (t *storedTrajectory) record(k int, w backend.Vector) {
+func (t *storedTrajectory) observe(k int, w backend.Vector) error {
 	t.r.b.Copy(t.ring[k%len(t.ring)], w)
+	return nil
 }
 
 func (t *storedTrajectory) at(s int) (backend.Vector, error) { return t.ring[s%len(t.ring)], nil }
@@ -102,7 +103,7 @@ func newCheckpointedTrajectory(r *run, spec innerSpec, keep, d int) (*checkpoint
 	return t, nil
 }
 
-func (t *checkpointedTrajectory) record(k int, w backend.Vector) {
+func (t *checkpointedTrajectory) observe(k int, w backend.Vector) error {
 	b := t.r.b
 	if k%t.seg == 0 {
 		c := &t.cks[(k/t.seg)%len(t.cks)]
@@ -119,6 +120,7 @@ func (t *checkpointedTrajectory) record(k int, w backend.Vector) {
 	if t.last != nil {
 		b.Copy(t.last, w)
 	}
+	return nil
 }
 
 func (t *checkpointedTrajectory) at(s int) (backend.Vector, error) {
