@@ -104,7 +104,10 @@ func estimateIters(k int) int {
 // remainder's ε̂ terms scale with ‖∇_w g(w⁺)‖ and its residual term with
 // ‖r⁺‖, so each tolerance is the current value times (Value/4)/term,
 // floored at 1e-13 relative. The rounds stop when the remainder is at most
-// the estimate, or no longer halves (a rounding floor).
+// the estimate, or no longer halves (a rounding floor); a round whose
+// estimate plus remainder is not smaller than the previous round's is not
+// kept (Value, Correction and Remainder are those of the best round; Step
+// and AdjointStep those of the last).
 //
 // Derivation. Write H(w, q) = ∇_λE(w) − B(w)ᵀq, so that ĥ = H(ŵ, q̂),
 // ĥ⁺ = H(w⁺, q⁺) and ∇f = H(w*, q*) with q* = A(w*)⁻¹∇_wE(w*); H is
@@ -260,18 +263,22 @@ func (r *run) estimateError(res *Result) (ErrorEstimate, error) {
 		if err := r.check("estimate", -1); err != nil {
 			return est, err
 		}
-		corr = make([]float64, h)
+		next := make([]float64, h)
 		var s float64
 		for i, x := range hplus {
 			if math.IsNaN(x) || math.IsInf(x, 0) {
 				return est, r.fail("estimate", -1, fmt.Errorf("%w: corrected hypergradient[%d] = %v", ErrNonFinite, i, x))
 			}
-			corr[i] = x - res.Hypergradient[i]
-			s += corr[i] * corr[i]
+			next[i] = x - res.Hypergradient[i]
+			s += next[i] * next[i]
 		}
 		prev := rem
-		est.Value, rem = math.Sqrt(s), c.remainder
+		value := math.Sqrt(s)
 		est.Rounds = round + 1
+		if round > 0 && !(value+c.remainder.Value < est.Value+rem.Value) {
+			break // no tighter than the previous round: keep that one
+		}
+		est.Value, rem, corr = value, c.remainder, next
 		if rem.Kind == BoundNone || !(rem.Value > est.Value) || (round > 0 && !(rem.Value < 0.5*prev.Value)) {
 			break
 		}
