@@ -110,9 +110,10 @@ func (r *fpRun) outerHyperGrad(dst, w backend.Vector) error {
 type fpStep func(s int, w backend.Vector) error
 
 // iterate runs the fixed-point iteration w_{s+1} = Φ(w_s, λ) from w_0 = w
-// for at most t steps, stopping once ‖w_{s+1} − w_s‖ ≤ tol (tol > 0). It
-// calls record(s, w_s) for s = 0, …, t' (t' the steps made) and before(s,
-// w_s) before step s, each when not nil. next and diff are work vectors of
+// for at most t steps, stopping once ‖w_{s+1} − w_s‖ ≤ tol (tol > 0). obs
+// observes w_s for s = 0, …, t' (t' the steps made) and before(s, w_s) runs
+// before step s, each when not nil; an error either returns ends the
+// iteration. next and diff are work vectors of
 // length d. It returns the vector holding w_{t'} (w or next) and fills
 // InnerIters, InnerResidual ‖w_{t'} − w_{t'−1}‖ (NaN when t' = 0) and
 // InnerStatus.
@@ -121,13 +122,15 @@ type fpStep func(s int, w backend.Vector) error
 // longer than q·‖w_s − w_{s−1}‖ beyond rounding fails with
 // ErrNotContraction, as does, without one, a step 1e8 times longer than
 // the first.
-func (r *fpRun) iterate(w, next, diff backend.Vector, t int, tol float64, record func(int, backend.Vector), before fpStep) (backend.Vector, error) {
+func (r *fpRun) iterate(w, next, diff backend.Vector, t int, tol float64, obs innerObserver, before fpStep) (backend.Vector, error) {
 	res := r.res
 	b := r.b
 	t0 := time.Now()
 	defer func() { res.Time.Inner += r.since(t0) }()
-	if record != nil {
-		record(0, w)
+	if obs != nil {
+		if err := obs.observe(0, w); err != nil {
+			return nil, err
+		}
 	}
 	prevStep, firstStep := math.NaN(), math.NaN()
 	status := Completed
@@ -148,8 +151,10 @@ func (r *fpRun) iterate(w, next, diff backend.Vector, t int, tol float64, record
 		b.Axpy(-1, w, diff)
 		step := b.Nrm2(diff)
 		w, next = next, w
-		if record != nil {
-			record(s+1, w)
+		if obs != nil {
+			if err := obs.observe(s+1, w); err != nil {
+				return nil, err
+			}
 		}
 		if !finite(step) {
 			return nil, r.fail("inner", s, fmt.Errorf("%w: ‖Φ(w) − w‖ = %v", ErrNonFinite, step))

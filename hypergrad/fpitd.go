@@ -205,7 +205,7 @@ func (m *FixedPointITD) reverse(r *fpRun, w backend.Vector) error {
 	if err := r.vecsN(h, &hg, &tmpH); err != nil {
 		return err
 	}
-	if w, err = r.iterate(w, next, diff, m.T, m.TolInner, traj.record, nil); err != nil {
+	if w, err = r.iterate(w, next, diff, m.T, m.TolInner, traj, nil); err != nil {
 		return err
 	}
 	t := res.InnerIters
@@ -343,7 +343,7 @@ func (m *FixedPointITD) forward(r *fpRun, w backend.Vector) error {
 
 // fpTrajectory gives the reverse pass the iterates w_s in decreasing s.
 type fpTrajectory interface {
-	record(s int, w backend.Vector)
+	innerObserver // records w_s as the iteration makes it
 	at(s int) (backend.Vector, error)
 	// spare returns a work vector of length d that at never returns.
 	spare() backend.Vector
@@ -370,7 +370,10 @@ func newFPRing(r *fpRun, keep, d int) (*fpRing, error) {
 	return t, err
 }
 
-func (t *fpRing) record(s int, w backend.Vector)   { t.r.b.Copy(t.ring[s%len(t.ring)], w) }
+func (t *fpRing) observe(s int, w backend.Vector) error {
+	t.r.b.Copy(t.ring[s%len(t.ring)], w)
+	return nil
+}
 func (t *fpRing) at(s int) (backend.Vector, error) { return t.ring[s%len(t.ring)], nil }
 func (t *fpRing) spare() backend.Vector            { return t.tmp }
 
@@ -409,12 +412,13 @@ func newFPCheckpoints(r *fpRun, keep, d int) (*fpCheckpoints, error) {
 
 func (t *fpCheckpoints) spare() backend.Vector { return t.tmp }
 
-func (t *fpCheckpoints) record(s int, w backend.Vector) {
+func (t *fpCheckpoints) observe(s int, w backend.Vector) error {
 	if s%t.seg == 0 {
 		i := (s / t.seg) % len(t.cks)
 		t.cks[i] = s
 		t.r.b.Copy(t.ckw[i], w)
 	}
+	return nil
 }
 
 func (t *fpCheckpoints) at(s int) (backend.Vector, error) {
