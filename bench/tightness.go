@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/hypergrad-go/hypergrad/bilevel"
 	"github.com/hypergrad-go/hypergrad/hypergrad"
@@ -91,19 +90,14 @@ func (t *Tightness) summarizeBounds(rn float64) {
 	t.RefinedMedian, t.RefinedWorst = medianMax(refined)
 }
 
-// medianMax returns the median and the largest of xs (NaN, NaN when empty);
-// xs is sorted in place.
+// medianMax returns the median and the largest of xs (stat's), NaN, NaN
+// when xs is empty.
 func medianMax(xs []float64) (med, mx float64) {
-	n := len(xs)
-	if n == 0 {
+	if len(xs) == 0 {
 		return math.NaN(), math.NaN()
 	}
-	sort.Float64s(xs)
-	med = xs[n/2]
-	if n%2 == 0 {
-		med = (xs[n/2-1] + xs[n/2]) / 2
-	}
-	return med, xs[n-1]
+	st := stat(xs)
+	return st.Median, st.Max
 }
 
 // estimateFloor is the relative true error below which a row's estimate
