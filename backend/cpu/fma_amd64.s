@@ -10,9 +10,10 @@
 // Register use: SI walks the rows (row r at SI + r·R8, R9 = 3·R8), DI walks
 // the vector (x or y), CX holds n, BX counts the iterations of the main loop.
 //
-// gram4FMA prefetches each of its four new rows 512 bytes ahead (PREFETCHT0,
-// one cache line per row per iteration; a prefetch past the end of the matrix
-// is harmless); see fusedFMA in kernels.go for what it measured.
+// gram4FMA prefetches, one cache line per row per iteration, each of its four
+// new rows 1024 bytes ahead into L2 (PREFETCHT1) and each of the four rows it
+// rereads 256 bytes ahead into L1 (PREFETCHT0); a prefetch past the end of the
+// matrix is harmless. See fusedFMA in kernels.go for what it measured.
 
 // func dot4FMA(a []float64, stride int, x []float64, z *[4]float64)
 //
@@ -347,10 +348,14 @@ TEXT ·gram4FMA(SB), NOSPLIT, $0-96
 	JZ           g4tail4
 
 g4loop8:
-	PREFETCHT0  512(R10)
-	PREFETCHT0  512(R10)(R8*1)
-	PREFETCHT0  512(R10)(R8*2)
-	PREFETCHT0  512(R10)(R9*1)
+	PREFETCHT1  1024(R10)
+	PREFETCHT1  1024(R10)(R8*1)
+	PREFETCHT1  1024(R10)(R8*2)
+	PREFETCHT1  1024(R10)(R9*1)
+	PREFETCHT0  256(SI)
+	PREFETCHT0  256(SI)(R8*1)
+	PREFETCHT0  256(SI)(R8*2)
+	PREFETCHT0  256(SI)(R9*1)
 	VMOVUPD     (DI), Y8
 	VMOVUPD     32(DI), Y9
 	VMOVUPD     (R11), Y10

@@ -167,18 +167,21 @@ func axpysFMA(a, z, y []float64) {
 // axpysFMA on each block in row order (TestFusedFMA), and the losses are
 // summed in row order.
 //
-// gram4FMA prefetches each of its four new rows 512 bytes (eight cache
-// lines) ahead into L1 (PREFETCHT0), as OpenBLAS's Haswell dgemv kernel does
-// at 384. On a 2-core EPYC VM (2 workers, 20000×2000), against OpenBLAS's
-// dgemv on the same X in the same process: with single calls between other
-// work, GramVec went from 0.89 to 0.99 of dgemv's bandwidth and GLMGradNoLoss
-// from 0.87 to 0.96; in tight loops of calls (as the bench times oracles),
-// GramVec did not change (0.85–0.91 of dgemv either way) and GLMGradNoLoss
-// gained 2–3 %. The same prefetch in dot4FMA made MulVec 7 % slower in tight
-// loops (without it MulVec matches dgemv), so dot4FMA has none. Pipelining
-// measured a few per cent faster than the same kernels unpipelined (dot
-// products of a block, then its accumulation); 2-, 6- and 8-row steps,
-// alternating the column direction and column tiling measured no better.
+// The reread of block B from L2 is what separates the fused pass from a
+// plain MulVec: with the same loop reading block B+1 twice instead (wrong
+// results, for the measurement only) it ran at MulVec's speed. So gram4FMA
+// prefetches, one cache line per row per iteration, the four new rows 1024
+// bytes ahead into L2 (PREFETCHT1) and the four reread rows 256 bytes ahead
+// into L1 (PREFETCHT0); prefetches change no bits. Without them, with only
+// the new rows prefetched into L1, at other distances or with a
+// non-temporal hint (the rows are then gone before the reread) it measured
+// slower. The same prefetch in dot4FMA made MulVec slower, so dot4FMA has
+// none. Pipelining measured faster than the same kernels unpipelined (dot
+// products of a block, then its accumulation, also with the accumulation
+// walking the columns backwards to reread the block's tail from L1); 2-, 6-
+// and 8-row steps, alternating the column direction and column tiling
+// measured no better. The figures are in results/ (the backend-core and
+// peers runs).
 //
 // With acc2 (GramVecPair, GLMGradGramVec), every step runs the same kernels
 // a second time for the second vector into acc2, on the rows just read (from
