@@ -214,10 +214,7 @@ func (a *AID) once(r *run, s *aidState, t int, tolIn, tolInRel float64, k int, t
 		s.lin.kind == linCG && !s.lin.jacobi && s.inner.kind != innerNewton {
 		fuse = &fusedLast{gh: gh, rhs: s.rhs, ap0: s.ap0}
 	}
-	r.rec.fuse = fuse
-	err := r.continueInner(s.inner, s.st, t, tolIn, tolInRel, nil)
-	r.rec.fuse = nil
-	if err != nil {
+	if err := r.continueInner(s.inner, s.st, t, tolIn, tolInRel, nil, fuse); err != nil {
 		return err
 	}
 	fused := fuse != nil && fuse.done

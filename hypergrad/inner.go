@@ -372,7 +372,7 @@ func (r *run) solveInner(s innerSpec, w backend.Vector, t int, tol float64, obs 
 			return nil, err
 		}
 	}
-	if err := r.continueInner(s, st, t, tol, 0, obs); err != nil {
+	if err := r.continueInner(s, st, t, tol, 0, obs, nil); err != nil {
 		return nil, err
 	}
 	return st.w, nil
@@ -381,8 +381,10 @@ func (r *run) solveInner(s innerSpec, w backend.Vector, t int, tol float64, obs 
 // continueInner takes up to t more steps of the inner solve in st (until
 // ‖∇_w g‖ ≤ tol when tol > 0; with tolRel > 0 the tolerance is
 // tolRel·‖∇_w g(w_0)‖), then evaluates ‖∇_w g(w)‖ at the final iterate into
-// InnerResidual and sets InnerIters and InnerStatus.
-func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel float64, obs innerObserver) error {
+// InnerResidual and sets InnerIters and InnerStatus. With final (AID's
+// fused first product; nil otherwise) a first-order solve takes that last
+// gradient with it.
+func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel float64, obs innerObserver, final *fusedLast) error {
 	t0 := time.Now()
 	defer func() { r.res.Time.Inner += r.since(t0) }()
 	r.res.InnerStep, r.res.InnerMomentum = s.alpha, s.beta
@@ -456,7 +458,7 @@ func (r *run) continueInner(s innerSpec, st *innerState, t int, tol, tolRel floa
 	if err := r.check("inner", k); err != nil {
 		return err
 	}
-	if err := r.finalGrad(k, st.grad, st.w); err != nil {
+	if err := r.finalGrad(k, st.grad, st.w, final); err != nil {
 		return r.fail("inner", k, err)
 	}
 	nrm := r.b.Nrm2(st.grad)

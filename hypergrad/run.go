@@ -50,20 +50,19 @@ func (r *run) innerGrad(dst, w backend.Vector) error {
 // recording is how an inner solve takes its gradients when the problem
 // records its linearization with them (bilevel.LinearizationStore): the
 // gradient of step k records into slot k mod slots (ITD restores the slots
-// in its reverse pass; AID keeps one, the linearization at w_t), Newton's
-// steps make the last recorded slot current instead of linearizing, and,
-// with fuse, the gradient at the final iterate comes together with AID's
-// first conjugate-gradient product (fusedLast).
+// in its reverse pass; AID keeps one, the linearization at w_t), and Newton's
+// steps make the last recorded slot current instead of linearizing.
 type recording struct {
 	store bilevel.LinearizationStore // nil: plain InnerGrad
 	slots int
-	last  int        // the slot of the last recorded gradient
-	fuse  *fusedLast // nil: the final gradient is a step gradient
+	last  int // the slot of the last recorded gradient
 }
 
-// fusedLast computes the gradient at w_t with ∇_wE(w_t) into rhs and
+// fusedLast is AID's request to take the gradient at the final iterate w_t
+// of a first-order inner solve together with ∇_wE(w_t) into rhs and
 // A(w_t)·∇_wE(w_t) into ap0 (bilevel.GradHessVecer), recording the
-// linearization at w_t into slot 0; done reports that it ran.
+// linearization at w_t into slot 0; AID passes it to continueInner, and
+// done reports that it ran.
 type fusedLast struct {
 	gh       bilevel.GradHessVecer
 	rhs, ap0 backend.Vector
@@ -81,9 +80,8 @@ func (r *run) stepGrad(k int, dst, w backend.Vector) error {
 }
 
 // finalGrad is the inner gradient at the final iterate w_k of a first-order
-// solve: stepGrad, or fused with AID's first product (recording.fuse).
-func (r *run) finalGrad(k int, dst, w backend.Vector) error {
-	f := r.rec.fuse
+// solve: stepGrad, or, with f, fused with AID's first product.
+func (r *run) finalGrad(k int, dst, w backend.Vector, f *fusedLast) error {
 	if f == nil {
 		return r.stepGrad(k, dst, w)
 	}
