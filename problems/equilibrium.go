@@ -80,16 +80,7 @@ type Equilibrium struct {
 	xDone        bool
 	sts          []float64
 
-	views    [eqViews]eqView
-	nextView int
-}
-
-// eqViews is the number of N×k views of caller vectors kept.
-const eqViews = 8
-
-type eqView struct {
-	v   backend.Vector
-	blk backend.Block
+	views blockViews
 }
 
 var (
@@ -174,7 +165,7 @@ func (p *Equilibrium) Close() error {
 	if p.x != nil {
 		p.b.FreeMatrix(p.x)
 	}
-	p.views = [eqViews]eqView{}
+	p.views.reset()
 	p.lin = false
 	return nil
 }
@@ -246,26 +237,9 @@ func (p *Equilibrium) view(op, name string, v backend.Vector) (backend.Block, er
 	if err := p.checkLen(op, name, v, p.d); err != nil {
 		return nil, err
 	}
-	if blk, ok := v.(backend.Block); ok {
-		if r, c := blk.Dims(); r == p.n && c == p.k {
-			return blk, nil
-		}
-	}
-	cacheable := reflect.TypeOf(v).Kind() == reflect.Pointer
-	if cacheable {
-		for _, e := range p.views {
-			if e.v == v {
-				return e.blk, nil
-			}
-		}
-	}
-	blk, err := p.b.Reshape(v, p.n, p.k)
+	blk, err := p.views.view(p.b, v, p.n, p.k)
 	if err != nil {
 		return nil, fmt.Errorf("problems: equilibrium: %s: %s: %w", op, name, err)
-	}
-	if cacheable {
-		p.views[p.nextView] = eqView{v, blk}
-		p.nextView = (p.nextView + 1) % eqViews
 	}
 	return blk, nil
 }

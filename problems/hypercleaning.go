@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
@@ -83,16 +82,7 @@ type Hypercleaning struct {
 	xKind     bilevel.Kind
 	normsDone bool
 
-	views    [hcViews]hcView
-	nextView int
-}
-
-// hcViews is the number of (p+1)×c views of caller vectors kept.
-const hcViews = 8
-
-type hcView struct {
-	v   backend.Vector
-	blk backend.Block
+	views blockViews
 }
 
 var (
@@ -246,7 +236,7 @@ func (p *Hypercleaning) Close() error {
 		}
 	}
 	p.xSq = nil
-	p.views = [hcViews]hcView{}
+	p.views.reset()
 	p.lin = false
 	return nil
 }
@@ -333,26 +323,9 @@ func (p *Hypercleaning) SetHyper(lambda []float64) error {
 // view returns v (len d, checked) as a (p+1)×c block: v itself if it is one,
 // else a Reshape view, kept for the next calls.
 func (p *Hypercleaning) view(v backend.Vector) (backend.Block, error) {
-	if blk, ok := v.(backend.Block); ok {
-		if r, c := blk.Dims(); r == p.pe && c == p.c {
-			return blk, nil
-		}
-	}
-	cacheable := reflect.TypeOf(v).Kind() == reflect.Pointer
-	if cacheable {
-		for _, e := range p.views {
-			if e.v == v {
-				return e.blk, nil
-			}
-		}
-	}
-	blk, err := p.b.Reshape(v, p.pe, p.c)
+	blk, err := p.views.view(p.b, v, p.pe, p.c)
 	if err != nil {
 		return nil, fmt.Errorf("problems: hypercleaning: %w", err)
-	}
-	if cacheable {
-		p.views[p.nextView] = hcView{v, blk}
-		p.nextView = (p.nextView + 1) % hcViews
 	}
 	return blk, nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
@@ -65,16 +64,7 @@ type KRR struct {
 	consts     *bilevel.Constants
 	sums       []float64 // host scratch for row and column sums (max(n, m))
 
-	views    [krrViews]krrView
-	nextView int
-}
-
-// krrViews is the number of column views of caller vectors kept.
-const krrViews = 8
-
-type krrView struct {
-	v   backend.Vector
-	blk backend.Block
+	views blockViews
 }
 
 var (
@@ -217,7 +207,7 @@ func (p *KRR) Close() error {
 			p.b.Free(v)
 		}
 	}
-	p.views = [krrViews]krrView{}
+	p.views.reset()
 	p.lin = false
 	return nil
 }
@@ -289,26 +279,9 @@ func (p *KRR) SetHyper(lambda []float64) error {
 // col returns v (length v.Len(), already checked) as a column block: v
 // itself if it is one, else a Reshape view, kept for the next calls.
 func (p *KRR) col(v backend.Vector) (backend.Block, error) {
-	if blk, ok := v.(backend.Block); ok {
-		if r, c := blk.Dims(); c == 1 && r == v.Len() {
-			return blk, nil
-		}
-	}
-	cacheable := reflect.TypeOf(v).Kind() == reflect.Pointer
-	if cacheable {
-		for _, e := range p.views {
-			if e.v == v {
-				return e.blk, nil
-			}
-		}
-	}
-	blk, err := p.b.Reshape(v, v.Len(), 1)
+	blk, err := p.views.view(p.b, v, v.Len(), 1)
 	if err != nil {
 		return nil, fmt.Errorf("problems: krr: %w", err)
-	}
-	if cacheable {
-		p.views[p.nextView] = krrView{v, blk}
-		p.nextView = (p.nextView + 1) % krrViews
 	}
 	return blk, nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 
 	"github.com/hypergrad-go/hypergrad/backend"
 	"github.com/hypergrad-go/hypergrad/bilevel"
@@ -83,8 +82,7 @@ type Multilogreg struct {
 	xTr2, xVal2, rowMax float64
 	xDone               bool
 
-	views    [mlrViews]mlrView
-	nextView int
+	views blockViews
 
 	// refDenseMax is the largest d·c of the dense Newton reference
 	// (mlrDenseMax unless a test lowers it).
@@ -100,17 +98,9 @@ const (
 	mlrClass                  // r_jk = e^{λ_k}
 )
 
-// mlrViews is the number of d×c views of caller vectors kept.
-const mlrViews = 8
-
 // mlrSlot is a stored linearization: W and P = softmax(XW).
 type mlrSlot struct {
 	w, p backend.Block
-}
-
-type mlrView struct {
-	v   backend.Vector
-	blk backend.Block
 }
 
 var (
@@ -242,7 +232,7 @@ func (p *Multilogreg) Close() error {
 			p.b.FreeMatrix(x)
 		}
 	}
-	p.views = [mlrViews]mlrView{}
+	p.views.reset()
 	p.lin = false
 	return nil
 }
@@ -302,26 +292,9 @@ func (p *Multilogreg) view(oracle, name string, v backend.Vector) (backend.Block
 	if err := checkVec(mlrName, oracle, name, v, p.dim); err != nil {
 		return nil, err
 	}
-	if blk, ok := v.(backend.Block); ok {
-		if r, c := blk.Dims(); r == p.d && c == p.c {
-			return blk, nil
-		}
-	}
-	cacheable := reflect.TypeOf(v).Kind() == reflect.Pointer
-	if cacheable {
-		for _, e := range p.views {
-			if e.v == v {
-				return e.blk, nil
-			}
-		}
-	}
-	blk, err := p.b.Reshape(v, p.d, p.c)
+	blk, err := p.views.view(p.b, v, p.d, p.c)
 	if err != nil {
 		return nil, fmt.Errorf("problems: multilogreg: %s: %s: %w", oracle, name, err)
-	}
-	if cacheable {
-		p.views[p.nextView] = mlrView{v, blk}
-		p.nextView = (p.nextView + 1) % mlrViews
 	}
 	return blk, nil
 }
