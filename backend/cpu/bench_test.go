@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 
@@ -212,6 +214,59 @@ func BenchmarkMulVecTrans(b *testing.B) {
 
 func BenchmarkGramVec(b *testing.B) {
 	benchMat(b, func(be *Backend, o *benchOperands) { be.GramVec(o.dst, 1, o.a, nil, o.w, 0) })
+}
+
+// BenchmarkFusedRatio times the fused dense passes against MulVec on the
+// same matrix and backend, interleaved call by call (MulVec, GramVec,
+// GLMGradNoLoss, repeated), so that the drift of a shared machine's memory
+// bandwidth reaches all three alike; it reports the ratios of their median
+// times. A fused pass reads X once, as MulVec does, and rereads each block of
+// rows from cache (see fusedFMA): 1 is the bandwidth bound.
+//
+//	go test -run '^$' -bench FusedRatio -benchtime 40x ./backend/cpu
+func BenchmarkFusedRatio(b *testing.B) {
+	for _, w := range benchWorkers {
+		b.Run(fmt.Sprintf("dense/workers=%d", w), func(b *testing.B) {
+			f := fixture(b, w)
+			o := f.operands(b, "dense")
+			be := f.b
+			ops := []func(){
+				func() { be.MulVec(o.curv, 1, o.a, o.w, 0) },
+				func() { be.GramVec(o.dst, 1, o.a, nil, o.w, 0) },
+				func() { be.GLMGradNoLoss(o.dst, 1, o.a, o.w, o.labels, backend.Logistic, 0, o.curv) },
+			}
+			for _, op := range ops {
+				op() // warm up: grows the accumulators
+			}
+			ts := make([][]float64, len(ops))
+			b.ResetTimer()
+			for b.Loop() {
+				for i, op := range ops {
+					t0 := time.Now()
+					op()
+					ts[i] = append(ts[i], time.Since(t0).Seconds())
+				}
+			}
+			b.StopTimer()
+			if err := be.Err(); err != nil {
+				b.Fatal(err)
+			}
+			mv := median(ts[0])
+			b.ReportMetric(median(ts[1])/mv, "gram/mulvec")
+			b.ReportMetric(median(ts[2])/mv, "glmgrad/mulvec")
+			b.ReportMetric(float64(o.a.Bytes())/mv/1e6, "mulvec-MB/s")
+		})
+	}
+}
+
+// median returns the median of x (sorted in place).
+func median(x []float64) float64 {
+	slices.Sort(x)
+	n := len(x)
+	if n%2 == 1 {
+		return x[n/2]
+	}
+	return (x[n/2-1] + x[n/2]) / 2
 }
 
 // BenchmarkGramDiag is the Jacobi preconditioner diag(Xᵀ diag(d) X), d = r.
