@@ -2,67 +2,19 @@
 
 package graph
 
-import (
-	"fmt"
-	"math"
-	"math/rand/v2"
-)
+import "fmt"
 
 // certify compares the Jacobian products and the gradients of E with
 // 4-point central finite differences of the graph values at a seeded random
 // point (see NewFixedPoint and New for the differences and the tolerance).
 func (p *FixedPointProblem) certify() error {
-	rng := rand.New(rand.NewPCG(p.spec.Seed, 0x6772617068))
+	c := newCertPoint(p.spec.Seed, p.lambda, p.d, p.h)
+	w0, u, v, r, lam0 := c.w0, c.u, c.v, c.r, c.lam0
+	epsW, epsL := c.epsW, c.epsL
 	d, h := p.d, p.h
-	w0 := make([]float64, d)
-	s := 1 / math.Sqrt(float64(d))
-	for i := range w0 {
-		w0[i] = s * rng.NormFloat64()
-	}
-	u := unit(rng, d)
-	v := unit(rng, d)
-	r := unit(rng, h)
-	lam0 := append([]float64(nil), p.lambda...)
 	defer copy(p.lambda, lam0)
-	epsW := 1e-3 * math.Max(1, norm(w0))
-	epsL := 1e-3 * math.Max(1, norm(lam0))
-
-	// fd4 returns the 4-point central difference along dir from x0 of the
-	// vector function f (output len n), which reads its argument from x,
-	// and the rounding noise 100·ϵ_mach·max‖f‖/ε of the difference.
-	fd4 := func(n int, x0, dir, x []float64, eps float64, f func(out []float64) error) ([]float64, float64, error) {
-		out := make([]float64, n)
-		tmp := make([]float64, n)
-		maxF := 0.0
-		for _, c := range [...]struct{ t, wgt float64 }{{-2, 1}, {-1, -8}, {1, 8}, {2, -1}} {
-			for i := range x {
-				x[i] = x0[i] + c.t*eps*dir[i]
-			}
-			if err := f(tmp); err != nil {
-				return nil, 0, err
-			}
-			maxF = math.Max(maxF, norm(tmp))
-			for i := range out {
-				out[i] += c.wgt * tmp[i]
-			}
-		}
-		copy(x, x0)
-		for i := range out {
-			out[i] /= 12 * eps
-		}
-		return out, 100 * 0x1p-52 * maxF / eps, nil
-	}
 	check := func(what string, exact, fd []float64, scale, noise float64) error {
-		diff := 0.0
-		for i := range exact {
-			diff = math.Hypot(diff, exact[i]-fd[i])
-		}
-		scale = math.Max(scale, math.Max(norm(exact), norm(fd)))
-		if diff > p.spec.CertTol*scale+noise || math.IsNaN(diff) {
-			return fmt.Errorf("%w: %s: |graph − finite difference| = %.3g, %.3g relative (tolerance %.3g)",
-				ErrCertification, what, diff, diff/scale, p.spec.CertTol)
-		}
-		return nil
+		return certCheck(p.spec.CertTol, what, exact, fd, scale, noise)
 	}
 	x := make([]float64, d)
 	copy(x, w0)
