@@ -2,11 +2,11 @@
 # The GPU part of issues 3 and 6 in one command, for a GPU machine without Go.
 #
 # Here (no GPU needed), from the repository root:
-#   bash ../shared/cuda/build-gpubin.sh ./cmd/hypergrad
-#   rm -rf .gpubin/bench .gpubin/data .gpubin/spectral .gpubin/backend/cpu .gpubin/backend/pkg.test
-#       (those test binaries run no CUDA code, and the whole .gpubin is over the device tool's 64 MiB;
-#       keep problems, hypergrad and krylov: the equilibrium model, the fixed-point estimators and the
-#       device-resident CG run there)
+#   bash backend/cuda/gpu-pack.sh
+#       (builds .gpubin with ../shared/cuda/build-gpubin.sh, leaves out the test binaries that
+#       run no CUDA code, gzips the rest and checks that the tree and .gpubin fit the device
+#       tool's 64 MiB; problems, hypergrad and krylov stay: the equilibrium model, the
+#       fixed-point estimators and the device-resident CG run there)
 #   Optionally, variants of backend/cuda's test binary as .gpubin/alt-NAME/alt.test
 #   (built from other kernels, say): their benchmarks run too, into bench-alt-NAME.txt,
 #   interleaved with the main binary's, for a before/after on the same machine; and an
@@ -29,7 +29,10 @@
 # exists (below); and summary.md, a draft of
 # results/gpu-<date>.md. Each part has a time limit (tests 240 s, each
 # CLI run 60 s, the peers 300 s, each benchmark run 60 s); HG_GPU_DATA
-# overrides the data, HG_GPU_SKIP_TESTS=1 skips the tests.
+# overrides the data. HG_GPU_PARTS names the parts to run (default all: "tests
+# cli eq zoo peers bench gemm ab"), so that a short device budget can take
+# them over several calls into one folder, and HG_GPU_SKIP_TESTS=1 leaves out
+# the tests; the summary is written from whatever the folder holds.
 set -uo pipefail
 out=${1:-gpu-out}
 mkdir -p "$out"
@@ -41,15 +44,19 @@ find .gpubin -name '*.gz' | while read -r z; do gunzip -f "$z" && chmod +x "${z%
 	nvidia-smi | head -12
 } >"$out/device.txt" 2>&1
 
-if [ "${HG_GPU_SKIP_TESTS:-0}" != 1 ]; then
+parts=" ${HG_GPU_PARTS:-tests cli eq zoo peers bench gemm ab} "
+[ "${HG_GPU_SKIP_TESTS:-0}" = 1 ] && parts=${parts/ tests / }
+want() { [[ $parts == *" $1 "* ]]; }
+
+if want tests; then
 	timeout 240 bash .gpubin/gpu-test.sh >"$out/tests.log" 2>&1
 	echo "gpu-test.sh: exit status $?" >>"$out/tests.log"
-else
-	echo "skipped (HG_GPU_SKIP_TESTS=1)" >"$out/tests.log"
+elif [ ! -f "$out/tests.log" ]; then
+	echo "skipped (HG_GPU_PARTS or HG_GPU_SKIP_TESTS=1)" >"$out/tests.log"
 fi
 
 data=${HG_GPU_DATA:-synth:n=100000,d=1000,kappa=1e3,seed=0}
-for be in cuda cpu cuda-f32; do
+want cli && for be in cuda cpu cuda-f32; do
 	timeout 60 .gpubin/bin/hypergrad grad -problem logreg -data "$data" -method aid-cg -t 50 -k 50 \
 		-backend "$be" -json >"$out/cli-$be.json" 2>"$out/cli-$be.err"
 	echo "exit status $?" >>"$out/cli-$be.err"
@@ -62,7 +69,7 @@ done
 # The equilibrium model (a fixed-point lower level), AID-GMRES and reverse-mode
 # ITD, on the GPU and the CPU: the hypergradients must agree to 1e-12 normwise.
 eqdata=${HG_GPU_EQ_DATA:-synth:n=20000,d=100,k=50,c=10,q=0.9,seed=0}
-for be in cuda cpu; do
+want eq && for be in cuda cpu; do
 	for m in aid-gmres itd; do
 		timeout 60 .gpubin/bin/hypergrad grad -problem equilibrium -data "$eqdata" -method "$m" -t 60 -k 40 \
 			-backend "$be" -json >"$out/cli-eq-$m-$be.json" 2>"$out/cli-eq-$m-$be.err"
@@ -73,7 +80,7 @@ done
 # Every family of the zoo at a GPU-sized instance, AID-CG on the GPU and the
 # CPU (the hypergradients must agree to 1e-12 normwise), and the
 # 20-newsgroups-shaped multilogreg (CSR) on both.
-for spec in "multilogreg synth:n=11314,m=7532,d=130107,c=20,density=0.001,seed=0" \
+want zoo && for spec in "multilogreg synth:n=11314,m=7532,d=130107,c=20,density=0.001,seed=0" \
 	"hypercleaning synth:n=20000,m=5000,d=100,c=10,seed=0" "krr synth:n=4000,m=1000,d=10,rho=1,seed=0" \
 	"biasreg synth:tasks=200,n=100,m=50,d=50,seed=0" "tvdenoise synth:h=256,w=256,seed=0"; do
 	set -- $spec
@@ -86,9 +93,11 @@ done
 
 # Side by side with PyTorch on the GPU (the peer follows -backend), then the
 # time to accuracy.
-timeout 300 .gpubin/bin/hypergrad bench -v -backend cuda -suite none -peers -peer-data "$data" \
-	-out "$out/peers" >"$out/peers.log" 2>&1
-echo "exit status $?" >>"$out/peers.log"
+if want peers; then
+	timeout 300 .gpubin/bin/hypergrad bench -v -backend cuda -suite none -peers -peer-data "$data" \
+		-out "$out/peers" >"$out/peers.log" 2>&1
+	echo "exit status $?" >>"$out/peers.log"
+fi
 
 # backend/cuda's benchmarks; with variants, three interleaved rounds each.
 benchrun() { # benchrun BINARY OUTFILE
@@ -98,7 +107,7 @@ benchrun() { # benchrun BINARY OUTFILE
 alts=$(find .gpubin -path '.gpubin/alt-*/alt.test' | sort)
 rounds=1
 [ -n "$alts" ] && rounds=3
-for r in $(seq "$rounds"); do
+want bench && for r in $(seq "$rounds"); do
 	benchrun "$root/.gpubin/backend/cuda/pkg.test" "$out/bench.txt"
 	for a in $alts; do
 		name=$(basename "$(dirname "$a")")
@@ -109,6 +118,7 @@ done
 # cuBLAS's dgemm (PyTorch, float64) on the shapes of BenchmarkBlockProducts:
 # X·W and Xᵀ·G with X 100000×1000 and k = 10, and 1000×50 · 50×50; median of
 # 50 timed calls after 5 untimed, synchronised.
+if want gemm; then
 timeout 120 python3 - >"$out/cublas-gemm.txt" 2>&1 <<'PY'
 import statistics, time, torch
 d = torch.device("cuda")
@@ -129,6 +139,7 @@ for name, f in [("X@W", lambda: X @ W), ("X.T@G", lambda: X.T @ G), ("S@A", lamb
     print(f"{name} {t(f)*1e6:.1f} us")
 PY
 echo "exit status $?" >>"$out/cublas-gemm.txt"
+fi
 
 # With .gpubin/alt-NAME/hypergrad (or .gz, unpacked here): the CLI before
 # (that binary) and after (bin/hypergrad), alternating in three rounds, on
@@ -137,7 +148,7 @@ echo "exit status $?" >>"$out/cublas-gemm.txt"
 # quick bench suite with each binary (ab-NAME/quick-{new,old}).
 small=synth:n=1000,d=100,kappa=1e3,seed=0
 for old in .gpubin/alt-*/hypergrad; do
-	[ -x "$old" ] || continue
+	want ab && [ -x "$old" ] || continue
 	ab="$out/ab-$(basename "$(dirname "$old")")"
 	mkdir -p "$ab"
 	for r in 1 2 3; do
