@@ -33,12 +33,7 @@ func mustBR(t testing.TB, b backend.Backend, r *data.BiasReg) *BiasReg {
 
 func mustBRLayout(t testing.TB, b backend.Backend, r *data.BiasReg, layout BiasRegLayout) *BiasReg {
 	t.Helper()
-	p, err := NewBiasRegLayout(b, r, layout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return closing[*BiasReg](t)(NewBiasRegLayout(b, r, layout))
 }
 
 // brLayouts are the layouts every oracle test runs on.

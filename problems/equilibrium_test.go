@@ -48,12 +48,7 @@ func eqWithCSR(e *data.Equilibrium) *data.Equilibrium {
 
 func mustEq(t testing.TB, b backend.Backend, e *data.Equilibrium) *Equilibrium {
 	t.Helper()
-	p, err := NewEquilibrium(b, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return closing[*Equilibrium](t)(NewEquilibrium(b, e))
 }
 
 func eqZoo(t testing.TB) []struct {

@@ -60,12 +60,7 @@ func hcWithCSR(h *data.Hypercleaning) *data.Hypercleaning {
 
 func mustHC(t testing.TB, b backend.Backend, h *data.Hypercleaning) *Hypercleaning {
 	t.Helper()
-	p, err := NewHypercleaning(b, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return closing[*Hypercleaning](t)(NewHypercleaning(b, h))
 }
 
 func hcZoo(t testing.TB) []struct {

@@ -25,12 +25,7 @@ func synthKRR(t testing.TB, o data.KRROptions) *data.KRR {
 
 func mustKRR(t testing.TB, b backend.Backend, k *data.KRR) *KRR {
 	t.Helper()
-	p, err := NewKRR(b, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return closing[*KRR](t)(NewKRR(b, k))
 }
 
 func krrZoo(t testing.TB) []struct {

@@ -47,12 +47,7 @@ func mlrZoo(t testing.TB) []struct {
 
 func mustMLR(t testing.TB, b backend.Backend, s *data.Multiclass) *Multilogreg {
 	t.Helper()
-	p, err := NewMultilogreg(b, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return closing[*Multilogreg](t)(NewMultilogreg(b, s))
 }
 
 // mlrCoreOnly hides the backend's extensions (backend.Multinomial among

@@ -88,6 +88,20 @@ func zoo() []named {
 	}
 }
 
+// closing returns a function that fails t on a constructor's error and
+// otherwise closes the problem when the test ends, as in
+// closing[*KRR](t)(NewKRR(b, k)).
+func closing[P interface{ Close() error }](t testing.TB) func(P, error) P {
+	return func(p P, err error) P {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+}
+
 func mustRidge(t testing.TB, s *data.Supervised) bilevel.Problem {
 	t.Helper()
 	p, err := NewRidge(newCPU(t), s)

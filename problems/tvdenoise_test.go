@@ -25,12 +25,7 @@ func synthTV(t testing.TB, o data.TVDenoiseOptions) *data.TVDenoise {
 
 func mustTV(t testing.TB, b backend.Backend, d *data.TVDenoise) *TVDenoise {
 	t.Helper()
-	p, err := NewTVDenoise(b, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return closing[*TVDenoise](t)(NewTVDenoise(b, d))
 }
 
 // tvZoo is a 1-D signal, a non-square image, a one-column image (2-D with
