@@ -25,7 +25,8 @@ rm -rf .gpubin/bench .gpubin/data .gpubin/spectral .gpubin/datasets .gpubin/back
 find .gpubin -type f -size +1M ! -name '*.gz' -exec gzip -9f {} +
 
 limit=$((64 << 20))
-tree=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+# (du skips, and complains of, tracked files deleted from the tree.)
+tree=$( (git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null || true) | tail -1 | cut -f1)
 bin=$(du -sb .gpubin | cut -f1)
 total=$((tree + bin))
 printf 'working tree %d MiB, .gpubin %d MiB, together %d MiB of %d MiB\n' \
