@@ -379,3 +379,38 @@ func TestHostileDuplicateMembers(t *testing.T) {
 	_, err := LoadSupervised(path, RealLabels)
 	wantErr(t, "dense and CSR", err, ErrFormat, "ambiguous archive", `dense X_train (member "X_train.npy")`, `"X_train_data.npy"`)
 }
+
+// TestArrayNameEndingInNPY: a member "a.npy.npy" (numpy.savez with the key
+// "a.npy") holds the array Names lists as "a.npy", which Has, Array and Matrix
+// find under that name and under "a.npy.npy", beside a member "a.npy" (the
+// array "a"), which they find as "a". A fuzzed archive found Has denying it.
+func TestArrayNameEndingInNPY(t *testing.T) {
+	val := func(i, j int) float64 { return float64(3*i + j) }
+	b := npzBytes(t, zip.Store, entry{"a.npy", dense(2, 3, val)}, entry{"a", dense(1, 2, val)})
+	a, err := newArchive("n.npz", bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Names(); len(got) != 2 || got[0] != "a" || got[1] != "a.npy" {
+		t.Fatalf("Names() = %q, want [a a.npy]", got)
+	}
+	for _, c := range []struct {
+		name  string
+		shape []int
+	}{{"a.npy", []int{2, 3}}, {"a.npy.npy", []int{2, 3}}, {"a", []int{1, 2}}} {
+		if !a.Has(c.name) {
+			t.Errorf("Has(%q) = false", c.name)
+		}
+		arr, err := a.Array(c.name)
+		if err != nil || len(arr.Shape) != 2 || arr.Shape[0] != c.shape[0] || arr.Shape[1] != c.shape[1] {
+			t.Errorf("Array(%q) = %v, %v; want shape %v", c.name, arr, err, c.shape)
+		}
+		m, err := a.Matrix(c.name)
+		if err != nil || m.Rows != c.shape[0] || m.Cols != c.shape[1] {
+			t.Errorf("Matrix(%q) = %v, %v; want %v", c.name, m, err, c.shape)
+		}
+	}
+	if a.Has("b") || a.Has("b.npy") {
+		t.Error("Has found an array the archive does not hold")
+	}
+}

@@ -100,11 +100,24 @@ func (a *Archive) Close() error {
 // Names returns the array names in the archive, sorted, without ".npy".
 func (a *Archive) Names() []string { return append([]string(nil), a.names...) }
 
-// Has reports whether the archive holds an array called name (with or without
-// the ".npy" suffix).
+// Has reports whether the archive holds an array called name (as Names lists
+// it, or with ".npy" appended).
 func (a *Archive) Has(name string) bool {
-	_, ok := a.members[strings.TrimSuffix(name, ".npy")]
+	_, _, ok := a.member(name)
 	return ok
+}
+
+// member returns the zip member of the array called name and that array's
+// name: name itself when Names lists it, else name without a ".npy" suffix.
+// The exact name comes first, so that an array whose name ends in ".npy"
+// (a member "a.npy.npy") is found as Names lists it.
+func (a *Archive) member(name string) (*zip.File, string, bool) {
+	if f, ok := a.members[name]; ok {
+		return f, name, true
+	}
+	name = strings.TrimSuffix(name, ".npy")
+	f, ok := a.members[name]
+	return f, name, ok
 }
 
 func (a *Archive) missing(name, detail string) error {
@@ -127,8 +140,7 @@ func (a *Archive) missing(name, detail string) error {
 // incrementally and never beyond its declared size; reading it to the end
 // verifies its CRC-32.
 func (a *Archive) Array(name string) (arr *Array, err error) {
-	name = strings.TrimSuffix(name, ".npy")
-	f, ok := a.members[name]
+	f, name, ok := a.member(name)
 	if !ok {
 		return nil, a.missing(name, "")
 	}
@@ -222,13 +234,13 @@ func (a *Archive) Vector(name string) ([]float64, error) {
 // before the other three arrays are read: 8·16·(rows + cols + 1) bytes, the
 // vectors of length rows and cols a problem allocates, must fit.
 func (a *Archive) Matrix(name string) (*Matrix, error) {
-	name = strings.TrimSuffix(name, ".npy")
+	dense, name, isDense := a.member(name)
 	parts := []string{name + "_data", name + "_indices", name + "_indptr", name + "_shape"}
-	if a.Has(name) {
+	if isDense {
 		for _, p := range parts {
-			if a.Has(p) {
+			if part, _, ok := a.member(p); ok {
 				return nil, &Error{Path: a.path, Array: name, Kind: ErrFormat,
-					Msg: fmt.Sprintf("ambiguous archive: it holds both a dense %s (member %q) and the CSR member %q; keep one form", name, a.members[name].Name, a.members[p].Name)}
+					Msg: fmt.Sprintf("ambiguous archive: it holds both a dense %s (member %q) and the CSR member %q; keep one form", name, dense.Name, part.Name)}
 			}
 		}
 		arr, err := a.Array(name)
