@@ -328,6 +328,22 @@ type estimateCorrection struct {
 	remainder              Bound
 }
 
+// correctionSolve sets c.step ← A⁻¹rhs by conjugate gradients from 0 to
+// the absolute residual tol (at most c.maxIter iterations), adds their
+// iterations to c.iters and names what in c.capped when the cap stopped them.
+func (r *run) correctionSolve(c *estimateCorrection, rhs backend.Vector, tol float64, what string) error {
+	r.b.Fill(c.step, 0)
+	sol, err := r.estimateSolve(c.step, rhs, tol, c.maxIter)
+	if err != nil {
+		return err
+	}
+	c.iters += sol.Iterations
+	if sol.Status == krylov.IterationLimit {
+		c.capped = append(c.capped, what)
+	}
+	return nil
+}
+
 // newtonCorrection takes Newton steps w ← w − α A(w)⁻¹∇_w g(w), each
 // solved by conjugate gradients to the absolute residual tol, at most
 // estimateNewtonSteps, until ‖∇_w g‖ falls to 10·tol or a step reduces it by
@@ -340,14 +356,8 @@ func (r *run) newtonCorrection(c *estimateCorrection, tol float64) error {
 		if err := r.linearize(c.w); err != nil {
 			return r.fail("estimate", -1, err)
 		}
-		r.b.Fill(c.step, 0)
-		sol, err := r.estimateSolve(c.step, c.g, tol, c.maxIter)
-		if err != nil {
+		if err := r.correctionSolve(c, c.g, tol, "Newton"); err != nil {
 			return err
-		}
-		c.iters += sol.Iterations
-		if sol.Status == krylov.IterationLimit {
-			c.capped = append(c.capped, "Newton")
 		}
 		alpha := 1.0
 		var gn float64
@@ -403,14 +413,8 @@ func (r *run) adjointCorrection(c *estimateCorrection, tol float64) error {
 	if tol < 0 {
 		tol = estimateTol * r.b.Nrm2(c.rhs)
 	}
-	r.b.Fill(c.step, 0)
-	sol, err := r.estimateSolve(c.step, c.rhs, tol, c.maxIter)
-	if err != nil {
+	if err := r.correctionSolve(c, c.rhs, tol, "adjoint"); err != nil {
 		return err
-	}
-	c.iters += sol.Iterations
-	if sol.Status == krylov.IterationLimit {
-		c.capped = append(c.capped, "adjoint")
 	}
 	r.b.Axpy(1, c.step, c.q)
 	if err := r.hessVec(c.rhs, c.q); err != nil {
