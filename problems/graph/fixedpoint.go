@@ -114,7 +114,7 @@ type fpMachine struct {
 // copies its operands to host slices, runs one tape machine and copies the
 // result back; it is not safe for concurrent use.
 type FixedPointProblem struct {
-	b      backend.Backend
+	hostSide
 	spec   FixedPointSpec
 	d, h   int
 	offs   []int // offset of each block in λ
@@ -123,15 +123,12 @@ type FixedPointProblem struct {
 	mapM, outerM, jt, kt, jv, kv *fpMachine
 	phiLambdaFree, outerLFree    bool
 
-	lin    []float64
-	linOK  bool
-	hostW  []float64 // scratch, len d
-	hostU  []float64 // scratch, len d
-	hostH  []float64 // scratch, len h
-	outD   []float64 // scratch, len d
-	q      *bilevel.Constant
-	closed bool
-	all    []*fpMachine
+	hostW []float64 // scratch, len d
+	hostU []float64 // scratch, len d
+	hostH []float64 // scratch, len h
+	outD  []float64 // scratch, len d
+	q     *bilevel.Constant
+	all   []*fpMachine
 }
 
 var (
@@ -169,9 +166,9 @@ func NewFixedPoint(b backend.Backend, spec FixedPointSpec) (*FixedPointProblem, 
 		return nil, err
 	}
 	p := &FixedPointProblem{
-		b: b, spec: spec, d: d, h: h, offs: offs,
+		hostSide: hostSide{b: b, lin: make([]float64, d)},
+		spec:     spec, d: d, h: h, offs: offs,
 		lambda: append([]float64(nil), spec.Lambda...),
-		lin:    make([]float64, d),
 		hostW:  make([]float64, d),
 		hostU:  make([]float64, d),
 		hostH:  make([]float64, h),
@@ -560,8 +557,8 @@ func (p *FixedPointProblem) closeMachines() {
 // a w-shaped output fills dst (len d); block outputs fill their parts of
 // dst (len h), the other blocks are set to zero.
 func (p *FixedPointProblem) runHost(fm *fpMachine, dst, w, v []float64, first int) error {
-	if p.closed {
-		return errors.New("graph: problem is closed")
+	if err := p.live(); err != nil {
+		return err
 	}
 	m := fm.m
 	if m.zero {
@@ -601,8 +598,8 @@ func (p *FixedPointProblem) Hyper(dst []float64) { copy(dst, p.lambda) }
 // is kept: the Jacobian products then differentiate at the new λ. The
 // contraction estimate is recomputed at the next Contraction.
 func (p *FixedPointProblem) SetHyper(lambda []float64) error {
-	if p.closed {
-		return errors.New("graph: problem is closed")
+	if err := p.live(); err != nil {
+		return err
 	}
 	if len(lambda) != p.h {
 		return fmt.Errorf("graph: SetHyper: len(λ) = %d, want %d", len(lambda), p.h)
@@ -624,16 +621,6 @@ func (p *FixedPointProblem) Close() error {
 	return nil
 }
 
-func (p *FixedPointProblem) download(dst []float64, v backend.Vector) error {
-	p.b.Download(dst, v)
-	return p.b.Err()
-}
-
-func (p *FixedPointProblem) upload(v backend.Vector, src []float64) error {
-	p.b.Upload(v, src)
-	return p.b.Err()
-}
-
 // Map sets dst ← Φ(w, λ).
 func (p *FixedPointProblem) Map(dst, w backend.Vector) error {
 	if err := checkVec("Map", "dst", dst, p.d); err != nil {
@@ -652,20 +639,7 @@ func (p *FixedPointProblem) Map(dst, w backend.Vector) error {
 }
 
 // Linearize keeps a copy of w for the Jacobian products.
-func (p *FixedPointProblem) Linearize(w backend.Vector) error {
-	if p.closed {
-		return errors.New("graph: problem is closed")
-	}
-	if err := checkVec("Linearize", "w", w, p.d); err != nil {
-		return err
-	}
-	if err := p.download(p.lin, w); err != nil {
-		p.linOK = false
-		return err
-	}
-	p.linOK = true
-	return nil
-}
+func (p *FixedPointProblem) Linearize(w backend.Vector) error { return p.linearize(w) }
 
 // product runs fm at the linearization point with direction u (len h if
 // hyperIn, else d) and writes its output (len h if hyperOut, else d) to dst.
@@ -798,8 +772,8 @@ func (p *FixedPointProblem) gatherBlocks(fm *fpMachine, dst []float64, first int
 // start of every estimate) and kept; with Spec.PowerIters < 0 it is not
 // computed and Contraction returns the zero Constant (Kind Unknown).
 func (p *FixedPointProblem) Contraction() (bilevel.Constant, error) {
-	if p.closed {
-		return bilevel.Constant{}, errors.New("graph: problem is closed")
+	if err := p.live(); err != nil {
+		return bilevel.Constant{}, err
 	}
 	if p.spec.PowerIters < 0 {
 		return bilevel.Constant{}, nil

@@ -162,7 +162,7 @@ func (m *machine) close() {
 // only the ancestors of its outputs; a product recomputes the forward pass
 // and the first gradient at the linearization point.
 type Problem struct {
-	b      backend.Backend
+	hostSide
 	d, h   int
 	lambda []float64
 	spec   Spec
@@ -170,13 +170,10 @@ type Problem struct {
 	inner, outer, hess, cross, crossApply, outerHess *machine
 	outerLambdaFree                                  bool
 
-	lin      []float64 // linearization point
-	linOK    bool
 	hostW    []float64 // scratch, len d
 	hostH    []float64 // scratch, len h
 	outD     []float64 // scratch, len d
 	consts   *bilevel.Constants
-	closed   bool
 	machines []*machine
 }
 
@@ -215,9 +212,9 @@ func New(b backend.Backend, spec Spec) (*Problem, error) {
 		spec.ConstantsAt = append([]float64(nil), spec.ConstantsAt...)
 	}
 	p := &Problem{
-		b: b, d: spec.InnerDim, h: spec.HyperDim, spec: spec,
+		hostSide: hostSide{b: b, lin: make([]float64, spec.InnerDim)},
+		d:        spec.InnerDim, h: spec.HyperDim, spec: spec,
 		lambda: append([]float64(nil), spec.Lambda...),
-		lin:    make([]float64, spec.InnerDim),
 		hostW:  make([]float64, spec.InnerDim),
 		hostH:  make([]float64, spec.HyperDim),
 		outD:   make([]float64, spec.InnerDim),

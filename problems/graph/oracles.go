@@ -52,13 +52,6 @@ func (p *Problem) Close() error {
 	return nil
 }
 
-func (p *Problem) live() error {
-	if p.closed {
-		return errors.New("graph: problem is closed")
-	}
-	return nil
-}
-
 // checkVec returns an error unless v is a non-nil vector of length n.
 func checkVec(oracle, name string, v backend.Vector, n int) error {
 	if v == nil {
@@ -71,18 +64,6 @@ func checkVec(oracle, name string, v backend.Vector, n int) error {
 		return fmt.Errorf("graph: %s: len(%s) = %d, want %d", oracle, name, l, n)
 	}
 	return nil
-}
-
-// download copies v into the host slice dst and reports a backend error.
-func (p *Problem) download(dst []float64, v backend.Vector) error {
-	p.b.Download(dst, v)
-	return p.b.Err()
-}
-
-// upload copies the host slice src into v and reports a backend error.
-func (p *Problem) upload(v backend.Vector, src []float64) error {
-	p.b.Upload(v, src)
-	return p.b.Err()
 }
 
 // runAt runs m at the host point w and the current λ (with direction dir
@@ -139,20 +120,7 @@ func (p *Problem) innerGradHost(dst, w []float64) error {
 }
 
 // Linearize keeps a copy of w for HessVec, CrossVec and CrossApply.
-func (p *Problem) Linearize(w backend.Vector) error {
-	if err := p.live(); err != nil {
-		return err
-	}
-	if err := checkVec("Linearize", "w", w, p.d); err != nil {
-		return err
-	}
-	if err := p.download(p.lin, w); err != nil {
-		p.linOK = false
-		return err
-	}
-	p.linOK = true
-	return nil
-}
+func (p *Problem) Linearize(w backend.Vector) error { return p.linearize(w) }
 
 // product runs the directional machine m at the linearization point with
 // direction v (len m.v) and writes output to dst (len n).
@@ -335,4 +303,50 @@ func (p *Problem) Constants() (bilevel.Constants, error) {
 	}
 	p.consts = &c
 	return c, nil
+}
+
+// hostSide is what both graph problems keep beside their tape machines: the
+// backend their vectors live on, whether the problem is closed, and the
+// linearization point (len d) at which the products run.
+type hostSide struct {
+	b      backend.Backend
+	closed bool
+	lin    []float64
+	linOK  bool
+}
+
+func (h *hostSide) live() error {
+	if h.closed {
+		return errors.New("graph: problem is closed")
+	}
+	return nil
+}
+
+// download copies v into the host slice dst and reports a backend error.
+func (h *hostSide) download(dst []float64, v backend.Vector) error {
+	h.b.Download(dst, v)
+	return h.b.Err()
+}
+
+// upload copies the host slice src into v and reports a backend error.
+func (h *hostSide) upload(v backend.Vector, src []float64) error {
+	h.b.Upload(v, src)
+	return h.b.Err()
+}
+
+// linearize keeps a copy of w (len(lin), checked) as the linearization
+// point; after a failed copy there is none.
+func (h *hostSide) linearize(w backend.Vector) error {
+	if err := h.live(); err != nil {
+		return err
+	}
+	if err := checkVec("Linearize", "w", w, len(h.lin)); err != nil {
+		return err
+	}
+	if err := h.download(h.lin, w); err != nil {
+		h.linOK = false
+		return err
+	}
+	h.linOK = true
+	return nil
 }
