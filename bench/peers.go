@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/hypergrad-go/hypergrad/backend"
@@ -40,6 +41,25 @@ type PeerOptions struct {
 func DefaultPeerOptions() PeerOptions {
 	return PeerOptions{Problem: "logreg", Source: "synth:n=20000,d=2000,kappa=1e3,seed=0", T: 50, K: 50, Repeats: 5,
 		Methods: []string{"itd", "aid-fp", "aid-cg"}}
+}
+
+// PeerMethods parses a comma-separated list of the peer comparison's
+// methods: a subset of DefaultPeerOptions().Methods (itd, aid-fp, aid-cg),
+// each at most once, run in the order given.
+func PeerMethods(list string) ([]string, error) {
+	all := DefaultPeerOptions().Methods
+	var out []string
+	for _, raw := range strings.Split(list, ",") {
+		n := strings.TrimSpace(raw)
+		if !slices.Contains(all, n) {
+			return nil, fmt.Errorf("unknown method %q (the peer runs %s)", n, strings.Join(all, ", "))
+		}
+		if slices.Contains(out, n) {
+			return nil, fmt.Errorf("duplicate method %q in %q: each runs once", n, list)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // PeerReport is the side-by-side comparison.

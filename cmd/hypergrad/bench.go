@@ -41,6 +41,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	peerSource := fs.String("peer-data", bench.DefaultPeerOptions().Source, "data of the peer comparison")
 	peerT := fs.Int("peer-t", bench.DefaultPeerOptions().T, "inner iterations t of the peer comparison")
 	peerK := fs.Int("peer-k", bench.DefaultPeerOptions().K, "linear iterations k of the peer comparison")
+	peerMethods := fs.String("peer-methods", strings.Join(bench.DefaultPeerOptions().Methods, ","), "comma-separated methods of the peer comparison: itd, aid-fp, aid-cg")
 	tta := fs.Bool("tta", true, "with -peers, also run the time-to-accuracy comparison (logreg, -tta-data)")
 	verbose := fs.Bool("v", false, "log each step on stderr, one timestamped line each (instead of the bar drawn on a terminal)")
 	peerDev := fs.String("peer-device", "", "torch device of the peer (-peers): cpu or cuda (default: the device of -backend)")
@@ -93,6 +94,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *peerT < 1 || *peerK < 1 {
 		return fail("-peer-t %d, -peer-k %d: want t, k ≥ 1", *peerT, *peerK)
 	}
+	peerMethodList, err := bench.PeerMethods(*peerMethods)
+	if err != nil {
+		return fail("-peer-methods: %v", err)
+	}
 	if err := bench.CheckPeerDevice(*peerDev); err != nil {
 		return fail("-peer-device: %v", err)
 	}
@@ -125,7 +130,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *peers {
 		o := bench.DefaultPeerOptions()
 		o.Python, o.Source, o.Device, o.Repeats = peerPython, *peerSource, *peerDev, *rounds
-		o.Problem, o.T, o.K = *peerProblem, *peerT, *peerK
+		o.Problem, o.T, o.K, o.Methods = *peerProblem, *peerT, *peerK, peerMethodList
 		if rep.Peers, err = r.RunPeers(ctx, o); err != nil {
 			fmt.Fprintf(stderr, "hypergrad bench: peers: %v\n", err)
 			return exitFailure
@@ -152,7 +157,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 
 // peerOnlyFlags are the flags of hypergrad bench that only the PyTorch
 // comparisons (-peers) read.
-var peerOnlyFlags = []string{"python", "peer-problem", "peer-data", "peer-t", "peer-k", "peer-device", "rounds", "tta", "tta-data"}
+var peerOnlyFlags = []string{"python", "peer-problem", "peer-data", "peer-t", "peer-k", "peer-methods", "peer-device", "rounds", "tta", "tta-data"}
 
 // printHeadlines prints the iteration-complexity headline and the claims.
 func printHeadlines(w io.Writer, rep *bench.Report) {

@@ -27,12 +27,17 @@ func TestBenchFlagsNotIgnored(t *testing.T) {
 		{[]string{"-peers", "-peer-device", "tpu"}, []string{"-peer-device", `"tpu"`}},
 		{[]string{"-peers", "-peer-problem", "krr"}, []string{"-peer-problem", `"krr"`}},
 		{[]string{"-peers", "-peer-t", "0"}, []string{"-peer-t 0", "want t, k ≥ 1"}},
+		{[]string{"-peers", "-peer-methods", "aid-cg, aid-cg"}, []string{"-peer-methods", `duplicate method "aid-cg"`}},
+		{[]string{"-peers", "-peer-methods", "aid-pcg"}, []string{"-peer-methods", `unknown method "aid-pcg"`, "itd, aid-fp, aid-cg"}},
+		{[]string{"-peers", "-peer-methods", ""}, []string{"-peer-methods", `unknown method ""`}},
 	}
 	for _, name := range peerOnlyFlags {
 		arg := []string{"-" + name, "x"}
 		switch name {
 		case "rounds", "peer-t", "peer-k":
 			arg[1] = "3"
+		case "peer-methods":
+			arg[1] = "aid-cg"
 		case "tta":
 			arg = []string{"-tta=false"}
 		}
