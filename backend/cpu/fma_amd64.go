@@ -8,6 +8,11 @@ import "golang.org/x/sys/cpu"
 // fma_amd64.s (x/sys/cpu checks that the OS saves the YMM registers too).
 var haveFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// haveAVX512 reports whether this CPU and OS also run gram4AVX512 (AVX-512F;
+// x/sys/cpu checks that the OS saves the ZMM and mask registers).
+// GODEBUG=cpu.avx512f=off turns it off; the results are the same bits.
+var haveAVX512 = haveFMA && cpu.X86.HasAVX512F
+
 // asmKernels reports whether the kernels below are assembly: they may run
 // only where haveFMA.
 const asmKernels = true
@@ -52,6 +57,12 @@ func axpy1FMA(c float64, a, y []float64)
 //
 //go:noescape
 func gram4FMA(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
+
+// gram4AVX512 is gram4FMA, with the same contract and the same bits, its main
+// loop on 512-bit registers. It may run only where haveAVX512.
+//
+//go:noescape
+func gram4AVX512(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
 
 // dot4x2FMA adds to the lanes acc[4p+l], p = 2r+v, the products of the
 // four rows a_r = a[r·stride:] (len(a) ≥ 3·stride + n) and the two vectors

@@ -14,6 +14,9 @@
 // new rows 1024 bytes ahead into L2 (PREFETCHT1) and each of the four rows it
 // rereads 256 bytes ahead into L1 (PREFETCHT0); a prefetch past the end of the
 // matrix is harmless. See fusedFMA in kernels.go for what it measured.
+//
+// gram4AVX512 is gram4FMA with its main loop on 512-bit registers (AVX-512F),
+// for CPUs that have them; it gives the same bits (see its comment).
 
 // func dot4FMA(a []float64, stride int, x []float64, z *[4]float64)
 //
@@ -638,5 +641,144 @@ ax2sloop:
 	JNZ         ax2sloop
 
 ax2done:
+	VZEROUPPER
+	RET
+
+// func gram4AVX512(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
+//
+// gram4FMA with the 8-column loop on ZMM registers: one 64-byte load per row
+// and step, and half the instructions. The bits are gram4FMA's: each row's
+// dot product has one ZMM accumulator whose lanes 0…3 and 4…7 are gram4FMA's
+// two YMM accumulators (lanes j mod 8 of the 8-column steps), and after the
+// loop the upper half is added to the lower one exactly as gram4FMA adds its
+// second accumulator to its first; the accumulation of rows 0…3 is
+// elementwise, in row order, in both. The 4-column step, the scalar columns
+// and the reduction are gram4FMA's code on the lower halves. The new rows are
+// prefetched 1024 bytes ahead into L2 (PREFETCHT1); the reread rows are not
+// prefetched: with 64-byte loads that prefetch measured slower (kernels.go).
+//
+// Registers: as gram4FMA, with Z0, Z2, Z4, Z6 the dot-product accumulators,
+// Z8 x, Z10 y, Z12…Z15 c.
+TEXT ·gram4AVX512(SB), NOSPLIT, $0-96
+	MOVQ         a_base+0(FP), SI
+	MOVQ         stride+24(FP), R8
+	MOVQ         c+32(FP), DX
+	MOVQ         x_base+40(FP), DI
+	MOVQ         x_len+48(FP), CX
+	MOVQ         y_base+64(FP), R11
+	SHLQ         $3, R8
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (SI)(R8*4), R10
+	VBROADCASTSD (DX), Z12
+	VBROADCASTSD 8(DX), Z13
+	VBROADCASTSD 16(DX), Z14
+	VBROADCASTSD 24(DX), Z15
+	VXORPD       Y0, Y0, Y0  // a VEX write zeroes the upper half of Z0 too
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y6, Y6, Y6
+	MOVQ         CX, BX
+	SHRQ         $3, BX
+	JZ           g5split
+
+g5loop8:
+	PREFETCHT1  1024(R10)
+	PREFETCHT1  1024(R10)(R8*1)
+	PREFETCHT1  1024(R10)(R8*2)
+	PREFETCHT1  1024(R10)(R9*1)
+	VMOVUPD     (DI), Z8
+	VMOVUPD     (R11), Z10
+	VFMADD231PD (R10), Z8, Z0
+	VFMADD231PD (R10)(R8*1), Z8, Z2
+	VFMADD231PD (R10)(R8*2), Z8, Z4
+	VFMADD231PD (R10)(R9*1), Z8, Z6
+	VFMADD231PD (SI), Z12, Z10
+	VFMADD231PD (SI)(R8*1), Z13, Z10
+	VFMADD231PD (SI)(R8*2), Z14, Z10
+	VFMADD231PD (SI)(R9*1), Z15, Z10
+	VMOVUPD     Z10, (R11)
+	ADDQ        $64, SI
+	ADDQ        $64, R10
+	ADDQ        $64, DI
+	ADDQ        $64, R11
+	DECQ        BX
+	JNZ         g5loop8
+
+g5split:
+	// Y1, Y3, Y5, Y7 ← the upper halves: gram4FMA's second accumulators.
+	VEXTRACTF64X4 $1, Z0, Y1
+	VEXTRACTF64X4 $1, Z2, Y3
+	VEXTRACTF64X4 $1, Z4, Y5
+	VEXTRACTF64X4 $1, Z6, Y7
+	VADDPD        Y1, Y0, Y0
+	VADDPD        Y3, Y2, Y2
+	VADDPD        Y5, Y4, Y4
+	VADDPD        Y7, Y6, Y6
+	TESTQ         $4, CX
+	JZ            g5axpyscalar
+	VMOVUPD       (DI), Y8
+	VMOVUPD       (R11), Y10
+	VFMADD231PD   (R10), Y8, Y0
+	VFMADD231PD   (R10)(R8*1), Y8, Y2
+	VFMADD231PD   (R10)(R8*2), Y8, Y4
+	VFMADD231PD   (R10)(R9*1), Y8, Y6
+	VFMADD231PD   (SI), Y12, Y10
+	VFMADD231PD   (SI)(R8*1), Y13, Y10
+	VFMADD231PD   (SI)(R8*2), Y14, Y10
+	VFMADD231PD   (SI)(R9*1), Y15, Y10
+	VMOVUPD       Y10, (R11)
+	ADDQ          $32, SI
+	ADDQ          $32, R10
+	ADDQ          $32, DI
+	ADDQ          $32, R11
+
+g5axpyscalar:
+	ANDQ $3, CX
+	MOVQ CX, BX
+	JZ   g5reduce
+
+g5aloop:
+	VMOVSD      (R11), X10
+	VFMADD231SD (SI), X12, X10
+	VFMADD231SD (SI)(R8*1), X13, X10
+	VFMADD231SD (SI)(R8*2), X14, X10
+	VFMADD231SD (SI)(R9*1), X15, X10
+	VMOVSD      X10, (R11)
+	ADDQ        $8, SI
+	ADDQ        $8, R11
+	DECQ        BX
+	JNZ         g5aloop
+
+g5reduce:
+	MOVQ       z+88(FP), DX
+	VHADDPD    Y2, Y0, Y0
+	VHADDPD    Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y3
+	VADDPD     Y3, Y1, Y1
+	VMOVUPD    Y1, (DX)
+	TESTQ      CX, CX
+	JZ         g5done
+
+g5dscalar:
+	VMOVSD      (DI), X8
+	VMOVSD      (DX), X9
+	VFMADD231SD (R10), X8, X9
+	VMOVSD      X9, (DX)
+	VMOVSD      8(DX), X9
+	VFMADD231SD (R10)(R8*1), X8, X9
+	VMOVSD      X9, 8(DX)
+	VMOVSD      16(DX), X9
+	VFMADD231SD (R10)(R8*2), X8, X9
+	VMOVSD      X9, 16(DX)
+	VMOVSD      24(DX), X9
+	VFMADD231SD (R10)(R9*1), X8, X9
+	VMOVSD      X9, 24(DX)
+	ADDQ        $8, R10
+	ADDQ        $8, DI
+	DECQ        CX
+	JNZ         g5dscalar
+
+g5done:
 	VZEROUPPER
 	RET

@@ -9,6 +9,9 @@ import "math"
 // versions of the kernels below.
 const haveFMA = false
 
+// haveAVX512 is false: gram4AVX512 is gram4FMA here.
+const haveAVX512 = false
+
 // asmKernels reports whether the kernels below are assembly.
 const asmKernels = false
 
@@ -67,6 +70,10 @@ func axpy1FMA(c float64, a, y []float64) {
 func gram4FMA(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64) {
 	axpy4FMA(a, stride, c, y)
 	dot4FMA(a[4*stride:], stride, x, z)
+}
+
+func gram4AVX512(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64) {
+	gram4FMA(a, stride, c, x, y, z)
 }
 
 func dot4x2FMA(a []float64, stride int, x0, x1 []float64, acc *[32]float64) {

@@ -150,16 +150,35 @@ func TestFMAKernels(t *testing.T) {
 			}
 			checkBits(t, "axpy1FMA "+what, y, want)
 
-			y = append(y[:0], y0...)
-			gram4FMA(a[:7*stride+n], stride, &c, x, y, &z)
-			checkBits(t, "gram4FMA axpy "+what, y, want)
-			for k := range 4 {
-				if want := refDot(row(4+k), x); !sameBits(z[k], want) {
-					t.Errorf("gram4FMA %s: dot of row %d = %v, want %v", what, 4+k, z[k], want)
+			for _, g := range gram4Kernels() {
+				y = append(y[:0], y0...)
+				g.f(a[:7*stride+n], stride, &c, x, y, &z)
+				checkBits(t, g.name+" axpy "+what, y, want)
+				for k := range 4 {
+					if want := refDot(row(4+k), x); !sameBits(z[k], want) {
+						t.Errorf("%s %s: dot of row %d = %v, want %v", g.name, what, 4+k, z[k], want)
+					}
 				}
 			}
 		}
 	}
+}
+
+// gram4Kernel is one implementation of the fused pass's step (gram4FMA's
+// contract).
+type gram4Kernel struct {
+	name string
+	f    func(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
+}
+
+// gram4Kernels lists the step kernels this machine runs: gram4FMA, and
+// gram4AVX512 where the CPU has AVX-512F.
+func gram4Kernels() []gram4Kernel {
+	ks := []gram4Kernel{{"gram4FMA", gram4FMA}}
+	if haveAVX512 {
+		ks = append(ks, gram4Kernel{"gram4AVX512", gram4AVX512})
+	}
+	return ks
 }
 
 func checkBits(t *testing.T, what string, got, want []float64) {
@@ -175,15 +194,27 @@ func checkBits(t *testing.T, what string, got, want []float64) {
 // TestFusedFMA checks the software-pipelined fused pass bit for bit against
 // the rows processed one by one in row order (refDot, weights or loss,
 // refAxpy), for every number of rows up to a few blocks and ragged column
-// counts: the pipelining changes when a row is accumulated, not how.
+// counts, with each step kernel (gram4Kernels): the pipelining changes when a
+// row is accumulated, not how.
 func TestFusedFMA(t *testing.T) {
 	if !fmaRuns {
 		t.Skip("no AVX2+FMA on this CPU")
 	}
+	avx := []bool{false}
+	if haveAVX512 {
+		avx = []bool{false, true}
+	}
+	defer func(old bool) { useAVX512 = old }(useAVX512)
+	for _, useAVX512 = range avx {
+		testFusedFMA(t)
+	}
+}
+
+func testFusedFMA(t *testing.T) {
 	r := backendtest.Rand(8)
 	e := newEngine(1)
 	defer e.stop()
-	for _, n := range []int{1, 3, 4, 7, 8, 9, 17, 2001} {
+	for _, n := range []int{1, 3, 4, 7, 8, 9, 16, 17, 2001} {
 		for rows := range 14 {
 			val := backendtest.RandVector(r, rows*n)
 			v := backendtest.RandVector(r, n)
@@ -215,7 +246,7 @@ func TestFusedFMA(t *testing.T) {
 					refAxpy(z, row, want)
 				}
 				loss := e.fusedFMA(0, lo, rows, acc, nil)
-				what := fmt.Sprintf("fusedFMA n=%d rows=%d glm=%v", n, rows, glmOp)
+				what := fmt.Sprintf("fusedFMA n=%d rows=%d glm=%v avx512=%v", n, rows, glmOp, useAVX512)
 				checkBits(t, what, acc, want)
 				if glmOp {
 					checkBits(t, what+" curv", e.args.curv, wantCurv)

@@ -42,6 +42,22 @@ var impl gonum.Implementation
 // between operations to check the portable kernels on the same machine.
 var useFMA = haveFMA
 
+// useAVX512 selects gram4AVX512 for the fused pass's main step where the CPU
+// has AVX-512F (haveAVX512): the same bits as gram4FMA, from one 64-byte
+// load per row and step instead of two 32-byte ones. Tests turn it off to
+// check gram4FMA on the same machine.
+var useAVX512 = haveAVX512
+
+// gram4 is the fused pass's step (gram4FMA's contract) with the kernel
+// useAVX512 selects.
+func gram4(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64) {
+	if useAVX512 {
+		gram4AVX512(a, stride, c, x, y, z)
+		return
+	}
+	gram4FMA(a, stride, c, x, y, z)
+}
+
 // blockRows returns the rows of one block of a dense matrix with cols > 0
 // columns: a multiple of 4 in [4, maxBlock].
 func blockRows(cols int) int {
@@ -156,7 +172,7 @@ func axpysFMA(a, z, y []float64) {
 // kernels (fma_amd64.s, or their Go versions in fma_other.go): it adds Σ_i c_i·x_i into acc, c_i the coefficient weigh
 // makes of z_i = x_iᵀv, and returns the sum of the rows' losses (GLMGrad).
 //
-// It works on blocks of four rows, software-pipelined: gram4FMA accumulates
+// It works on blocks of four rows, software-pipelined: gram4 accumulates
 // block B, whose coefficients are known, and in the same loop over the
 // columns computes the products of block B+1. So every step reads four new
 // rows from memory in one steady stream while it rereads block B from cache
@@ -180,8 +196,11 @@ func axpysFMA(a, z, y []float64) {
 // products of a block, then its accumulation, also with the accumulation
 // walking the columns backwards to reread the block's tail from L1); 2-, 6-
 // and 8-row steps, alternating the column direction and column tiling
-// measured no better. The figures are in results/ (the backend-core and
-// peers runs).
+// measured no better. Where the CPU has AVX-512F, gram4AVX512 runs the same
+// step on 512-bit registers (one load per row and cache line): its fused
+// passes ran as fast as MulVec, where gram4FMA's are slower by the reread.
+// It prefetches only the new rows: the reread rows' prefetch made it slower.
+// The figures are in results/ (the backend-core and peers runs).
 //
 // With acc2 (GramVecPair, GLMGradGramVec), every step runs the same kernels
 // a second time for the second vector into acc2, on the rows just read (from
@@ -210,11 +229,11 @@ func (e *engine) fusedFMA(k, lo, hi int, acc, acc2 []float64) float64 {
 		}
 		for ; i+8 <= hi; i += 4 {
 			total = e.weigh(i, z[:], total)
-			gram4FMA(m.val[i*n:(i+8)*n], n, z, v, acc, next)
+			gram4(m.val[i*n:(i+8)*n], n, z, v, acc, next)
 			*z = *next
 			if two {
 				e.weigh2(i, z2[:])
-				gram4FMA(m.val[i*n:(i+8)*n], n, z2, v2, acc2, next2)
+				gram4(m.val[i*n:(i+8)*n], n, z2, v2, acc2, next2)
 				*z2 = *next2
 			}
 		}
