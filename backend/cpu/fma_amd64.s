@@ -312,6 +312,80 @@ a1done:
 	VZEROUPPER
 	RET
 
+// GRAM4_TAIL ends gram4FMA and gram4AVX512 alike, from the 8-column loop's
+// accumulators in Y0…Y7 (Y1, Y3, Y5, Y7 the second of each row): it adds
+// them, takes the 4-column step and the last n mod 4 columns of the
+// accumulation, reduces the dot products into z and adds their last
+// columns. Registers as in gram4FMA, with DX = z; the labels are the
+// including function's own.
+#define GRAM4_TAIL \
+	VADDPD Y1, Y0, Y0; \
+	VADDPD Y3, Y2, Y2; \
+	VADDPD Y5, Y4, Y4; \
+	VADDPD Y7, Y6, Y6; \
+	TESTQ $4, CX; \
+	JZ g4axpyscalar; \
+	VMOVUPD (DI), Y8; \
+	VMOVUPD (R11), Y10; \
+	VFMADD231PD (R10), Y8, Y0; \
+	VFMADD231PD (R10)(R8*1), Y8, Y2; \
+	VFMADD231PD (R10)(R8*2), Y8, Y4; \
+	VFMADD231PD (R10)(R9*1), Y8, Y6; \
+	VFMADD231PD (SI), Y12, Y10; \
+	VFMADD231PD (SI)(R8*1), Y13, Y10; \
+	VFMADD231PD (SI)(R8*2), Y14, Y10; \
+	VFMADD231PD (SI)(R9*1), Y15, Y10; \
+	VMOVUPD Y10, (R11); \
+	ADDQ $32, SI; \
+	ADDQ $32, R10; \
+	ADDQ $32, DI; \
+	ADDQ $32, R11; \
+g4axpyscalar: \
+	ANDQ $3, CX; \
+	MOVQ CX, BX; \
+	JZ g4reduce; \
+g4aloop: \
+	VMOVSD (R11), X10; \
+	VFMADD231SD (SI), X12, X10; \
+	VFMADD231SD (SI)(R8*1), X13, X10; \
+	VFMADD231SD (SI)(R8*2), X14, X10; \
+	VFMADD231SD (SI)(R9*1), X15, X10; \
+	VMOVSD X10, (R11); \
+	ADDQ $8, SI; \
+	ADDQ $8, R11; \
+	DECQ BX; \
+	JNZ g4aloop; \
+g4reduce: \
+	VHADDPD Y2, Y0, Y0; \
+	VHADDPD Y6, Y4, Y4; \
+	VPERM2F128 $0x20, Y4, Y0, Y1; \
+	VPERM2F128 $0x31, Y4, Y0, Y3; \
+	VADDPD Y3, Y1, Y1; \
+	VMOVUPD Y1, (DX); \
+	TESTQ CX, CX; \
+	JZ g4done; \
+g4dscalar: \
+	VMOVSD (DI), X8; \
+	VMOVSD (DX), X9; \
+	VFMADD231SD (R10), X8, X9; \
+	VMOVSD X9, (DX); \
+	VMOVSD 8(DX), X9; \
+	VFMADD231SD (R10)(R8*1), X8, X9; \
+	VMOVSD X9, 8(DX); \
+	VMOVSD 16(DX), X9; \
+	VFMADD231SD (R10)(R8*2), X8, X9; \
+	VMOVSD X9, 16(DX); \
+	VMOVSD 24(DX), X9; \
+	VFMADD231SD (R10)(R9*1), X8, X9; \
+	VMOVSD X9, 24(DX); \
+	ADDQ $8, R10; \
+	ADDQ $8, DI; \
+	DECQ CX; \
+	JNZ g4dscalar; \
+g4done: \
+	VZEROUPPER; \
+	RET
+
 // func gram4FMA(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
 //
 // One step of the fused pass over eight rows a_r = a[r·stride:], r = 0…7
@@ -389,78 +463,8 @@ g4loop8:
 	JNZ         g4loop8
 
 g4tail4:
-	VADDPD Y1, Y0, Y0
-	VADDPD Y3, Y2, Y2
-	VADDPD Y5, Y4, Y4
-	VADDPD Y7, Y6, Y6
-	TESTQ  $4, CX
-	JZ     g4axpyscalar
-	VMOVUPD     (DI), Y8
-	VMOVUPD     (R11), Y10
-	VFMADD231PD (R10), Y8, Y0
-	VFMADD231PD (R10)(R8*1), Y8, Y2
-	VFMADD231PD (R10)(R8*2), Y8, Y4
-	VFMADD231PD (R10)(R9*1), Y8, Y6
-	VFMADD231PD (SI), Y12, Y10
-	VFMADD231PD (SI)(R8*1), Y13, Y10
-	VFMADD231PD (SI)(R8*2), Y14, Y10
-	VFMADD231PD (SI)(R9*1), Y15, Y10
-	VMOVUPD     Y10, (R11)
-	ADDQ        $32, SI
-	ADDQ        $32, R10
-	ADDQ        $32, DI
-	ADDQ        $32, R11
-
-g4axpyscalar:
-	ANDQ $3, CX
-	MOVQ CX, BX
-	JZ   g4reduce
-
-g4aloop:
-	VMOVSD      (R11), X10
-	VFMADD231SD (SI), X12, X10
-	VFMADD231SD (SI)(R8*1), X13, X10
-	VFMADD231SD (SI)(R8*2), X14, X10
-	VFMADD231SD (SI)(R9*1), X15, X10
-	VMOVSD      X10, (R11)
-	ADDQ        $8, SI
-	ADDQ        $8, R11
-	DECQ        BX
-	JNZ         g4aloop
-
-g4reduce:
-	MOVQ       z+88(FP), DX
-	VHADDPD    Y2, Y0, Y0
-	VHADDPD    Y6, Y4, Y4
-	VPERM2F128 $0x20, Y4, Y0, Y1
-	VPERM2F128 $0x31, Y4, Y0, Y3
-	VADDPD     Y3, Y1, Y1
-	VMOVUPD    Y1, (DX)
-	TESTQ      CX, CX
-	JZ         g4done
-
-g4dscalar:
-	VMOVSD      (DI), X8
-	VMOVSD      (DX), X9
-	VFMADD231SD (R10), X8, X9
-	VMOVSD      X9, (DX)
-	VMOVSD      8(DX), X9
-	VFMADD231SD (R10)(R8*1), X8, X9
-	VMOVSD      X9, 8(DX)
-	VMOVSD      16(DX), X9
-	VFMADD231SD (R10)(R8*2), X8, X9
-	VMOVSD      X9, 16(DX)
-	VMOVSD      24(DX), X9
-	VFMADD231SD (R10)(R9*1), X8, X9
-	VMOVSD      X9, 24(DX)
-	ADDQ        $8, R10
-	ADDQ        $8, DI
-	DECQ        CX
-	JNZ         g4dscalar
-
-g4done:
-	VZEROUPPER
-	RET
+	MOVQ z+88(FP), DX
+	GRAM4_TAIL
 
 
 // func dot4x2FMA(a []float64, stride int, x0, x1 []float64, acc *[32]float64)
@@ -710,75 +714,5 @@ g5split:
 	VEXTRACTF64X4 $1, Z2, Y3
 	VEXTRACTF64X4 $1, Z4, Y5
 	VEXTRACTF64X4 $1, Z6, Y7
-	VADDPD        Y1, Y0, Y0
-	VADDPD        Y3, Y2, Y2
-	VADDPD        Y5, Y4, Y4
-	VADDPD        Y7, Y6, Y6
-	TESTQ         $4, CX
-	JZ            g5axpyscalar
-	VMOVUPD       (DI), Y8
-	VMOVUPD       (R11), Y10
-	VFMADD231PD   (R10), Y8, Y0
-	VFMADD231PD   (R10)(R8*1), Y8, Y2
-	VFMADD231PD   (R10)(R8*2), Y8, Y4
-	VFMADD231PD   (R10)(R9*1), Y8, Y6
-	VFMADD231PD   (SI), Y12, Y10
-	VFMADD231PD   (SI)(R8*1), Y13, Y10
-	VFMADD231PD   (SI)(R8*2), Y14, Y10
-	VFMADD231PD   (SI)(R9*1), Y15, Y10
-	VMOVUPD       Y10, (R11)
-	ADDQ          $32, SI
-	ADDQ          $32, R10
-	ADDQ          $32, DI
-	ADDQ          $32, R11
-
-g5axpyscalar:
-	ANDQ $3, CX
-	MOVQ CX, BX
-	JZ   g5reduce
-
-g5aloop:
-	VMOVSD      (R11), X10
-	VFMADD231SD (SI), X12, X10
-	VFMADD231SD (SI)(R8*1), X13, X10
-	VFMADD231SD (SI)(R8*2), X14, X10
-	VFMADD231SD (SI)(R9*1), X15, X10
-	VMOVSD      X10, (R11)
-	ADDQ        $8, SI
-	ADDQ        $8, R11
-	DECQ        BX
-	JNZ         g5aloop
-
-g5reduce:
-	MOVQ       z+88(FP), DX
-	VHADDPD    Y2, Y0, Y0
-	VHADDPD    Y6, Y4, Y4
-	VPERM2F128 $0x20, Y4, Y0, Y1
-	VPERM2F128 $0x31, Y4, Y0, Y3
-	VADDPD     Y3, Y1, Y1
-	VMOVUPD    Y1, (DX)
-	TESTQ      CX, CX
-	JZ         g5done
-
-g5dscalar:
-	VMOVSD      (DI), X8
-	VMOVSD      (DX), X9
-	VFMADD231SD (R10), X8, X9
-	VMOVSD      X9, (DX)
-	VMOVSD      8(DX), X9
-	VFMADD231SD (R10)(R8*1), X8, X9
-	VMOVSD      X9, 8(DX)
-	VMOVSD      16(DX), X9
-	VFMADD231SD (R10)(R8*2), X8, X9
-	VMOVSD      X9, 16(DX)
-	VMOVSD      24(DX), X9
-	VFMADD231SD (R10)(R9*1), X8, X9
-	VMOVSD      X9, 24(DX)
-	ADDQ        $8, R10
-	ADDQ        $8, DI
-	DECQ        CX
-	JNZ         g5dscalar
-
-g5done:
-	VZEROUPPER
-	RET
+	MOVQ          z+88(FP), DX
+	GRAM4_TAIL
