@@ -18,6 +18,94 @@
 // gram4AVX512 is gram4FMA with its main loop on 512-bit registers (AVX-512F),
 // for CPUs that have them; it gives the same bits (see its comment).
 
+// GRAM4_ARGS loads gram4FMA's and gram4AVX512's arguments: SI rows 0…3,
+// R10 rows 4…7, R8 the stride in bytes and R9 three times it, DX c, DI x,
+// CX n, R11 y.
+#define GRAM4_ARGS \
+	MOVQ a_base+0(FP), SI; \
+	MOVQ stride+24(FP), R8; \
+	MOVQ c+32(FP), DX; \
+	MOVQ x_base+40(FP), DI; \
+	MOVQ x_len+48(FP), CX; \
+	MOVQ y_base+64(FP), R11; \
+	SHLQ $3, R8; \
+	LEAQ (R8)(R8*2), R9; \
+	LEAQ (SI)(R8*4), R10
+
+// GRAM4_TAIL ends gram4FMA and gram4AVX512 alike, from the 8-column loop's
+// accumulators in Y0…Y7 (Y1, Y3, Y5, Y7 the second of each row): it adds
+// them, takes the 4-column step and the last n mod 4 columns of the
+// accumulation, reduces the dot products into z and adds their last
+// columns. Registers as in gram4FMA, with DX = z; the labels are the
+// including function's own.
+#define GRAM4_TAIL \
+	VADDPD Y1, Y0, Y0; \
+	VADDPD Y3, Y2, Y2; \
+	VADDPD Y5, Y4, Y4; \
+	VADDPD Y7, Y6, Y6; \
+	TESTQ $4, CX; \
+	JZ g4axpyscalar; \
+	VMOVUPD (DI), Y8; \
+	VMOVUPD (R11), Y10; \
+	VFMADD231PD (R10), Y8, Y0; \
+	VFMADD231PD (R10)(R8*1), Y8, Y2; \
+	VFMADD231PD (R10)(R8*2), Y8, Y4; \
+	VFMADD231PD (R10)(R9*1), Y8, Y6; \
+	VFMADD231PD (SI), Y12, Y10; \
+	VFMADD231PD (SI)(R8*1), Y13, Y10; \
+	VFMADD231PD (SI)(R8*2), Y14, Y10; \
+	VFMADD231PD (SI)(R9*1), Y15, Y10; \
+	VMOVUPD Y10, (R11); \
+	ADDQ $32, SI; \
+	ADDQ $32, R10; \
+	ADDQ $32, DI; \
+	ADDQ $32, R11; \
+g4axpyscalar: \
+	ANDQ $3, CX; \
+	MOVQ CX, BX; \
+	JZ g4reduce; \
+g4aloop: \
+	VMOVSD (R11), X10; \
+	VFMADD231SD (SI), X12, X10; \
+	VFMADD231SD (SI)(R8*1), X13, X10; \
+	VFMADD231SD (SI)(R8*2), X14, X10; \
+	VFMADD231SD (SI)(R9*1), X15, X10; \
+	VMOVSD X10, (R11); \
+	ADDQ $8, SI; \
+	ADDQ $8, R11; \
+	DECQ BX; \
+	JNZ g4aloop; \
+g4reduce: \
+	VHADDPD Y2, Y0, Y0; \
+	VHADDPD Y6, Y4, Y4; \
+	VPERM2F128 $0x20, Y4, Y0, Y1; \
+	VPERM2F128 $0x31, Y4, Y0, Y3; \
+	VADDPD Y3, Y1, Y1; \
+	VMOVUPD Y1, (DX); \
+	TESTQ CX, CX; \
+	JZ g4done; \
+g4dscalar: \
+	VMOVSD (DI), X8; \
+	VMOVSD (DX), X9; \
+	VFMADD231SD (R10), X8, X9; \
+	VMOVSD X9, (DX); \
+	VMOVSD 8(DX), X9; \
+	VFMADD231SD (R10)(R8*1), X8, X9; \
+	VMOVSD X9, 8(DX); \
+	VMOVSD 16(DX), X9; \
+	VFMADD231SD (R10)(R8*2), X8, X9; \
+	VMOVSD X9, 16(DX); \
+	VMOVSD 24(DX), X9; \
+	VFMADD231SD (R10)(R9*1), X8, X9; \
+	VMOVSD X9, 24(DX); \
+	ADDQ $8, R10; \
+	ADDQ $8, DI; \
+	DECQ CX; \
+	JNZ g4dscalar; \
+g4done: \
+	VZEROUPPER; \
+	RET
+
 // func dot4FMA(a []float64, stride int, x []float64, z *[4]float64)
 //
 // z_r = Σ_j a[r·stride+j]·x[j] for r = 0…3, j < n = len(x). Each row has two
@@ -312,80 +400,6 @@ a1done:
 	VZEROUPPER
 	RET
 
-// GRAM4_TAIL ends gram4FMA and gram4AVX512 alike, from the 8-column loop's
-// accumulators in Y0…Y7 (Y1, Y3, Y5, Y7 the second of each row): it adds
-// them, takes the 4-column step and the last n mod 4 columns of the
-// accumulation, reduces the dot products into z and adds their last
-// columns. Registers as in gram4FMA, with DX = z; the labels are the
-// including function's own.
-#define GRAM4_TAIL \
-	VADDPD Y1, Y0, Y0; \
-	VADDPD Y3, Y2, Y2; \
-	VADDPD Y5, Y4, Y4; \
-	VADDPD Y7, Y6, Y6; \
-	TESTQ $4, CX; \
-	JZ g4axpyscalar; \
-	VMOVUPD (DI), Y8; \
-	VMOVUPD (R11), Y10; \
-	VFMADD231PD (R10), Y8, Y0; \
-	VFMADD231PD (R10)(R8*1), Y8, Y2; \
-	VFMADD231PD (R10)(R8*2), Y8, Y4; \
-	VFMADD231PD (R10)(R9*1), Y8, Y6; \
-	VFMADD231PD (SI), Y12, Y10; \
-	VFMADD231PD (SI)(R8*1), Y13, Y10; \
-	VFMADD231PD (SI)(R8*2), Y14, Y10; \
-	VFMADD231PD (SI)(R9*1), Y15, Y10; \
-	VMOVUPD Y10, (R11); \
-	ADDQ $32, SI; \
-	ADDQ $32, R10; \
-	ADDQ $32, DI; \
-	ADDQ $32, R11; \
-g4axpyscalar: \
-	ANDQ $3, CX; \
-	MOVQ CX, BX; \
-	JZ g4reduce; \
-g4aloop: \
-	VMOVSD (R11), X10; \
-	VFMADD231SD (SI), X12, X10; \
-	VFMADD231SD (SI)(R8*1), X13, X10; \
-	VFMADD231SD (SI)(R8*2), X14, X10; \
-	VFMADD231SD (SI)(R9*1), X15, X10; \
-	VMOVSD X10, (R11); \
-	ADDQ $8, SI; \
-	ADDQ $8, R11; \
-	DECQ BX; \
-	JNZ g4aloop; \
-g4reduce: \
-	VHADDPD Y2, Y0, Y0; \
-	VHADDPD Y6, Y4, Y4; \
-	VPERM2F128 $0x20, Y4, Y0, Y1; \
-	VPERM2F128 $0x31, Y4, Y0, Y3; \
-	VADDPD Y3, Y1, Y1; \
-	VMOVUPD Y1, (DX); \
-	TESTQ CX, CX; \
-	JZ g4done; \
-g4dscalar: \
-	VMOVSD (DI), X8; \
-	VMOVSD (DX), X9; \
-	VFMADD231SD (R10), X8, X9; \
-	VMOVSD X9, (DX); \
-	VMOVSD 8(DX), X9; \
-	VFMADD231SD (R10)(R8*1), X8, X9; \
-	VMOVSD X9, 8(DX); \
-	VMOVSD 16(DX), X9; \
-	VFMADD231SD (R10)(R8*2), X8, X9; \
-	VMOVSD X9, 16(DX); \
-	VMOVSD 24(DX), X9; \
-	VFMADD231SD (R10)(R9*1), X8, X9; \
-	VMOVSD X9, 24(DX); \
-	ADDQ $8, R10; \
-	ADDQ $8, DI; \
-	DECQ CX; \
-	JNZ g4dscalar; \
-g4done: \
-	VZEROUPPER; \
-	RET
-
 // func gram4FMA(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
 //
 // One step of the fused pass over eight rows a_r = a[r·stride:], r = 0…7
@@ -399,15 +413,7 @@ g4done: \
 // Registers: SI rows 0…3, R10 rows 4…7, DI x, R11 y; Y0…Y7 the dot-product
 // accumulators (two a row), Y8, Y9 x, Y10, Y11 y, Y12…Y15 c.
 TEXT ·gram4FMA(SB), NOSPLIT, $0-96
-	MOVQ         a_base+0(FP), SI
-	MOVQ         stride+24(FP), R8
-	MOVQ         c+32(FP), DX
-	MOVQ         x_base+40(FP), DI
-	MOVQ         x_len+48(FP), CX
-	MOVQ         y_base+64(FP), R11
-	SHLQ         $3, R8
-	LEAQ         (R8)(R8*2), R9
-	LEAQ         (SI)(R8*4), R10
+	GRAM4_ARGS
 	VBROADCASTSD (DX), Y12
 	VBROADCASTSD 8(DX), Y13
 	VBROADCASTSD 16(DX), Y14
@@ -664,15 +670,7 @@ ax2done:
 // Registers: as gram4FMA, with Z0, Z2, Z4, Z6 the dot-product accumulators,
 // Z8 x, Z10 y, Z12…Z15 c.
 TEXT ·gram4AVX512(SB), NOSPLIT, $0-96
-	MOVQ         a_base+0(FP), SI
-	MOVQ         stride+24(FP), R8
-	MOVQ         c+32(FP), DX
-	MOVQ         x_base+40(FP), DI
-	MOVQ         x_len+48(FP), CX
-	MOVQ         y_base+64(FP), R11
-	SHLQ         $3, R8
-	LEAQ         (R8)(R8*2), R9
-	LEAQ         (SI)(R8*4), R10
+	GRAM4_ARGS
 	VBROADCASTSD (DX), Z12
 	VBROADCASTSD 8(DX), Z13
 	VBROADCASTSD 16(DX), Z14
