@@ -58,6 +58,7 @@ func (e *engine) mulBlock(m matRef, dst []float64, alpha float64, w []float64, k
 			wt = e.wt
 		}
 		e.args.wt = wt[:k*m.cols]
+		e.args.wti = e.pairsFor(e.args.wt, k, m.cols)
 	}
 	np := e.parts(matWork(&m)*max(k, 1), partWork, m.rows)
 	nk := e.splitChunks(&m, np, 0)
@@ -77,6 +78,74 @@ func (e *engine) mulBlock(m matRef, dst []float64, alpha float64, w []float64, k
 	e.growChunks(nk, scratch, true, false)
 	e.runChunks(e.fMulBlock, np, nk)
 	e.reset()
+}
+
+// interleavePairs sets buf (grown if needed) to the pairs of rows of wt (Wᵀ,
+// k×n) that dot4x4AVX512 reads, interleaved four columns at a time over the
+// first n4 = n − n mod 4 columns: pair q, of the rows c_0 = 2q and c_1 =
+// min(2q+1, k−1) (the pairs of dot4x2FMA), is buf[2·n4·q : 2·n4·(q+1)], with
+// buf[2·n4·q + 8m + 4v + l] = wt[c_v·n + 4m + l].
+func interleavePairs(buf, wt []float64, k, n int) []float64 {
+	n4 := n &^ 3
+	pairs := (k + 1) / 2
+	size := 2 * n4 * pairs
+	if cap(buf) < size {
+		buf = make([]float64, size)
+	}
+	buf = buf[:size]
+	for q := range pairs {
+		out := buf[2*n4*q : 2*n4*(q+1)]
+		for v, c := range [2]int{2 * q, min(2*q+1, k-1)} {
+			w := wt[c*n : c*n+n4]
+			for j := 0; j < n4; j += 4 {
+				copy(out[2*j+4*v:2*j+4*v+4], w[j:j+4])
+			}
+		}
+	}
+	return buf
+}
+
+// dotPairs adds to lanes (32 a pair of columns of W: dot4x2FMA's) the
+// products of the four rows at a stride in rows (each the tile [j0, j1) of
+// its row, j0 and j1 multiples of 4) with the pairs of rows of Wᵀ (wt, k×n)
+// over the same columns: two pairs at a time by dot4x4AVX512 from wti
+// (interleavePairs) where useAVX512 and wti is given, the others by
+// dot4x2FMA. Either way each lane gets the bits of dot4x2FMA.
+func dotPairs(rows []float64, stride int, wt, wti []float64, k, n, j0, j1 int, lanes []float64) {
+	pairs := (k + 1) / 2
+	q := 0
+	if useAVX512 && wti != nil {
+		n4 := n &^ 3
+		for ; q+2 <= pairs; q += 2 {
+			x01 := wti[2*n4*q+2*j0 : 2*n4*q+2*j1]
+			x23 := wti[2*n4*(q+1)+2*j0 : 2*n4*(q+1)+2*j1]
+			dot4x4AVX512(rows, stride, x01, x23, (*[64]float64)(lanes[32*q:32*q+64]))
+		}
+	}
+	for ; q < pairs; q++ {
+		c0, c1 := 2*q, min(2*q+1, k-1)
+		dot4x2FMA(rows, stride, wt[c0*n+j0:c0*n+j1], wt[c1*n+j0:c1*n+j1], (*[32]float64)(lanes[32*q:32*q+32]))
+	}
+}
+
+// axpy4x2 is axpy4x2FMA's contract with the kernel useAVX512 selects.
+func axpy4x2(a []float64, stride int, c *[8]float64, y0, y1 []float64) {
+	if useAVX512 {
+		axpy4x2AVX512(a, stride, c, y0, y1)
+		return
+	}
+	axpy4x2FMA(a, stride, c, y0, y1)
+}
+
+// pairsFor sets e.wti to wt's interleaved pairs and returns it where
+// dotPairs will read them (a dense pass with the AVX-512 kernels and at
+// least two pairs of columns), else nil.
+func (e *engine) pairsFor(wt []float64, k, n int) []float64 {
+	if !useFMA || !useAVX512 || (k+1)/2 < 2 {
+		return nil
+	}
+	e.wti = interleavePairs(e.wti, wt, k, n)
+	return e.wti
 }
 
 // transpose sets buf (grown if needed) to the transpose of the row-major
@@ -183,11 +252,7 @@ func (e *engine) mulBlockFMA(p, lo, hi int) {
 		clear(lanes)
 		for j0 := 0; j0 < n4; j0 += tile {
 			j1 := min(n4, j0+tile)
-			rows := m.val[i*n+j0 : i*n+3*stride+j1]
-			for q := range pairs {
-				c0, c1 := 2*q, min(2*q+1, k-1)
-				dot4x2FMA(rows, stride, wt[c0*n+j0:c0*n+j1], wt[c1*n+j0:c1*n+j1], (*[32]float64)(lanes[32*q:32*q+32]))
-			}
+			dotPairs(m.val[i*n+j0:i*n+3*stride+j1], stride, wt, a.wti, k, n, j0, j1, lanes)
 		}
 		for r := range nr {
 			row := m.val[(i+r)*n : (i+r+1)*n]
@@ -329,7 +394,7 @@ func (e *engine) mulBlockTFMA(p, lo, hi int, acc []float64) {
 			rows := m.val[i*n+j0 : (i+3)*n+j1]
 			c := 0
 			for ; c+2 <= k; c += 2 {
-				axpy4x2FMA(rows, n, (*[8]float64)(coef[4*c:4*c+8]), acc[c*n+j0:c*n+j1], acc[(c+1)*n+j0:(c+1)*n+j1])
+				axpy4x2(rows, n, (*[8]float64)(coef[4*c:4*c+8]), acc[c*n+j0:c*n+j1], acc[(c+1)*n+j0:(c+1)*n+j1])
 			}
 			if c < k {
 				axpy4FMA(rows, n, (*[4]float64)(coef[4*c:4*c+4]), acc[c*n+j0:c*n+j1])

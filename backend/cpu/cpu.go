@@ -3,8 +3,10 @@
 // products by a data matrix and Gemm) use AVX2 + FMA3
 // assembly on amd64 CPUs that have it (golang.org/x/sys/cpu tells), gonum's
 // kernels otherwise and with the purego build tag (see kernels.go). On CPUs
-// with AVX-512F the fused passes (GramVec, GLMGrad) step on 512-bit registers,
-// with the same bits as the AVX2 kernel; GODEBUG=cpu.avx512f=off turns that off.
+// with AVX-512F the fused passes (GramVec, GLMGrad), the block products
+// (MulBlock, MulBlockTrans, Gemm through them) and the softmax passes run
+// their main loops on 512-bit registers, with the bits of the AVX2 kernels;
+// GODEBUG=cpu.avx512f=off turns that off.
 //
 // # Parallelism
 //

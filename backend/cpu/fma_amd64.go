@@ -64,6 +64,21 @@ func gram4FMA(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]floa
 //go:noescape
 func gram4AVX512(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
 
+// dot4x4AVX512 is dot4x2FMA on two pairs of vectors at once, with the same
+// bits, where haveAVX512: x01 and x23 hold the pairs interleaved four
+// columns at a time (interleavePairs: x01[8m+4v+l] = x_v[4m+l]), n =
+// len(x01)/2 columns (a multiple of 4, len(x23) ≥ 2n), and acc[32q+8r+4v+l]
+// is dot4x2FMA's lane l of row r and vector v of pair q.
+//
+//go:noescape
+func dot4x4AVX512(a []float64, stride int, x01, x23 []float64, acc *[64]float64)
+
+// axpy4x2AVX512 is axpy4x2FMA, with the same contract and the same bits, its
+// main loop on 512-bit registers. It may run only where haveAVX512.
+//
+//go:noescape
+func axpy4x2AVX512(a []float64, stride int, c *[8]float64, y0, y1 []float64)
+
 // dot4x2FMA adds to the lanes acc[4p+l], p = 2r+v, the products of the
 // four rows a_r = a[r·stride:] (len(a) ≥ 3·stride + n) and the two vectors
 // x_v over the columns j ≡ l (mod 4), j < n = len(x0), n a multiple of 4,

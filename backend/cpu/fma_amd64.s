@@ -106,6 +106,78 @@ g4done: \
 	VZEROUPPER; \
 	RET
 
+// AXPY4X2_ARGS loads axpy4x2FMA's and axpy4x2AVX512's arguments: SI the
+// rows, R8 the stride in bytes and R9 three times it, DX c, DI y0, CX n,
+// R10 y1.
+#define AXPY4X2_ARGS \
+	MOVQ a_base+0(FP), SI; \
+	MOVQ stride+24(FP), R8; \
+	MOVQ c+32(FP), DX; \
+	MOVQ y0_base+40(FP), DI; \
+	MOVQ y0_len+48(FP), CX; \
+	MOVQ y1_base+64(FP), R10; \
+	SHLQ $3, R8; \
+	LEAQ (R8)(R8*2), R9
+
+// AXPY4X2_TAIL ends axpy4x2FMA and axpy4x2AVX512 alike: the 4-column steps
+// over the CX columns left, then the last CX mod 4 one by one, with c in
+// Y0…Y7 (the lower halves of Z0…Z7) and the registers of AXPY4X2_ARGS; the
+// labels are the including function's own.
+#define AXPY4X2_TAIL \
+	MOVQ CX, BX; \
+	SHRQ $2, BX; \
+	JZ ax2scalar; \
+ax2loop4: \
+	VMOVUPD (SI), Y8; \
+	VMOVUPD (SI)(R8*1), Y9; \
+	VMOVUPD (SI)(R8*2), Y10; \
+	VMOVUPD (SI)(R9*1), Y11; \
+	VMOVUPD (DI), Y12; \
+	VMOVUPD (R10), Y13; \
+	VFMADD231PD Y8, Y0, Y12; \
+	VFMADD231PD Y8, Y4, Y13; \
+	VFMADD231PD Y9, Y1, Y12; \
+	VFMADD231PD Y9, Y5, Y13; \
+	VFMADD231PD Y10, Y2, Y12; \
+	VFMADD231PD Y10, Y6, Y13; \
+	VFMADD231PD Y11, Y3, Y12; \
+	VFMADD231PD Y11, Y7, Y13; \
+	VMOVUPD Y12, (DI); \
+	VMOVUPD Y13, (R10); \
+	ADDQ $32, SI; \
+	ADDQ $32, DI; \
+	ADDQ $32, R10; \
+	DECQ BX; \
+	JNZ ax2loop4; \
+ax2scalar: \
+	ANDQ $3, CX; \
+	JZ ax2done; \
+ax2sloop: \
+	VMOVSD (SI), X8; \
+	VMOVSD (SI)(R8*1), X9; \
+	VMOVSD (SI)(R8*2), X10; \
+	VMOVSD (SI)(R9*1), X11; \
+	VMOVSD (DI), X12; \
+	VMOVSD (R10), X13; \
+	VFMADD231SD X8, X0, X12; \
+	VFMADD231SD X8, X4, X13; \
+	VFMADD231SD X9, X1, X12; \
+	VFMADD231SD X9, X5, X13; \
+	VFMADD231SD X10, X2, X12; \
+	VFMADD231SD X10, X6, X13; \
+	VFMADD231SD X11, X3, X12; \
+	VFMADD231SD X11, X7, X13; \
+	VMOVSD X12, (DI); \
+	VMOVSD X13, (R10); \
+	ADDQ $8, SI; \
+	ADDQ $8, DI; \
+	ADDQ $8, R10; \
+	DECQ CX; \
+	JNZ ax2sloop; \
+ax2done: \
+	VZEROUPPER; \
+	RET
+
 // func dot4FMA(a []float64, stride int, x []float64, z *[4]float64)
 //
 // z_r = Σ_j a[r·stride+j]·x[j] for r = 0…3, j < n = len(x). Each row has two
@@ -580,14 +652,7 @@ dx2done:
 // Registers: Y0…Y7 c, Y8…Y11 the rows, Y12, Y13 y0, y1; SI rows, DI y0,
 // R10 y1, BX the 4-column steps, CX the columns left.
 TEXT ·axpy4x2FMA(SB), NOSPLIT, $0-88
-	MOVQ         a_base+0(FP), SI
-	MOVQ         stride+24(FP), R8
-	MOVQ         c+32(FP), DX
-	MOVQ         y0_base+40(FP), DI
-	MOVQ         y0_len+48(FP), CX
-	MOVQ         y1_base+64(FP), R10
-	SHLQ         $3, R8
-	LEAQ         (R8)(R8*2), R9
+	AXPY4X2_ARGS
 	VBROADCASTSD (DX), Y0
 	VBROADCASTSD 8(DX), Y1
 	VBROADCASTSD 16(DX), Y2
@@ -596,63 +661,7 @@ TEXT ·axpy4x2FMA(SB), NOSPLIT, $0-88
 	VBROADCASTSD 40(DX), Y5
 	VBROADCASTSD 48(DX), Y6
 	VBROADCASTSD 56(DX), Y7
-	MOVQ         CX, BX
-	SHRQ         $2, BX
-	JZ           ax2scalar
-
-ax2loop4:
-	VMOVUPD     (SI), Y8
-	VMOVUPD     (SI)(R8*1), Y9
-	VMOVUPD     (SI)(R8*2), Y10
-	VMOVUPD     (SI)(R9*1), Y11
-	VMOVUPD     (DI), Y12
-	VMOVUPD     (R10), Y13
-	VFMADD231PD Y8, Y0, Y12
-	VFMADD231PD Y8, Y4, Y13
-	VFMADD231PD Y9, Y1, Y12
-	VFMADD231PD Y9, Y5, Y13
-	VFMADD231PD Y10, Y2, Y12
-	VFMADD231PD Y10, Y6, Y13
-	VFMADD231PD Y11, Y3, Y12
-	VFMADD231PD Y11, Y7, Y13
-	VMOVUPD     Y12, (DI)
-	VMOVUPD     Y13, (R10)
-	ADDQ        $32, SI
-	ADDQ        $32, DI
-	ADDQ        $32, R10
-	DECQ        BX
-	JNZ         ax2loop4
-
-ax2scalar:
-	ANDQ $3, CX
-	JZ   ax2done
-
-ax2sloop:
-	VMOVSD      (SI), X8
-	VMOVSD      (SI)(R8*1), X9
-	VMOVSD      (SI)(R8*2), X10
-	VMOVSD      (SI)(R9*1), X11
-	VMOVSD      (DI), X12
-	VMOVSD      (R10), X13
-	VFMADD231SD X8, X0, X12
-	VFMADD231SD X8, X4, X13
-	VFMADD231SD X9, X1, X12
-	VFMADD231SD X9, X5, X13
-	VFMADD231SD X10, X2, X12
-	VFMADD231SD X10, X6, X13
-	VFMADD231SD X11, X3, X12
-	VFMADD231SD X11, X7, X13
-	VMOVSD      X12, (DI)
-	VMOVSD      X13, (R10)
-	ADDQ        $8, SI
-	ADDQ        $8, DI
-	ADDQ        $8, R10
-	DECQ        CX
-	JNZ         ax2sloop
-
-ax2done:
-	VZEROUPPER
-	RET
+	AXPY4X2_TAIL
 
 // func gram4AVX512(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]float64)
 //
@@ -714,3 +723,119 @@ g5split:
 	VEXTRACTF64X4 $1, Z6, Y7
 	MOVQ          z+88(FP), DX
 	GRAM4_TAIL
+
+// func dot4x4AVX512(a []float64, stride int, x01, x23 []float64, acc *[64]float64)
+//
+// dot4x2FMA on two pairs of vectors at once, with the same bits: x01 and x23
+// hold the pairs (x0, x1) and (x2, x3) interleaved four columns at a time
+// (x01[8m+4v+l] = x_v[4m+l]), n = len(x01)/2 columns (a multiple of 4,
+// len(x23) ≥ 2n), and acc[32q+8r+4v+l] are the lanes of row r and vector
+// 2q+v — dot4x2FMA's lanes of pair q, so that each ZMM accumulator holds
+// one row's lanes for both vectors of a pair. Each 4-column step broadcasts
+// a row's four values to both halves of a register and takes one fused
+// multiply-add per row and pair: every lane gets the products of its
+// columns in column order, as in dot4x2FMA, at twice the lanes an
+// instruction, and eight independent accumulators keep both FMA units busy.
+//
+// Registers: Z0…Z3 pair 0's rows, Z4…Z7 pair 1's, Z8 x01, Z9 x23, Z10…Z13
+// the rows; SI rows, DI x01, DX x23, AX acc, BX steps.
+TEXT ·dot4x4AVX512(SB), NOSPLIT, $0-88
+	MOVQ    a_base+0(FP), SI
+	MOVQ    stride+24(FP), R8
+	MOVQ    x01_base+32(FP), DI
+	MOVQ    x01_len+40(FP), BX
+	MOVQ    x23_base+56(FP), DX
+	MOVQ    acc+80(FP), AX
+	SHLQ    $3, R8
+	LEAQ    (R8)(R8*2), R9
+	VMOVUPD (AX), Z0
+	VMOVUPD 64(AX), Z1
+	VMOVUPD 128(AX), Z2
+	VMOVUPD 192(AX), Z3
+	VMOVUPD 256(AX), Z4
+	VMOVUPD 320(AX), Z5
+	VMOVUPD 384(AX), Z6
+	VMOVUPD 448(AX), Z7
+	SHRQ    $3, BX
+	JZ      d44done
+
+d44loop:
+	VMOVUPD         (DI), Z8
+	VMOVUPD         (DX), Z9
+	VBROADCASTF64X4 (SI), Z10
+	VBROADCASTF64X4 (SI)(R8*1), Z11
+	VBROADCASTF64X4 (SI)(R8*2), Z12
+	VBROADCASTF64X4 (SI)(R9*1), Z13
+	VFMADD231PD     Z8, Z10, Z0
+	VFMADD231PD     Z9, Z10, Z4
+	VFMADD231PD     Z8, Z11, Z1
+	VFMADD231PD     Z9, Z11, Z5
+	VFMADD231PD     Z8, Z12, Z2
+	VFMADD231PD     Z9, Z12, Z6
+	VFMADD231PD     Z8, Z13, Z3
+	VFMADD231PD     Z9, Z13, Z7
+	ADDQ            $32, SI
+	ADDQ            $64, DI
+	ADDQ            $64, DX
+	DECQ            BX
+	JNZ             d44loop
+
+d44done:
+	VMOVUPD Z0, (AX)
+	VMOVUPD Z1, 64(AX)
+	VMOVUPD Z2, 128(AX)
+	VMOVUPD Z3, 192(AX)
+	VMOVUPD Z4, 256(AX)
+	VMOVUPD Z5, 320(AX)
+	VMOVUPD Z6, 384(AX)
+	VMOVUPD Z7, 448(AX)
+	VZEROUPPER
+	RET
+
+// func axpy4x2AVX512(a []float64, stride int, c *[8]float64, y0, y1 []float64)
+//
+// axpy4x2FMA with its main loop on ZMM registers, eight columns a step: the
+// same fused multiply-adds, element by element in row order, so the same
+// bits; the last n mod 8 columns are axpy4x2FMA's code (AXPY4X2_TAIL).
+//
+// Registers: Z0…Z7 c, Z8…Z11 the rows, Z12, Z13 y0, y1; as axpy4x2FMA.
+TEXT ·axpy4x2AVX512(SB), NOSPLIT, $0-88
+	AXPY4X2_ARGS
+	VBROADCASTSD (DX), Z0
+	VBROADCASTSD 8(DX), Z1
+	VBROADCASTSD 16(DX), Z2
+	VBROADCASTSD 24(DX), Z3
+	VBROADCASTSD 32(DX), Z4
+	VBROADCASTSD 40(DX), Z5
+	VBROADCASTSD 48(DX), Z6
+	VBROADCASTSD 56(DX), Z7
+	MOVQ         CX, BX
+	SHRQ         $3, BX
+	JZ           a42tail
+
+a42loop:
+	VMOVUPD     (SI), Z8
+	VMOVUPD     (SI)(R8*1), Z9
+	VMOVUPD     (SI)(R8*2), Z10
+	VMOVUPD     (SI)(R9*1), Z11
+	VMOVUPD     (DI), Z12
+	VMOVUPD     (R10), Z13
+	VFMADD231PD Z8, Z0, Z12
+	VFMADD231PD Z8, Z4, Z13
+	VFMADD231PD Z9, Z1, Z12
+	VFMADD231PD Z9, Z5, Z13
+	VFMADD231PD Z10, Z2, Z12
+	VFMADD231PD Z10, Z6, Z13
+	VFMADD231PD Z11, Z3, Z12
+	VFMADD231PD Z11, Z7, Z13
+	VMOVUPD     Z12, (DI)
+	VMOVUPD     Z13, (R10)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	ADDQ        $64, R10
+	DECQ        BX
+	JNZ         a42loop
+
+a42tail:
+	ANDQ $7, CX
+	AXPY4X2_TAIL

@@ -76,6 +76,27 @@ func gram4AVX512(a []float64, stride int, c *[4]float64, x, y []float64, z *[4]f
 	gram4FMA(a, stride, c, x, y, z)
 }
 
+func dot4x4AVX512(a []float64, stride int, x01, x23 []float64, acc *[64]float64) {
+	n := len(x01) / 2
+	for q, x := range [2][]float64{x01, x23[:2*n]} {
+		for r := range 4 {
+			row := a[r*stride : r*stride+n]
+			for v := range 2 {
+				lanes := acc[32*q+8*r+4*v : 32*q+8*r+4*v+4]
+				for j := 0; j+4 <= n; j += 4 {
+					for l := range lanes {
+						lanes[l] = math.FMA(row[j+l], x[2*j+4*v+l], lanes[l])
+					}
+				}
+			}
+		}
+	}
+}
+
+func axpy4x2AVX512(a []float64, stride int, c *[8]float64, y0, y1 []float64) {
+	axpy4x2FMA(a, stride, c, y0, y1)
+}
+
 func dot4x2FMA(a []float64, stride int, x0, x1 []float64, acc *[32]float64) {
 	n := len(x0)
 	x1 = x1[:n]

@@ -315,6 +315,36 @@ func TestBlockKernels(t *testing.T) {
 			axpy4x2FMA(a[:3*stride+n], stride, &c, g0, g1)
 			checkBits(t, "axpy4x2FMA y0 "+what, g0, w0)
 			checkBits(t, "axpy4x2FMA y1 "+what, g1, w1)
+			if !haveAVX512 && asmKernels {
+				continue // the AVX-512 kernels run only where the CPU has them
+			}
+			g0, g1 = append(g0[:0], y0...), append(g1[:0], y1...)
+			axpy4x2AVX512(a[:3*stride+n], stride, &c, g0, g1)
+			checkBits(t, "axpy4x2AVX512 y0 "+what, g0, w0)
+			checkBits(t, "axpy4x2AVX512 y1 "+what, g1, w1)
+
+			// dot4x4AVX512: the pairs (x0, x1) and (x0, x0) interleaved
+			// (an odd k = 3), against dot4x2FMA on each, whole and in two
+			// tiles.
+			wt := append(append([]float64(nil), x0[:n4]...), x1[:n4]...)
+			wti := interleavePairs(nil, append(wt, x0[:n4]...), 3, n4)
+			var acc4, want4 [64]float64
+			for p := range acc4 {
+				acc4[p] = float64(p) * 0.125
+			}
+			want4 = acc4
+			dot4x2FMA(a[:3*stride+n4], stride, x0[:n4], x1[:n4], (*[32]float64)(want4[0:32]))
+			dot4x2FMA(a[:3*stride+n4], stride, x0[:n4], x0[:n4], (*[32]float64)(want4[32:64]))
+			got4 := acc4
+			dot4x4AVX512(a[:3*stride+n4], stride, wti[:2*n4], wti[2*n4:], &got4)
+			checkBits(t, "dot4x4AVX512 "+what, got4[:], want4[:])
+			if n4 >= 8 {
+				j0 := (n4 / 2) &^ 3
+				got4 = acc4
+				dot4x4AVX512(a[:3*stride+j0], stride, wti[:2*j0], wti[2*n4:2*n4+2*j0], &got4)
+				dot4x4AVX512(a[j0:3*stride+n4], stride, wti[2*j0:2*n4], wti[2*n4+2*j0:], &got4)
+				checkBits(t, "dot4x4AVX512 in two tiles "+what, got4[:], want4[:])
+			}
 		}
 	}
 }

@@ -42,10 +42,12 @@ var impl gonum.Implementation
 // between operations to check the portable kernels on the same machine.
 var useFMA = haveFMA
 
-// useAVX512 selects gram4AVX512 for the fused pass's main step where the CPU
-// has AVX-512F (haveAVX512): the same bits as gram4FMA, from one 64-byte
-// load per row and step instead of two 32-byte ones. Tests turn it off to
-// check gram4FMA on the same machine.
+// useAVX512 selects the AVX-512F kernels where the CPU has them
+// (haveAVX512): gram4AVX512 for the fused pass's step, dot4x4AVX512 and
+// axpy4x2AVX512 for the block products and the softmax passes (dotPairs,
+// axpy4x2), each with the bits of its AVX2 counterpart from half the
+// instructions. Tests turn it off to check the AVX2 kernels on the same
+// machine.
 var useAVX512 = haveAVX512
 
 // gram4 is the fused pass's step (gram4FMA's contract) with the kernel

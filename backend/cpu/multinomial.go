@@ -128,6 +128,7 @@ func (e *engine) softmaxPass(m matRef, dst []float64, alpha float64, w []float64
 	if dense {
 		e.wt = transpose(e.wt, w, m.cols, k)
 		a.wt = e.wt[:k*m.cols]
+		a.wti = e.pairsFor(a.wt, k, m.cols)
 	}
 	np, nk := e.softmaxChunks(&m, k)
 	e.growChunks(nk, m.cols*k, true, false)
@@ -272,11 +273,7 @@ func (e *engine) softmaxFMA(p, lo, hi int, acc []float64) {
 			j1 := min(n4, j0+dtile)
 			for g := range ng {
 				r0 := i + 4*g
-				x := m.val[r0*n+j0 : r0*n+3*stride+j1]
-				for q := range pairs {
-					c0, c1 := 2*q, min(2*q+1, k-1)
-					dot4x2FMA(x, stride, wt[c0*n+j0:c0*n+j1], wt[c1*n+j0:c1*n+j1], (*[32]float64)(lanes[g*nl+32*q:g*nl+32*q+32]))
-				}
+				dotPairs(m.val[r0*n+j0:r0*n+3*stride+j1], stride, wt, a.wti, k, n, j0, j1, lanes[g*nl:(g+1)*nl])
 			}
 		}
 		for t := range rows {
@@ -324,7 +321,7 @@ func (e *engine) softmaxFMA(p, lo, hi int, acc []float64) {
 				coef := coefAll[4*k*g : 4*k*(g+1)]
 				c := 0
 				for ; c+2 <= k; c += 2 {
-					axpy4x2FMA(x, n, (*[8]float64)(coef[4*c:4*c+8]), acc[c*n+j0:c*n+j1], acc[(c+1)*n+j0:(c+1)*n+j1])
+					axpy4x2(x, n, (*[8]float64)(coef[4*c:4*c+8]), acc[c*n+j0:c*n+j1], acc[(c+1)*n+j0:(c+1)*n+j1])
 				}
 				if c < k {
 					axpy4FMA(x, n, (*[4]float64)(coef[4*c:4*c+4]), acc[c*n+j0:c*n+j1])

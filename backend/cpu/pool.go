@@ -79,6 +79,7 @@ type engine struct {
 	fSoftmaxGrad                                 func(int)
 
 	wt   []float64   // MulBlock's Wᵀ, Gemm's op(B) when B is transposed: grown on demand
+	wti  []float64   // Wᵀ's pairs of rows interleaved for dot4x4AVX512 (interleavePairs): grown on demand
 	coef [][]float64 // per-chunk coefficients of the FMA kernels of MulBlockTrans and the softmax passes, grown on demand
 
 	softRows [][]float64 // per-chunk rows of Z (then G) and FMA lanes of SoftmaxGrad and SoftmaxHessBlock, grown on demand
@@ -107,6 +108,7 @@ type opArgs struct {
 	lab         []int32   // CrossEntropy's and SoftmaxGrad's labels
 	rowLoss     []float64 // CrossEntropy's and SoftmaxGrad's loss (nil: not computed)
 	wt          []float64 // MulBlock on a dense matrix: Wᵀ (k×cols), in e.wt or the caller's
+	wti         []float64 // wt's pairs interleaved for dot4x4AVX512 (nil: not used)
 	prob        []float64 // SoftmaxGrad's P (nil: not stored); SoftmaxHessBlock's P (read)
 	hess        bool      // the softmax pass is SoftmaxHessBlock's (else SoftmaxGrad's)
 }
@@ -192,7 +194,7 @@ func (e *engine) stop() {
 		if e.start != nil {
 			close(e.start)
 		}
-		e.acc, e.acc2, e.rowSum, e.rowSeen, e.wt, e.coef, e.softRows = nil, nil, nil, nil, nil, nil, nil
+		e.acc, e.acc2, e.rowSum, e.rowSeen, e.wt, e.wti, e.coef, e.softRows = nil, nil, nil, nil, nil, nil, nil, nil
 	})
 }
 
