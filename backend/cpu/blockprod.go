@@ -225,9 +225,9 @@ func tileCols(n, k int) int {
 }
 
 // mulBlockFMA is the dense MulBlock of the rows [lo, hi) with the FMA
-// kernels: for four rows at a time, dot4x2FMA takes the columns in tiles
-// (tileCols) and in each tile the columns of W (the rows of Wᵀ) two by two
-// while the tile sits in L1, accumulating lanes (e.acc[p]); then each
+// kernels: for four rows at a time, dotPairs (dot4x2FMA, or dot4x4AVX512
+// with the same bits) takes the columns in tiles (tileCols) and in each
+// tile the columns of W (the rows of Wᵀ) two by two while the tile sits in L1, accumulating lanes (e.acc[p]); then each
 // product is reduced as z = (l0+l1) + (l2+l3), the last n mod 4 columns are
 // added by fused multiply-adds in order, and dst_ic ← α·z + β·dst_ic. The
 // last rows (fewer than four) go one by one as a row repeated four times
@@ -369,8 +369,8 @@ func (e *engine) mulBlockTPart(p int) {
 // mulBlockTFMA accumulates the rows [lo, hi) of a dense X for
 // MulBlockTrans into acc (k×cols) with the FMA kernels: four rows at a
 // time, in tiles of columns (tileCols), each tile of the four rows added to
-// the rows of acc two by two (axpy4x2FMA; axpy4FMA for the last of an odd
-// k) while it sits in L1; the last rows one by one (axpy1FMA). Each element
+// the rows of acc two by two (axpy4x2, with axpy4x2FMA's bits; axpy4FMA
+// for the last of an odd k) while it sits in L1; the last rows one by one (axpy1FMA). Each element
 // of acc gets one fused multiply-add per row in row order, the bits of
 // axpysFMA.
 func (e *engine) mulBlockTFMA(p, lo, hi int, acc []float64) {

@@ -240,10 +240,10 @@ func softmaxTile(n, k, r int) int {
 
 // softmaxFMA accumulates the rows [lo, hi) of a dense X into acc (k×cols)
 // with the FMA kernels, up to softmaxGroups groups of four rows at a time:
-// the groups' lanes of Z by dot4x2FMA, tile by tile of columns (each tile
+// the groups' lanes of Z by dotPairs, tile by tile of columns (each tile
 // of Wᵀ serving every group while it sits in L1), each z reduced from its
 // lanes and tail as mulBlockFMA does (its bits), the rows' softmaxRow, then
-// the groups' rows of G added by axpy4x2FMA, tile by tile (each tile of acc
+// the groups' rows of G added by axpy4x2, tile by tile (each tile of acc
 // getting every group's rows, in row order, while it sits in L1), as
 // mulBlockTFMA adds them (its bits). The last rows (fewer than four) go
 // one by one: z from the row repeated four times (stride 0), g added by
